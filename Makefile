@@ -1,0 +1,114 @@
+# Image compression pipeline: local-first development for an S3-triggered JPEG compressor on AWS.
+# `make` (or `make help`) lists every target.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CHECKOV_VENV := .venv-checkov
+BACKEND ?= auto
+AWS_REGION ?= eu-west-1
+PYTEST_ARGS ?=
+
+# Offline Terraform: a directory laid out as a filesystem mirror (registry.terraform.io/hashicorp/aws/...).
+# Exported so every terraform/tflocal call below (and the tests) picks it up.
+export TF_PROVIDER_MIRROR
+export DISABLE_DEPRECATION_NOTICE := 1
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\nTargets:\n"} \
+		/^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@printf "\nVariables: BACKEND=auto|embedded|localstack  TF_PROVIDER_MIRROR=<dir>  AWS_REGION=$(AWS_REGION)\n"
+
+# The venv is a file target: rebuilt when the dependency list or the lock changes.
+$(VENV)/.installed: pyproject.toml requirements/constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python >= 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: $(PYTHON) is older than 3.11; run make PYTHON=/path/to/python3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip "setuptools>=69" wheel
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e ".[dev]"
+	@touch $@
+
+$(CHECKOV_VENV)/.installed: requirements/checkov.lock
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements/checkov.lock
+	@touch $@
+
+.PHONY: install
+install: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## Create .venv (project, tests, CLI) and .venv-checkov
+
+.PHONY: lint
+lint: $(VENV)/.installed ## ruff check + format check, terraform fmt check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	terraform fmt -check -recursive terraform
+
+.PHONY: fmt
+fmt: $(VENV)/.installed ## Format Python (ruff) and Terraform (terraform fmt)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+	terraform fmt -recursive terraform
+
+.PHONY: test
+test: install ## Run the whole suite: lint, unit, Terraform checks, integration, browser
+	$(MAKE) --no-print-directory lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: $(VENV)/.installed ## Run the offline unit tests only
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: build
+build: $(VENV)/.installed ## Build build/lambda.zip and build/pillow-layer.zip (no Docker; reproducible)
+	$(PY) -m tools.build
+
+.PHONY: layer-docker
+layer-docker: ## Build build/pillow-layer.zip the seed's way, in Docker (needs a Docker engine)
+	docker build -t image-compressor-layer -f layer/Dockerfile layer
+	docker create --name image-compressor-layer-tmp image-compressor-layer
+	mkdir -p build
+	docker cp image-compressor-layer-tmp:/out/pillow-layer.zip build/pillow-layer.zip
+	docker rm image-compressor-layer-tmp
+
+.PHONY: local-up
+local-up: build ## Start the local cloud (BACKEND=auto|embedded|localstack), apply the stack, start the dashboard
+	$(PY) -m localcloud up --backend $(BACKEND)
+
+.PHONY: local-down
+local-down: $(VENV)/.installed ## Stop everything local-up started and forget the local state
+	$(PY) -m localcloud down
+
+.PHONY: local-status
+local-status: $(VENV)/.installed ## Show what the local cloud is running and the stack outputs
+	$(PY) -m localcloud status
+
+.PHONY: dashboard
+dashboard: $(VENV)/.installed ## Run the Streamlit dashboard in the foreground on http://localhost:8501
+	$(VENV)/bin/streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port 8501 --server.headless true
+
+.PHONY: deploy-aws
+deploy-aws: build ## Deploy to real AWS with plain terraform (needs AWS credentials and terraform/envs/aws/terraform.tfvars)
+	$(PY) -m localcloud.aws deploy
+
+.PHONY: destroy-aws
+destroy-aws: $(VENV)/.installed ## Destroy the real AWS stack
+	$(PY) -m localcloud.aws destroy
+
+.PHONY: bench
+bench: $(VENV)/.installed ## Full benchmarks: writes bench/results/latest.json, report.md and plots
+	$(PY) -m bench
+
+.PHONY: bench-quick
+bench-quick: $(VENV)/.installed ## Quick benchmarks (under 5 minutes), same outputs
+	$(PY) -m bench --quick
+
+.PHONY: clean
+clean: ## Remove build artifacts and caches (keeps .venv)
+	rm -rf build .pytest_cache .ruff_cache test-artifacts
+
+.PHONY: distclean
+distclean: clean ## Remove everything generated, venvs included
+	rm -rf $(VENV) $(CHECKOV_VENV) .local
