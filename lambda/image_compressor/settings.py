@@ -6,6 +6,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+#: Default ``MAX_OBJECT_BYTES``: 50 MiB, far above any camera JPEG and well inside a 1 GB function's memory.
+DEFAULT_MAX_OBJECT_BYTES = 50 * 1024 * 1024
+
 
 class SettingsError(ValueError):
     """An environment variable holds a value the function cannot use; the message names it and says what fits."""
@@ -69,12 +72,20 @@ class Settings:
         ``SNS_TOPIC_ARN``: topic for success and failure notifications; unset disables publishing.
     compression : CompressionOptions
         From ``JPEG_QUALITY``, ``MAX_DIMENSION``, ``KEEP_METADATA``, ``MAX_PIXELS``, ``PROGRESSIVE``, ``OPTIMIZE``.
+    max_object_bytes : int
+        ``MAX_OBJECT_BYTES``: larger source objects are not downloaded; they go to the failed bucket with a reason.
     """
 
     dest_bucket: str
     failed_bucket: str
     sns_topic_arn: str | None = None
     compression: CompressionOptions = field(default_factory=CompressionOptions)
+    max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES
+
+    def __post_init__(self) -> None:
+        """Check the object size cap so a bad setting fails before any object is touched."""
+        if self.max_object_bytes < 1:
+            raise SettingsError(f"MAX_OBJECT_BYTES must be a positive number of bytes, got {self.max_object_bytes}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -100,6 +111,7 @@ class Settings:
             failed_bucket=_required(env, "FAILED_BUCKET"),
             sns_topic_arn=env.get("SNS_TOPIC_ARN") or None,
             compression=compression,
+            max_object_bytes=_int(env, "MAX_OBJECT_BYTES", DEFAULT_MAX_OBJECT_BYTES),
         )
 
 
