@@ -1,15 +1,40 @@
-"""Pure JPEG compression core: bytes in, bytes and a result record out. No AWS imports here."""
+"""Pure JPEG compression core: bytes in, bytes and a result record out. No AWS imports here.
+
+The steps of :func:`compress`:
+
+1. Check the content really is a JPEG (``FF D8 FF``); otherwise name what it is.
+2. Read the marker structure without decoding (:mod:`image_compressor.jpegfile`): frame size, precision,
+   components, coding process, end of image. Pixel bombs, truncated headers and unsupported variants fail here,
+   before a single pixel is decoded.
+3. Decode with Pillow (DCT-domain downscaling via ``draft`` when ``max_dimension`` asks for a smaller image),
+   resample to the exact size, bring the pixels to a JPEG mode (CMYK through its ICC profile to sRGB), apply the
+   EXIF orientation, and encode (progressive, optimised Huffman tables, quality from the options) with the ICC
+   profile and only the metadata the options keep.
+4. Pick the output: the re-encoded image, or the original's own compressed data with metadata removed losslessly,
+   or the untouched original (``kept-original``), so the output is never bigger than the input and private
+   metadata (GPS) never survives by default. See ``docs/compression.md`` for the exact rules.
+"""
 
 from __future__ import annotations
 
 import io
+import re
 import time
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Protocol
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms
 
+from image_compressor import jpegfile, metadata, sniff
+from image_compressor.jpegfile import JpegLayout, JpegStructureError
 from image_compressor.result import Result, Status
 from image_compressor.settings import CompressionOptions
+
+# Reducing gap for Image.resize: shrink by whole factors first while the image stays 3x the target, then
+# resample with Lanczos. Visually the same as a full Lanczos resample, several times faster on big reductions.
+_REDUCING_GAP = 3.0
+_XMP_ORIENTATION = re.compile(rb'(tiff:Orientation(?:="|>))[1-8]')
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,61 +54,374 @@ class Compressed:
     data: bytes | None
 
 
-def compress(data: bytes, options: CompressionOptions | None = None) -> Compressed:
-    """Re-encode one JPEG with orientation applied and private metadata dropped (first cut; being refined).
+@dataclass(frozen=True, slots=True)
+class EncodeParams:
+    """Everything an encoder needs besides the pixels.
+
+    Attributes
+    ----------
+    quality : int
+        JPEG quality 1-95.
+    progressive : bool
+        Write a progressive JPEG.
+    optimize : bool
+        Optimise the Huffman tables.
+    icc_profile : bytes | None
+        ICC profile to embed (matches the image's colour space), or ``None``.
+    exif : bytes | None
+        APP1 EXIF payload (``"Exif" 00 00`` + TIFF) to embed, or ``None``.
+    xmp : bytes | None
+        XMP packet to embed, or ``None``.
+    comment : bytes | None
+        COM segment payload, or ``None``.
+    extra_segments : bytes
+        Complete extra marker segments to write after the others (IPTC), or ``b""``.
+    dpi : tuple[int, int] | None
+        Pixel density for the JFIF header, or ``None``.
+    """
+
+    quality: int
+    progressive: bool
+    optimize: bool
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+    xmp: bytes | None = None
+    comment: bytes | None = None
+    extra_segments: bytes = b""
+    dpi: tuple[int, int] | None = None
+
+
+class JpegEncoder(Protocol):
+    """Turns an ``L`` or ``RGB`` image into JPEG bytes; plug another encoder into :func:`compress` with this."""
+
+    name: str
+
+    def encode(self, image: Image.Image, params: EncodeParams) -> bytes:
+        """Return the JPEG bytes of ``image`` encoded as ``params`` say, metadata included."""
+        ...
+
+
+class PillowEncoder:
+    """The default encoder: Pillow's libjpeg-turbo, writing only the metadata passed in ``params``."""
+
+    name = "pillow"
+
+    def encode(self, image: Image.Image, params: EncodeParams) -> bytes:
+        """Encode ``image`` with Pillow; no metadata from ``image.info`` leaks in (the comment is set explicitly)."""
+        kwargs: dict[str, object] = {
+            "quality": params.quality,
+            "progressive": params.progressive,
+            "optimize": params.optimize,
+            # Pillow would otherwise copy image.info["comment"] into the output.
+            "comment": params.comment or b"",
+        }
+        if params.icc_profile:
+            kwargs["icc_profile"] = params.icc_profile
+        if params.exif:
+            kwargs["exif"] = params.exif
+        if params.xmp:
+            kwargs["xmp"] = params.xmp
+        if params.extra_segments:
+            kwargs["extra"] = params.extra_segments
+        if params.dpi:
+            kwargs["dpi"] = params.dpi
+        buf = io.BytesIO()
+        image.save(buf, "JPEG", **kwargs)
+        return buf.getvalue()
+
+
+DEFAULT_ENCODER: JpegEncoder = PillowEncoder()
+
+
+class _Failure(Exception):
+    """Internal: carries a failure reason out of the decode/encode steps."""
+
+
+def compress(
+    data: bytes,
+    options: CompressionOptions | None = None,
+    *,
+    encoder: JpegEncoder | None = None,
+) -> Compressed:
+    """Compress one JPEG: orient, optionally downscale, strip private metadata, re-encode; never return more bytes.
 
     Parameters
     ----------
     data : bytes
         The whole input object.
     options : CompressionOptions | None
-        How to compress; defaults to ``CompressionOptions()``.
+        How to compress; ``None`` means ``CompressionOptions()`` (quality 80, progressive, optimised, metadata
+        stripped except the ICC profile, 50 MP cap).
+    encoder : JpegEncoder | None
+        Encoder for the re-encode; ``None`` uses Pillow (:class:`PillowEncoder`).
 
     Returns
     -------
     Compressed
-        The result record and the bytes for the destination (``None`` when the image failed).
+        ``compressed`` with the new bytes (re-encoded, or the original's compressed data with metadata removed
+        losslessly, whichever is smaller and allowed); ``kept-original`` with the input bytes unchanged when
+        nothing smaller can be written and the input carries nothing that must be removed; or ``failed`` with
+        ``data=None`` and a reason naming the problem (not a JPEG, empty, truncated, corrupt, unsupported, too
+        many pixels). Bad input never raises.
     """
     options = options or CompressionOptions()
+    encoder = encoder or DEFAULT_ENCODER
     start = time.perf_counter()
     size = len(data)
 
-    def failed(reason: str) -> Compressed:
-        return Compressed(Result(Status.FAILED, size, 0, 0, 0, 0, _ms(start), reason), None)
+    def failed(reason: str, width: int = 0, height: int = 0) -> Compressed:
+        return Compressed(Result(Status.FAILED, size, 0, width, height, 0, _ms(start), reason), None)
 
-    if size == 0:
-        return failed("empty object (0 bytes); upload a real JPEG file")
-    if not data.startswith(b"\xff\xd8\xff"):
-        return failed("not a JPEG: content does not start with the JPEG signature FF D8 FF; upload a JPEG file")
+    if not sniff.is_jpeg(data):
+        return failed(sniff.not_jpeg_reason(data))
     try:
-        with Image.open(io.BytesIO(data), formats=["JPEG"]) as img:
-            w, h = img.size
-            if w * h > options.max_pixels:
-                return failed(f"image has {w}x{h} pixels, more than the {options.max_pixels} pixel cap (MAX_PIXELS)")
-            img.load()
-            out_img = ImageOps.exif_transpose(img)
-            if options.max_dimension and max(out_img.size) > options.max_dimension:
-                out_img.thumbnail((options.max_dimension, options.max_dimension), Image.Resampling.LANCZOS)
-            if out_img.mode not in ("L", "RGB"):
-                out_img = out_img.convert("RGB")
-            buf = io.BytesIO()
-            out_img.save(
-                buf,
-                "JPEG",
-                quality=options.quality,
-                progressive=options.progressive,
-                optimize=options.optimize,
-                icc_profile=img.info.get("icc_profile"),
-                comment=b"",
+        layout = jpegfile.parse(data)
+    except JpegStructureError as exc:
+        return failed(f"{exc}; upload the complete, undamaged file again")
+    width, height = layout.width, layout.height
+    unsupported = layout.unsupported()
+    if unsupported:
+        return failed(unsupported, width, height)
+    if layout.pixels > options.max_pixels:
+        return failed(
+            f"too many pixels: the header declares {width}x{height} = {layout.pixels / 1e6:.1f} MP, over the "
+            f"{options.max_pixels / 1e6:.1f} MP limit (MAX_PIXELS); downscale the image before uploading "
+            "or raise MAX_PIXELS",
+            width,
+            height,
+        )
+
+    meta = metadata.collect(data, layout)
+    orientation = meta.orientation
+    target = _target_size((width, height), options.max_dimension)
+    try:
+        encoded, out_size = _reencode(data, meta, target, options, encoder)
+    except _Failure as exc:
+        return failed(str(exc), width, height)
+    except Exception as exc:  # noqa: BLE001 - any decoder/encoder error on bad input must become a failed result
+        return failed(_decode_reason(exc, layout), width, height)
+
+    # Choose the output. Re-encoding is required to apply orientation or downscaling; the lossless copy (original
+    # compressed data, metadata policy applied) is the fallback that keeps the output from growing.
+    must_reencode = orientation != 1 or target is not None
+    shown = (height, width) if orientation >= 5 else (width, height)
+    stripped = _lossless_copy(data, layout, meta, options)  # None when nothing needs removing
+    if must_reencode and len(encoded) < size:
+        return _done(Status.COMPRESSED, size, encoded, out_size, options.quality, start)
+    if stripped is not None and (must_reencode or len(stripped) <= len(encoded)):
+        return _done(Status.COMPRESSED, size, stripped, shown, 0, start)
+    if len(encoded) < size:
+        return _done(Status.COMPRESSED, size, encoded, out_size, options.quality, start)
+    what = "downscaling and re-encoding" if target is not None else "re-encoding"
+    reason = f"{what} would not make it smaller ({size} -> {len(encoded)} bytes)"
+    return _done(Status.KEPT_ORIGINAL, size, data, shown, 0, start, reason)
+
+
+def _done(
+    status: Status,
+    size: int,
+    out: bytes,
+    dims: tuple[int, int],
+    quality: int,
+    start: float,
+    reason: str | None = None,
+) -> Compressed:
+    result = Result(status, size, len(out), dims[0], dims[1], quality, _ms(start), reason)
+    return Compressed(result, out)
+
+
+def _reencode(
+    data: bytes,
+    meta: metadata.SourceMetadata,
+    target: tuple[int, int] | None,
+    options: CompressionOptions,
+    encoder: JpegEncoder,
+) -> tuple[bytes, tuple[int, int]]:
+    """Decode, resize, normalise, orient and encode; return the JPEG bytes and the output size."""
+    img = Image.open(io.BytesIO(data), formats=["JPEG"])
+    try:
+        if target is not None:
+            img.draft(img.mode, target)  # DCT scaling by 1/2, 1/4 or 1/8 while decoding; never below target
+        img.load()
+        icc = img.info.get("icc_profile")
+        dpi = _dpi(img.info.get("dpi"))
+        pixels: Image.Image = img
+        if target is not None and pixels.size != target:
+            pixels = pixels.resize(target, Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)
+        if pixels is not img:
+            img.close()  # free the full-size decode as soon as a smaller copy exists
+        pixels, icc = normalize_mode(pixels, icc)
+        if pixels is not img:
+            img.close()
+        transpose = metadata.TRANSPOSE_FOR_ORIENTATION[meta.orientation]
+        if transpose is not None:
+            pixels = pixels.transpose(transpose)
+            img.close()
+        params = EncodeParams(
+            quality=options.quality,
+            progressive=options.progressive,
+            optimize=options.optimize,
+            icc_profile=icc,
+            dpi=dpi,
+            **(_kept_metadata(meta, options, pixels.size) if options.keep_metadata else {}),
+        )
+        return encoder.encode(pixels, params), pixels.size
+    finally:
+        img.close()
+
+
+def _kept_metadata(
+    meta: metadata.SourceMetadata, options: CompressionOptions, size: tuple[int, int]
+) -> dict[str, bytes | None]:
+    """EXIF (orientation 1, no thumbnail, GPS only with keep_gps), XMP, comment and IPTC for the re-encode."""
+    keep_gps = _keep_gps(options)
+    exif = None
+    if meta.exif is not None:
+        exif = metadata.rewrite_exif(meta.exif, orientation=1, keep_gps=keep_gps, size=size)
+    xmp = meta.xmp
+    if xmp is not None:
+        if not keep_gps and metadata.xmp_mentions_gps(xmp):
+            xmp = None
+        else:
+            xmp = _XMP_ORIENTATION.sub(rb"\g<1>1", xmp)
+            if len(xmp) > 65504:
+                xmp = None
+    return {"exif": exif, "xmp": xmp, "comment": meta.comment, "extra_segments": meta.iptc or b""}
+
+
+def _keep_gps(options: CompressionOptions) -> bool:
+    return bool(options.keep_metadata and getattr(options, "keep_gps", False))
+
+
+def _lossless_copy(
+    data: bytes, layout: JpegLayout, meta: metadata.SourceMetadata, options: CompressionOptions
+) -> bytes | None:
+    """Return the original with the metadata policy applied losslessly, or None when there is nothing to remove."""
+    if layout.end is None:
+        return None
+    for keep_metadata in (options.keep_metadata, False) if options.keep_metadata else (False,):
+        edit = metadata.strip_edit(
+            data, layout, meta, keep_metadata=keep_metadata, keep_gps=keep_metadata and _keep_gps(options)
+        )
+        out = jpegfile.rebuild(data, layout, edit)
+        if out == data:
+            return None
+        if len(out) < len(data):
+            return out
+    return None
+
+
+def normalize_mode(image: Image.Image, icc_profile: bytes | None) -> tuple[Image.Image, bytes | None]:
+    """Bring an image to a mode JPEG stores (``L`` or ``RGB``) and return the ICC profile that still fits it.
+
+    Parameters
+    ----------
+    image : Image.Image
+        Decoded pixels in any Pillow mode.
+    icc_profile : bytes | None
+        The source's ICC profile.
+
+    Returns
+    -------
+    tuple[Image.Image, bytes | None]
+        ``L`` and ``RGB`` images come back as they are. ``CMYK`` (including Adobe/Photoshop inverted CMYK and
+        YCCK, which the decoder already turned into plain CMYK) is converted to sRGB through its embedded CMYK
+        profile when there is a usable one, else with Pillow's plain formula; the result carries no profile
+        (untagged means sRGB). Images with alpha (``RGBA``, ``LA``, ``PA``, palette with transparency) are
+        flattened onto white; palette and 1-bit images become ``RGB``/``L``; 16/32-bit and float grey become
+        8-bit ``L``. A profile whose colour space does not match the output mode is dropped.
+    """
+    mode = image.mode
+    if mode == "CMYK":
+        return _cmyk_to_srgb(image, icc_profile), None
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode == "PA":
+        image = image.convert("RGBA")
+    elif mode == "1":
+        image = image.convert("L")
+    elif mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        image = image.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    elif mode in ("I", "F"):
+        image = image.convert("L")
+    elif mode in ("RGBX", "YCbCr", "LAB", "HSV"):
+        image = image.convert("RGB")
+    elif mode == "La":
+        image = image.convert("LA")
+    elif mode in ("RGBa",):
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA"):
+        base = image.mode[:-1]
+        flat = Image.new(base, image.size, 255 if base == "L" else (255, 255, 255))
+        flat.paste(image.convert(base), mask=image.getchannel("A"))
+        image = flat
+    if image.mode not in ("L", "RGB"):
+        image = image.convert("RGB")
+    return image, _matching_profile(icc_profile, image.mode)
+
+
+def _matching_profile(icc_profile: bytes | None, mode: str) -> bytes | None:
+    """Return the profile when its colour space (ICC header bytes 16-19) fits ``mode``, else None."""
+    if not icc_profile or len(icc_profile) < 128:
+        return None
+    space = icc_profile[16:20]
+    return icc_profile if (mode, space) in {("RGB", b"RGB "), ("L", b"GRAY")} else None
+
+
+@lru_cache(maxsize=1)
+def _srgb_profile() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _cmyk_to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
+    """Convert CMYK to sRGB through the embedded CMYK profile when usable, else Pillow's plain conversion."""
+    if icc_profile and icc_profile[16:20] == b"CMYK":
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+            converted = ImageCms.profileToProfile(
+                image,
+                source,
+                _srgb_profile(),
+                renderingIntent=ImageCms.Intent.PERCEPTUAL,
+                outputMode="RGB",
             )
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        return failed(f"cannot decode the JPEG ({exc}); the file is damaged or truncated, upload it again")
-    out = buf.getvalue()
-    ow, oh = out_img.size
-    if len(out) >= size:
-        reason = f"re-encoding would not make it smaller ({size} -> {len(out)} bytes)"
-        return Compressed(Result(Status.KEPT_ORIGINAL, size, size, ow, oh, 0, _ms(start), reason), data)
-    return Compressed(Result(Status.COMPRESSED, size, len(out), ow, oh, options.quality, _ms(start)), out)
+        except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+            converted = None
+        if isinstance(converted, Image.Image):
+            return converted
+    return image.convert("RGB")
+
+
+def _target_size(size: tuple[int, int], max_dimension: int | None) -> tuple[int, int] | None:
+    """Return the downscaled size (longest side ``max_dimension``, aspect kept), or None when no downscale."""
+    width, height = size
+    if not max_dimension or max(width, height) <= max_dimension:
+        return None
+    scale = max_dimension / max(width, height)
+    if width >= height:
+        return max_dimension, max(1, round(height * scale))
+    return max(1, round(width * scale)), max_dimension
+
+
+def _dpi(value: object) -> tuple[int, int] | None:
+    """Return a usable (x, y) density from Pillow's ``info['dpi']``, or None."""
+    if not isinstance(value, tuple) or len(value) != 2:
+        return None
+    try:
+        x, y = (round(float(v)) for v in value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return (x, y) if 0 < x < 65536 and 0 < y < 65536 else None
+
+
+def _decode_reason(exc: Exception, layout: JpegLayout) -> str:
+    """Turn a Pillow/libjpeg error into a failure reason that says what is wrong and what to do next."""
+    text = str(exc) or type(exc).__name__
+    if "truncated" in text or (layout.end is None and isinstance(exc, OSError)):
+        return f"truncated JPEG: the image data ends early ({text}); upload the complete file again"
+    if isinstance(exc, Image.DecompressionBombError):
+        return f"too many pixels for the decoder ({text}); downscale the image before uploading"
+    return f"corrupt JPEG: the decoder failed ({type(exc).__name__}: {text}); export the image again and re-upload"
 
 
 def _ms(start: float) -> float:

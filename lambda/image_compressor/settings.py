@@ -25,13 +25,16 @@ class CompressionOptions:
     max_dimension : int | None
         Longest output side in pixels; larger images are downscaled. ``None`` keeps the size.
     keep_metadata : bool
-        Keep EXIF (minus orientation, which is applied to the pixels) and XMP. GPS is dropped unless this is set.
+        Keep EXIF (minus orientation, which is applied to the pixels), XMP, IPTC and comments. GPS is still
+        dropped unless ``keep_gps`` is also set.
     max_pixels : int
         Refuse images with more pixels than this before decoding (decompression-bomb guard).
     progressive : bool
         Write progressive JPEG.
     optimize : bool
         Optimise Huffman tables.
+    keep_gps : bool
+        With ``keep_metadata``, also keep GPS location (EXIF GPS IFD, GPS in XMP). Ignored without it.
     """
 
     quality: int = 80
@@ -40,6 +43,7 @@ class CompressionOptions:
     max_pixels: int = 50_000_000
     progressive: bool = True
     optimize: bool = True
+    keep_gps: bool = False
 
     def __post_init__(self) -> None:
         """Check value ranges so a bad setting fails loudly before any image is touched."""
@@ -54,7 +58,7 @@ class CompressionOptions:
         """Return a short stable string of the options, stored on outputs to make retries idempotent."""
         return (
             f"q{self.quality}-d{self.max_dimension or 0}-m{int(self.keep_metadata)}"
-            f"-p{int(self.progressive)}-o{int(self.optimize)}"
+            f"-p{int(self.progressive)}-o{int(self.optimize)}" + ("-g1" if self.keep_metadata and self.keep_gps else "")
         )
 
 
@@ -71,7 +75,8 @@ class Settings:
     sns_topic_arn : str | None
         ``SNS_TOPIC_ARN``: topic for success and failure notifications; unset disables publishing.
     compression : CompressionOptions
-        From ``JPEG_QUALITY``, ``MAX_DIMENSION``, ``KEEP_METADATA``, ``MAX_PIXELS``, ``PROGRESSIVE``, ``OPTIMIZE``.
+        From ``JPEG_QUALITY``, ``MAX_DIMENSION``, ``KEEP_METADATA``, ``KEEP_GPS``, ``MAX_PIXELS``, ``PROGRESSIVE``,
+        ``OPTIMIZE``.
     max_object_bytes : int
         ``MAX_OBJECT_BYTES``: larger source objects are not downloaded; they go to the failed bucket with a reason.
     """
@@ -105,6 +110,7 @@ class Settings:
             max_pixels=_int(env, "MAX_PIXELS", defaults.max_pixels),
             progressive=_bool(env, "PROGRESSIVE", defaults.progressive),
             optimize=_bool(env, "OPTIMIZE", defaults.optimize),
+            keep_gps=_bool(env, "KEEP_GPS", defaults.keep_gps),
         )
         return cls(
             dest_bucket=_required(env, "DEST_BUCKET"),
