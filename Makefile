@@ -66,12 +66,8 @@ build: $(VENV)/.installed ## Build build/lambda.zip and build/pillow-layer.zip (
 	$(PY) -m tools.build
 
 .PHONY: layer-docker
-layer-docker: ## Build build/pillow-layer.zip the seed's way, in Docker (needs a Docker engine)
-	docker build -t image-compressor-layer -f layer/Dockerfile layer
-	docker create --name image-compressor-layer-tmp image-compressor-layer
-	mkdir -p build
-	docker cp image-compressor-layer-tmp:/out/pillow-layer.zip build/pillow-layer.zip
-	docker rm image-compressor-layer-tmp
+layer-docker: $(VENV)/.installed ## Build build/pillow-layer.zip the seed's way, in Docker (needs a Docker engine; LAMBDA_ARCH=x86_64|arm64)
+	PY=$(PY) bash layer/build-docker.sh
 
 .PHONY: local-up
 local-up: build ## Start the local cloud (BACKEND=auto|embedded|localstack), apply the stack, start the dashboard
