@@ -1,0 +1,233 @@
+"""Asynchronous Lambda invocations (``InvocationType=Event``, S3 notifications) with Lambda's retry semantics.
+
+An event is queued and the caller returns at once. Worker threads run it through the executor; when the function
+fails (exception, timeout, crash) it is retried up to ``MaximumRetryAttempts`` times (default 2) with a backoff.
+When the retries are exhausted, or the event got older than ``MaximumEventAgeInSeconds``, a Lambda destination
+record goes to the ``OnFailure`` destination; a success goes to ``OnSuccess`` when one is configured.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from localcloud.executor import FunctionSpec, Invocation, LocalExecutor
+
+log = logging.getLogger(__name__)
+
+
+class Destinations(Protocol):
+    """Delivers destination records to an ARN (an SQS queue, SNS topic, Lambda function, ...)."""
+
+    def send(self, destination_arn: str, record: dict[str, Any]) -> None:
+        """Deliver ``record`` to ``destination_arn``."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventInvokeSettings:
+    """A function's event invoke config (``PutFunctionEventInvokeConfig``); the defaults are Lambda's."""
+
+    maximum_retry_attempts: int = 2
+    maximum_event_age_s: int = 21600
+    on_success: str | None = None
+    on_failure: str | None = None
+
+
+@dataclass(slots=True)
+class _Job:
+    spec: FunctionSpec
+    event: Any
+    settings: EventInvokeSettings
+    request_id: str
+    enqueued: float = field(default_factory=time.monotonic)
+    attempts: int = 0
+
+
+def destination_record(
+    request_payload: Any,
+    spec: FunctionSpec,
+    request_id: str,
+    attempts: int,
+    condition: str,
+    invocation: Invocation | None,
+) -> dict[str, Any]:
+    """Return the record Lambda sends to a destination.
+
+    ``condition`` is ``Success``, ``RetriesExhausted`` or ``EventAgeExceeded``; ``invocation`` is the last attempt
+    (``None`` when the event expired before it ran).
+    """
+    response_context: dict[str, Any] = {"statusCode": 200, "executedVersion": spec.version}
+    response_payload: Any = None
+    if invocation is not None:
+        if invocation.function_error:
+            response_context["functionError"] = invocation.function_error
+        try:
+            response_payload = json.loads(invocation.payload or b"null")
+        except ValueError:
+            response_payload = invocation.payload.decode("utf-8", errors="replace")
+    return {
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": spec.qualified_arn,
+            "condition": condition,
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": request_payload,
+        "responseContext": response_context,
+        "responsePayload": response_payload,
+    }
+
+
+class AsyncInvoker:
+    """Queue of asynchronous invocations served by ``threads`` background threads.
+
+    Parameters
+    ----------
+    executor : LocalExecutor
+        Runs each attempt.
+    destinations : Destinations
+        Delivers ``OnSuccess``/``OnFailure`` records.
+    retry_delays : tuple[float, ...]
+        Seconds to wait before retry 1, 2, ...; the last value repeats.
+    threads : int
+        Background threads, i.e. asynchronous invocations running at once.
+    """
+
+    def __init__(
+        self,
+        executor: LocalExecutor,
+        destinations: Destinations,
+        retry_delays: tuple[float, ...] = (1.0, 2.0),
+        threads: int = 2,
+    ) -> None:
+        self.executor = executor
+        self.destinations = destinations
+        self.retry_delays = tuple(retry_delays) or (0.0,)
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._delayed: list[threading.Timer] = []
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._idle = threading.Condition(self._lock)
+        self._closed = False
+        self._threads = [
+            threading.Thread(target=self._serve, name=f"lambda-async-{i}", daemon=True) for i in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, spec: FunctionSpec, event: Any, settings: EventInvokeSettings) -> str:
+        """Queue one invocation of ``spec`` with ``event``; return its request id at once."""
+        if self._closed:
+            raise RuntimeError("the asynchronous invoker is shut down")
+        job = _Job(spec, event, settings, str(uuid.uuid4()))
+        with self._lock:
+            self._pending += 1
+        self._queue.put(job)
+        return job.request_id
+
+    def pending(self) -> int:
+        """Return how many submitted invocations have not finished (retries included)."""
+        with self._lock:
+            return self._pending
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no invocation is queued, running or waiting to retry; return False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+    def shutdown(self) -> None:
+        """Stop the threads and drop queued invocations and pending retries."""
+        self._closed = True
+        with self._lock:
+            timers, self._delayed = self._delayed, []
+        for timer in timers:
+            timer.cancel()
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _done(self) -> None:
+        with self._idle:
+            self._pending -= 1
+            self._idle.notify_all()
+
+    def _serve(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            try:
+                self._attempt(job)
+            except Exception:
+                log.exception("asynchronous invocation %s of %s failed in the invoker", job.request_id, job.spec.name)
+                self._done()
+
+    def _attempt(self, job: _Job) -> None:
+        age = time.monotonic() - job.enqueued
+        if job.attempts and age > job.settings.maximum_event_age_s:
+            self._finish(job, "EventAgeExceeded", None)
+            return
+        job.attempts += 1
+        invocation = self.executor.invoke(job.spec, job.event, request_id=job.request_id)
+        if invocation.ok:
+            self._finish(job, "Success", invocation)
+            return
+        if job.attempts > job.settings.maximum_retry_attempts:
+            self._finish(job, "RetriesExhausted", invocation)
+            return
+        delay = self.retry_delays[min(job.attempts - 1, len(self.retry_delays) - 1)]
+        log.info(
+            "asynchronous invocation %s of %s failed (%s, attempt %d of %d); retrying in %.1f s",
+            job.request_id,
+            job.spec.name,
+            invocation.error_type,
+            job.attempts,
+            job.settings.maximum_retry_attempts + 1,
+            delay,
+        )
+        timer = threading.Timer(delay, self._requeue, args=(job,))
+        timer.daemon = True
+        with self._lock:
+            self._delayed = [t for t in self._delayed if t.is_alive()] + [timer]
+        timer.start()
+
+    def _requeue(self, job: _Job) -> None:
+        if self._closed:
+            return
+        self._queue.put(job)
+
+    def _finish(self, job: _Job, condition: str, invocation: Invocation | None) -> None:
+        try:
+            target = job.settings.on_success if condition == "Success" else job.settings.on_failure
+            if condition != "Success":
+                log.warning(
+                    "asynchronous invocation %s of %s dropped after %d attempt(s) (%s)%s",
+                    job.request_id,
+                    job.spec.name,
+                    job.attempts,
+                    condition,
+                    f"; record sent to {target}" if target else "; no on-failure destination configured",
+                )
+            if target:
+                record = destination_record(job.event, job.spec, job.request_id, job.attempts, condition, invocation)
+                self.destinations.send(target, record)
+        except Exception:
+            log.exception("could not deliver the destination record of %s", job.request_id)
+        finally:
+            self._done()

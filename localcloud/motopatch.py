@@ -1,0 +1,227 @@
+"""The seam between moto and the local Lambda executor, written for moto 5.2.5 exactly.
+
+moto runs Lambda code only in Docker. Its Lambda function object (``moto.awslambda.models.LambdaFunction``) has one
+entry point for every invocation, ``invoke(body, request_headers, response_headers)``: the Invoke API, InvokeAsync,
+SQS event source mappings and SNS subscriptions call it. S3 bucket notifications call it through
+``moto.s3.notifications._invoke_awslambda``, synchronously inside the upload request.
+
+:func:`install` replaces both:
+
+- ``LambdaFunction.invoke`` runs the function in the :class:`~localcloud.executor.LocalExecutor` (invocation type
+  ``RequestResponse``), hands it to the :class:`~localcloud.asyncinvoke.AsyncInvoker` (``Event``: retries and
+  destinations) or does nothing (``DryRun``).
+- ``_invoke_awslambda`` hands the S3 event to the async invoker, so the upload returns at once, as on AWS.
+
+Other moto versions may move these seams; :func:`check_moto_version` refuses to start on them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import moto
+from moto.awslambda import models as lambda_models
+from moto.awslambda.exceptions import InvalidParameterValueException
+from moto.awslambda.utils import make_function_arn
+from moto.logs.models import logs_backends
+from moto.s3 import notifications as s3_notifications
+from moto.sns.models import sns_backends
+from moto.sqs.models import sqs_backends
+
+from localcloud.asyncinvoke import AsyncInvoker, EventInvokeSettings
+from localcloud.executor import FunctionSpec, LocalExecutor, spec_environment
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_MOTO_VERSION = "5.2.5"
+
+
+class UnsupportedMotoVersion(RuntimeError):
+    """The installed moto is not the version the executor seam was written for."""
+
+
+def check_moto_version(version: str | None = None) -> None:
+    """Raise :class:`UnsupportedMotoVersion` unless ``version`` (default: the installed moto) is 5.2.5."""
+    found = version if version is not None else moto.__version__
+    if found != SUPPORTED_MOTO_VERSION:
+        raise UnsupportedMotoVersion(
+            f"the embedded local cloud patches moto {SUPPORTED_MOTO_VERSION} to run Lambda functions, "
+            f"but moto {found} is installed; install the pinned version with "
+            f"`.venv/bin/pip install 'moto[server]=={SUPPORTED_MOTO_VERSION}'` (or run `make install`)"
+        )
+
+
+class MotoLogSink:
+    """Writes function logs into moto's CloudWatch Logs backend (group and stream are created when missing)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def put(self, account_id: str, region: str, group: str, stream: str, events: list[tuple[int, str]]) -> None:
+        """Append ``events`` to ``group``/``stream`` in moto's logs backend of ``account_id``/``region``."""
+        if not events:
+            return
+        backend = logs_backends[account_id][region]
+        with self._lock:
+            backend.ensure_log_group(group)
+            if stream not in backend.groups[group].streams:
+                backend.create_log_stream(group, stream)
+            backend.put_log_events(group, stream, [{"timestamp": ts, "message": msg} for ts, msg in events])
+
+
+class MotoDestinations:
+    """Delivers Lambda destination records to SQS queues, SNS topics or other functions inside moto."""
+
+    def __init__(self, patch: Patch) -> None:
+        self.patch = patch
+
+    def send(self, destination_arn: str, record: dict[str, Any]) -> None:
+        """Deliver ``record`` (a Lambda destination record) to ``destination_arn``.
+
+        Raises
+        ------
+        ValueError
+            For destination services other than SQS, SNS and Lambda.
+        """
+        parts = destination_arn.split(":")
+        service, region, account_id, resource = parts[2], parts[3], parts[4], parts[5]
+        body = json.dumps(record)
+        if service == "sqs":
+            sqs_backends[account_id][region].send_message(resource, body)
+        elif service == "sns":
+            sns_backends[account_id][region].publish(body, arn=destination_arn)
+        elif service == "lambda":
+            name = parts[6]
+            backend = lambda_models.lambda_backends[account_id][region]
+            fn = backend.get_function(name, parts[7] if len(parts) > 7 else None)
+            self.patch.submit_async(fn, record)
+        else:
+            raise ValueError(f"destination {destination_arn} is not supported locally (use SQS, SNS or Lambda)")
+
+
+@dataclass
+class Patch:
+    """An installed patch; :meth:`uninstall` restores moto's original functions."""
+
+    executor: LocalExecutor
+    invoker: AsyncInvoker
+    _original_invoke: Any = None
+    _original_s3_invoke: Any = None
+
+    def spec(self, fn: lambda_models.LambdaFunction) -> FunctionSpec:
+        """Build the executor's view of moto function ``fn``, extracting its code and layers into the cache."""
+        code_sha = getattr(fn, "code_digest", "") or hashlib.sha256(fn.code_bytes).hexdigest()
+        code_dir = self.executor.cache.extract("code", code_sha, lambda: fn.code_bytes)
+        backend = lambda_models.lambda_backends[fn.account_id][fn.region]
+        layer_dirs = []
+        for layer in fn.layers:
+            version = backend.layers_versions_by_arn(layer["Arn"])
+            if version is None:
+                raise ValueError(f"layer {layer['Arn']} of function {fn.function_name} no longer exists")
+            sha = version.code_digest or hashlib.sha256(version.code_bytes).hexdigest()
+            layer_dirs.append(self.executor.cache.extract("layers", sha, lambda v=version: v.code_bytes))
+        return FunctionSpec(
+            name=fn.function_name,
+            arn=make_function_arn(fn.region, fn.account_id, fn.function_name),
+            version=str(fn.version),
+            handler=fn.handler or "",
+            runtime=fn.run_time,
+            timeout=float(fn.timeout),
+            memory_size=int(fn.memory_size),
+            environment=spec_environment(fn.environment_vars),
+            region=fn.region,
+            account_id=fn.account_id,
+            code_dir=code_dir,
+            layer_dirs=tuple(layer_dirs),
+        )
+
+    def settings(self, fn: lambda_models.LambdaFunction) -> EventInvokeSettings:
+        """Return the function's event invoke config (the most recent one put), or Lambda's defaults."""
+        if not fn.event_invoke_config:
+            return EventInvokeSettings()
+        config = fn.event_invoke_config[-1].config
+        destinations = config.get("DestinationConfig") or {}
+        return EventInvokeSettings(
+            maximum_retry_attempts=int(config.get("MaximumRetryAttempts", 2)),
+            maximum_event_age_s=int(config.get("MaximumEventAgeInSeconds", 21600)),
+            on_success=(destinations.get("OnSuccess") or {}).get("Destination") or None,
+            on_failure=(destinations.get("OnFailure") or {}).get("Destination") or None,
+        )
+
+    def submit_async(self, fn: lambda_models.LambdaFunction, event: Any) -> str:
+        """Queue an asynchronous invocation of ``fn`` with ``event``; return its request id."""
+        return self.invoker.submit(self.spec(fn), event, self.settings(fn))
+
+    def invoke(self, fn: lambda_models.LambdaFunction, body: Any, request_headers: Any, response_headers: Any) -> bytes:
+        """Replacement for ``LambdaFunction.invoke``: run, queue or dry-run one invocation of ``fn``."""
+        invocation_type = request_headers.get("x-amz-invocation-type") or request_headers.get(
+            "X-Amz-Invocation-Type", "RequestResponse"
+        )
+        if isinstance(body, bytes):
+            body = body.decode("utf-8")
+        try:
+            event = json.loads(body) if body else {}
+        except ValueError:
+            raise InvalidParameterValueException(
+                "Could not parse request body into json: the payload must be a JSON document"
+            ) from None
+        response_headers["x-amz-executed-version"] = str(fn.version)
+        if invocation_type == "DryRun":
+            return b""
+        if invocation_type == "Event":
+            self.submit_async(fn, event)
+            return b""
+        invocation = self.executor.invoke(self.spec(fn), event)
+        if invocation.function_error:
+            response_headers["x-amz-function-error"] = invocation.function_error
+        response_headers["x-amz-log-result"] = base64.b64encode(invocation.log_tail().encode()).decode()
+        return invocation.payload
+
+    def s3_invoke(self, account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
+        """Replacement for moto's ``_invoke_awslambda``: queue the S3 event for the function, asynchronously."""
+        try:
+            backend = lambda_models.lambda_backends[account_id][region_name]
+            fn = backend.get_function(fn_arn)
+            self.submit_async(fn, event_body)
+        except Exception:
+            # As on AWS, an upload never fails because its notification could not be delivered.
+            log.exception("could not deliver the S3 event to %s", fn_arn)
+
+    def uninstall(self) -> None:
+        """Restore moto's own ``LambdaFunction.invoke`` and ``_invoke_awslambda``."""
+        if self._original_invoke is not None:
+            lambda_models.LambdaFunction.invoke = self._original_invoke
+            s3_notifications._invoke_awslambda = self._original_s3_invoke
+            self._original_invoke = self._original_s3_invoke = None
+
+
+def install(executor: LocalExecutor, retry_delays: tuple[float, ...] = (1.0, 2.0), workers: int = 2) -> Patch:
+    """Route moto's Lambda invocations to ``executor``; return the :class:`Patch` (call ``uninstall`` to undo).
+
+    ``retry_delays`` are the waits (seconds) before the first, second, ... retry of a failed asynchronous
+    invocation (AWS waits about one and then two minutes; locally seconds are enough). ``workers`` is the number
+    of threads that run queued asynchronous invocations.
+
+    Raises
+    ------
+    UnsupportedMotoVersion
+        When the installed moto is not 5.2.5.
+    """
+    check_moto_version()
+    patch = Patch(executor=executor, invoker=None)  # type: ignore[arg-type]
+    patch.invoker = AsyncInvoker(executor, MotoDestinations(patch), retry_delays=retry_delays, threads=workers)
+    patch._original_invoke = lambda_models.LambdaFunction.invoke
+    patch._original_s3_invoke = s3_notifications._invoke_awslambda
+
+    def invoke(self: lambda_models.LambdaFunction, body: Any, request_headers: Any, response_headers: Any) -> bytes:
+        return patch.invoke(self, body, request_headers, response_headers)
+
+    lambda_models.LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+    s3_notifications._invoke_awslambda = patch.s3_invoke
+    return patch
