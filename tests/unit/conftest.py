@@ -90,7 +90,7 @@ def function_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and region only (never real ones), no endpoint, and the function's own variables."""
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "POWERTOOLS_DEV", "MAX_OBJECT_BYTES"):
         monkeypatch.delenv(name, raising=False)
-    for name in ("JPEG_QUALITY", "MAX_DIMENSION", "KEEP_METADATA", "MAX_PIXELS", "PROGRESSIVE", "OPTIMIZE"):
+    for name in ("JPEG_QUALITY", "MAX_DIMENSION", "KEEP_METADATA", "KEEP_GPS", "MAX_PIXELS", "PROGRESSIVE", "OPTIMIZE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -291,21 +291,22 @@ def test_every_record_of_a_multi_record_event_is_processed(
 ) -> None:
     keys = ["batch/first.jpg", "batch/second image.JPG", "batch/über drei.jpeg"]
     cloud.put_source(keys[0], photo_jpeg(320, 240))
-    cloud.put_source(keys[1], b"this is not an image")
-    cloud.put_source(keys[2], photo_jpeg(320, 240))
+    cloud.put_source(keys[1], photo_jpeg(320, 240))
+    cloud.put_source(keys[2], b"this is not an image")
 
     response = index.handler(load_event("multi_record.json"), lambda_context)
 
     assert [(r["key"], r["status"]) for r in response["results"]] == [
         (keys[0], "compressed"),
-        (keys[1], "failed"),
-        (keys[2], "compressed"),
+        (keys[1], "compressed"),
+        (keys[2], "failed"),
     ]
-    assert sorted(cloud.keys(DESTINATION)) == sorted([keys[0], keys[2]])
-    assert cloud.keys(FAILED) == [keys[1]]
+    assert sorted(cloud.keys(DESTINATION)) == sorted([keys[0], keys[1]])
+    assert cloud.keys(FAILED) == [keys[2]]
+    assert cloud.read(FAILED, keys[2])[0] == b"this is not an image"
     payloads = [parse_message(m["Body"]) for m in cloud.messages(cloud.raw_queue_url)]
     assert sorted((p["key"], p["status"]) for p in payloads) == sorted(
-        [(keys[0], "compressed"), (keys[1], "failed"), (keys[2], "compressed")]
+        [(keys[0], "compressed"), (keys[1], "compressed"), (keys[2], "failed")]
     )
     out = capsys.readouterr().out
     assert [(s["key"], s["status"]) for s in summaries(out)] == [(r["key"], r["status"]) for r in response["results"]]
@@ -330,7 +331,9 @@ def test_records_other_than_object_created_are_ignored_with_a_log_line(
     assert len([r for r in records if r.get("message") == "image processed"]) == 1
 
 
-def test_an_event_without_records_is_ignored(lambda_context: LambdaContext, cloud: Cloud, capsys) -> None:
+def test_an_event_without_records_is_ignored(
+    lambda_context: LambdaContext, cloud: Cloud, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert index.handler({"hello": "world"}, lambda_context) == {"processed": 0, "results": []}
     records = log_records(capsys.readouterr().out)
     assert any("not an S3 notification" in r.get("message", "") for r in records)
