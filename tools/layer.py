@@ -251,7 +251,7 @@ def repack_layer(
     with tempfile.TemporaryDirectory(prefix="pillow-layer-") as tmp:
         try:
             with zipfile.ZipFile(source_zip) as zf:
-                zf.extractall(tmp)
+                _extract_keeping_modes(zf, Path(tmp))
         except (OSError, zipfile.BadZipFile) as exc:
             raise BuildError(
                 f"cannot read layer zip {source_zip}: {exc}; build it again with make layer-docker"
@@ -413,6 +413,15 @@ def _clean(staging: Path) -> None:
         kept = [line for line in lines if not line.startswith(("../", "bin/")) and "__pycache__" not in line]
         if kept != lines:
             record.write_text("".join(kept), encoding="utf-8")
+
+
+def _extract_keeping_modes(zf: zipfile.ZipFile, dest: Path) -> None:
+    """Extract ``zf`` into ``dest``, keeping each file's executable bit (``extractall`` drops Unix modes)."""
+    for info in zf.infolist():
+        path = Path(zf.extract(info, dest))
+        mode = (info.external_attr >> 16) & 0o777
+        if not info.is_dir() and mode:
+            path.chmod(0o755 if mode & 0o111 else 0o644)
 
 
 def _installed_versions(staging: Path) -> dict[str, str]:

@@ -65,9 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.keep_gps and not args.keep_metadata:
+        parser.error("--keep-gps keeps GPS inside kept metadata: add --keep-metadata, or drop --keep-gps")
     try:
         options = CompressionOptions(
-            quality=args.quality, max_dimension=args.max_dimension, keep_metadata=args.keep_metadata
+            quality=args.quality,
+            max_dimension=args.max_dimension,
+            keep_metadata=args.keep_metadata,
+            keep_gps=args.keep_gps,
         )
     except SettingsError as exc:
         parser.error(str(exc))
@@ -124,7 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--keep-metadata",
         action="store_true",
-        help="keep EXIF and XMP, GPS included (default: drop them; orientation is always applied, ICC kept)",
+        help="keep EXIF, XMP, IPTC and comments, GPS still dropped (default: drop them; orientation is always "
+        "applied to the pixels and the ICC profile kept)",
+    )
+    sub.add_argument(
+        "--keep-gps",
+        action="store_true",
+        help="with --keep-metadata, also keep the GPS location (default: drop it)",
     )
     sub.add_argument(
         "--json",
