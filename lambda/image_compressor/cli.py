@@ -322,12 +322,9 @@ def _print_report(rows: list[dict[str, Any]], stream: TextIO) -> None:
     failed = [r for r in rows if r["status"] == Status.FAILED.value]
     ok = [r for r in rows if r["status"] != Status.FAILED.value]
     if failed:
-        table = Table(title="Failed inputs", title_justify="left")
-        table.add_column("Source", overflow="fold")
-        table.add_column("Reason", overflow="fold")
+        console.print(f"Failed inputs ({len(failed)}, no output written):")
         for row in failed:
-            table.add_row(row["source"], row["reason"])
-        console.print(table)
+            console.print(f"  {row['source']}: {row['reason']}", markup=False)
     before = sum(r["input_bytes"] for r in ok)
     after = sum(r["output_bytes"] for r in ok)
     saved = (1.0 - after / before) * 100.0 if before else 0.0
