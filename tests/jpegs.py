@@ -29,3 +29,122 @@ def photo_jpeg(width: int = 640, height: int = 480, quality: int = 95, mode: str
     buf = io.BytesIO()
     photo_image(width, height, mode).save(buf, "JPEG", quality=quality, **save_kwargs)
     return buf.getvalue()
+
+
+# --- Edge-case factories for the compression core --------------------------------------------------------------
+
+#: Colours of the corner markers in :func:`upright_image` (top-left, top-right, bottom-left).
+CORNER_COLOURS = {"top_left": (255, 0, 0), "top_right": (0, 0, 255), "bottom_left": (0, 255, 0)}
+
+# The transpose that turns an upright image into the pixels a camera stores with a given EXIF orientation
+# (the inverse of what a viewer applies).
+_STORE_FOR_ORIENTATION = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+def upright_image(width: int = 320, height: int = 200) -> Image.Image:
+    """Return a photo-like image with solid marker blocks in three corners (see ``CORNER_COLOURS``)."""
+    img = photo_image(width, height)
+    draw = ImageDraw.Draw(img)
+    side = min(width, height) // 5
+    draw.rectangle((0, 0, side, side), fill=CORNER_COLOURS["top_left"])
+    draw.rectangle((width - 1 - side, 0, width - 1, side), fill=CORNER_COLOURS["top_right"])
+    draw.rectangle((0, height - 1 - side, side, height - 1), fill=CORNER_COLOURS["bottom_left"])
+    return img
+
+
+def exif_bytes(orientation: int | None = None, gps: bool = False, make: str | None = "TestCam") -> bytes:
+    """Return an EXIF block (as Pillow's ``exif=`` save argument takes it) with the tags asked for."""
+    exif = Image.Exif()
+    if make:
+        exif[0x010F] = make
+    if orientation is not None:
+        exif[0x0112] = orientation
+    if gps:
+        exif[0x8825] = {1: "N", 2: (52.0, 22.0, 12.5), 3: "E", 4: (4.0, 53.0, 30.0)}
+    return exif.tobytes()
+
+
+def oriented_jpeg(orientation: int, width: int = 320, height: int = 200, quality: int = 95, **save_kwargs) -> bytes:
+    """Return a JPEG whose pixels are stored as a camera with EXIF ``orientation`` would store them.
+
+    Displayed with the orientation applied, it shows :func:`upright_image` (``width`` x ``height``).
+    """
+    img = upright_image(width, height)
+    store = _STORE_FOR_ORIENTATION[orientation]
+    if store is not None:
+        img = img.transpose(store)
+    buf = io.BytesIO()
+    save_kwargs.setdefault("exif", exif_bytes(orientation=orientation))
+    img.save(buf, "JPEG", quality=quality, **save_kwargs)
+    return buf.getvalue()
+
+
+def ycck_jpeg(cmyk: Image.Image, quality: int = 95) -> bytes:
+    """Return an Adobe YCCK JPEG (APP14 transform 2, as Photoshop writes) that decodes to the CMYK image ``cmyk``.
+
+    Pillow cannot write YCCK, so the colour transform is done here: the C, M, Y planes are stored as YCbCr of
+    (C, M, Y) read as RGB, K as inverted K, all inverted again by Pillow's Adobe CMYK writer; then the Adobe
+    segment's transform byte is switched from 0 (none) to 2 (YCCK).
+    """
+    c, m, y, k = cmyk.split()
+    ycc = Image.merge("RGB", (c, m, y)).convert("YCbCr")
+    planes = [p.point(lambda v: 255 - v) for p in ycc.split()]
+    stored = Image.merge("CMYK", (*planes, k))
+    buf = io.BytesIO()
+    stored.save(buf, "JPEG", quality=quality)
+    data = bytearray(buf.getvalue())
+    at = data.find(b"\xff\xee")
+    assert at > 0 and data[at + 4 : at + 9] == b"Adobe", "Pillow did not write an Adobe segment for CMYK"
+    data[at + 4 + 11] = 2  # transform flag: 2 = YCCK
+    return bytes(data)
+
+
+def with_frame_header(
+    data: bytes,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    precision: int | None = None,
+    marker: int | None = None,
+) -> bytes:
+    """Return ``data`` (a JPEG) with its SOF header patched: declared size, sample precision or SOF marker.
+
+    Used to craft pixel bombs (a tiny file declaring a huge frame) and unsupported variants.
+    """
+    out = bytearray(data)
+    for sof in (0xC0, 0xC1, 0xC2):
+        at = out.find(bytes((0xFF, sof)))
+        if at > 0:
+            break
+    else:
+        raise ValueError("no SOF0/1/2 marker found")
+    if precision is not None:
+        out[at + 4] = precision
+    if height is not None:
+        out[at + 5 : at + 7] = height.to_bytes(2, "big")
+    if width is not None:
+        out[at + 7 : at + 9] = width.to_bytes(2, "big")
+    if marker is not None:
+        out[at + 1] = marker
+    return bytes(out)
+
+
+def insert_segment(data: bytes, marker: int, payload: bytes) -> bytes:
+    """Return JPEG ``data`` with a raw marker segment inserted right after SOI (e.g. a broken EXIF block)."""
+    return data[:2] + bytes((0xFF, marker)) + (len(payload) + 2).to_bytes(2, "big") + payload + data[2:]
+
+
+def other_format(fmt: str, width: int = 64, height: int = 48) -> bytes:
+    """Return :func:`photo_image` saved as ``fmt`` (``PNG``, ``GIF``, ``WEBP``, ``BMP``, ``TIFF``)."""
+    buf = io.BytesIO()
+    photo_image(width, height).save(buf, fmt)
+    return buf.getvalue()

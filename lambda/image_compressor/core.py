@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, UnidentifiedImageError
 
 from image_compressor import jpegfile, metadata, sniff
 from image_compressor.jpegfile import JpegLayout, JpegStructureError
@@ -204,10 +204,10 @@ def compress(
     # Choose the output. Re-encoding is required to apply orientation or downscaling; the lossless copy (original
     # compressed data, metadata policy applied) is the fallback that keeps the output from growing.
     must_reencode = orientation != 1 or target is not None
-    shown = (height, width) if orientation >= 5 else (width, height)
-    stripped = _lossless_copy(data, layout, meta, options)  # None when nothing needs removing
     if must_reencode and len(encoded) < size:
         return _done(Status.COMPRESSED, size, encoded, out_size, options.quality, start)
+    shown = (height, width) if orientation >= 5 else (width, height)
+    stripped = _lossless_copy(data, layout, meta, options)  # None when nothing needs removing
     if stripped is not None and (must_reencode or len(stripped) <= len(encoded)):
         return _done(Status.COMPRESSED, size, stripped, shown, 0, start)
     if len(encoded) < size:
@@ -417,11 +417,18 @@ def _dpi(value: object) -> tuple[int, int] | None:
 def _decode_reason(exc: Exception, layout: JpegLayout) -> str:
     """Turn a Pillow/libjpeg error into a failure reason that says what is wrong and what to do next."""
     text = str(exc) or type(exc).__name__
-    if "truncated" in text or (layout.end is None and isinstance(exc, OSError)):
-        return f"truncated JPEG: the image data ends early ({text}); upload the complete file again"
     if isinstance(exc, Image.DecompressionBombError):
         return f"too many pixels for the decoder ({text}); downscale the image before uploading"
-    return f"corrupt JPEG: the decoder failed ({type(exc).__name__}: {text}); export the image again and re-upload"
+    if "truncated" in text:
+        return f"truncated JPEG: the image data ends early ({text}); upload the complete file again"
+    if isinstance(exc, UnidentifiedImageError):
+        text = "the decoder cannot read its header"
+    if layout.end is None:
+        return (
+            f"truncated or corrupt JPEG: no end-of-image marker and the decoder failed ({text}); "
+            "upload the complete file again"
+        )
+    return f"corrupt JPEG: the decoder failed ({text}); export the image again and re-upload it"
 
 
 def _ms(start: float) -> float:
