@@ -140,7 +140,8 @@ def write_zip(path: Path, entries: Iterable[ZipEntry], *, date_time: DateTime | 
 
     Entries are sorted by name; every entry gets ``date_time`` (default :func:`zip_date_time`), Unix permissions
     0644 (0755 for executables and folders) and deflate level 9 (folders are stored). The zip is written to a
-    temporary file beside ``path`` and renamed over it, so readers never see a partial file.
+    temporary file beside ``path`` and renamed over it, so readers never see a partial file; when ``path`` already
+    holds exactly these bytes it is left untouched.
 
     Raises
     ------
@@ -177,11 +178,15 @@ def write_zip(path: Path, entries: Iterable[ZipEntry], *, date_time: DateTime | 
                     info.compress_type = zipfile.ZIP_DEFLATED
                     zf.writestr(info, entry.data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL)
         tmp.chmod(0o644)
-        os.replace(tmp, path)
+        digest = sha256_file(tmp)
+        if path.is_file() and sha256_file(path) == digest:
+            tmp.unlink()  # same bytes already there: leave the file (and its mtime) alone
+        else:
+            os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return sha256_file(path)
+    return digest
 
 
 def sha256_file(path: Path) -> str:

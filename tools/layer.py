@@ -396,9 +396,13 @@ def finish_layer(
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as sorted, indented JSON (stable bytes) to ``path`` atomically."""
+    """Write ``data`` as sorted, indented JSON (stable bytes) to ``path`` atomically, unless it already holds it."""
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    with contextlib.suppress(OSError):
+        if path.read_text(encoding="utf-8") == text:
+            return  # unchanged: keep the file and its mtime
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 

@@ -193,8 +193,18 @@ def test_second_build_is_byte_identical(built: Path, rebuilt: Path) -> None:
         assert (built / name).read_bytes() == (rebuilt / name).read_bytes(), name
 
 
+def _pypi_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point pip at a closed local port and away from every machine-wide wheel source."""
+    for name in [n for n in os.environ if n.startswith("PIP_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # no machine-wide find-links or local indexes
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    monkeypatch.setenv("PIP_TIMEOUT", "5")
+
+
 def test_unchanged_inputs_skip_the_rebuild_and_changed_ones_rebuild_to_the_same_bytes(
-    built: Path, tmp_path: Path
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "pillow-layer.zip"
     shutil.copyfile(built / "pillow-layer.zip", out)
@@ -202,18 +212,27 @@ def test_unchanged_inputs_skip_the_rebuild_and_changed_ones_rebuild_to_the_same_
     requirements = tmp_path / "requirements.txt"
     shutil.copyfile(ROOT / "layer" / "requirements.txt", requirements)
     target = LayerTarget("x86_64")
-    os.utime(out, ns=(1, 1))
+    original = json.loads((built / "pillow-layer.json").read_text())
 
-    build_layer(out, target=target, requirements=requirements, cache_dir=default_cache_dir(), date_time=ZIP_EPOCH)
-    assert out.stat().st_mtime_ns == 1, "an up-to-date layer must not be rewritten"
+    with monkeypatch.context() as offline:
+        _pypi_unreachable(offline)
+        empty_cache = tmp_path / "no-wheels"
+        # up to date: nothing to fetch, so it succeeds without any wheel source
+        manifest = build_layer(out, target=target, requirements=requirements, cache_dir=empty_cache)
+        assert manifest == original
+        assert out.read_bytes() == (built / "pillow-layer.zip").read_bytes()
+        # a zip that no longer matches its manifest is rebuilt (and here that needs wheels)
+        out.write_bytes(out.read_bytes() + b"tampered")
+        with pytest.raises(BuildError, match="could not download"):
+            build_layer(out, target=target, requirements=requirements, cache_dir=empty_cache)
 
     requirements.write_text(requirements.read_text() + "# a comment changes the stamp, not the content\n")
     manifest = build_layer(
         out, target=target, requirements=requirements, cache_dir=default_cache_dir(), date_time=ZIP_EPOCH
     )
-    assert out.stat().st_mtime_ns != 1, "changed inputs must rebuild the layer"
+    assert manifest["inputs_sha256"] != original["inputs_sha256"]
     assert out.read_bytes() == (built / "pillow-layer.zip").read_bytes()
-    assert manifest["inputs_sha256"] != json.loads((built / "pillow-layer.json").read_text())["inputs_sha256"]
+    assert json.loads((tmp_path / "pillow-layer.json").read_text()) == manifest
 
 
 def test_arm64_layer_carries_aarch64_code(tmp_path: Path) -> None:
@@ -441,12 +460,7 @@ def test_unpinned_requirements_are_refused(tmp_path: Path, line: str) -> None:
 
 
 def test_unreachable_pypi_gives_advice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in [n for n in os.environ if n.startswith("PIP_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # no machine-wide find-links or local indexes
-    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
-    monkeypatch.setenv("PIP_RETRIES", "0")
-    monkeypatch.setenv("PIP_TIMEOUT", "5")
+    _pypi_unreachable(monkeypatch)
     cache = tmp_path / "empty-cache"
     with pytest.raises(BuildError) as info:
         build_layer(
