@@ -148,3 +148,82 @@ def other_format(fmt: str, width: int = 64, height: int = 48) -> bytes:
     buf = io.BytesIO()
     photo_image(width, height).save(buf, fmt)
     return buf.getvalue()
+
+
+def cmyk_icc_profile() -> bytes:
+    """Return a small but real ICC v2 CMYK printer profile (Lab PCS, 2-point lut16 A2B0) built from scratch.
+
+    The corners of its colour table are the plain ``(1-C)(1-K)`` formula converted to Lab by LittleCMS, so it
+    behaves like a (very coarse) press profile; enough to drive the CMYK-through-ICC path of the core.
+    """
+    import struct
+
+    from PIL import ImageCms
+
+    corners = []
+    for c in (0, 1):
+        for m in (0, 1):
+            for y in (0, 1):
+                for k in (0, 1):
+                    rgb = tuple(round(255 * (1 - v) * (1 - k)) for v in (c, m, y))
+                    corners.append(rgb)
+    swatch = Image.new("RGB", (16, 1))
+    swatch.putdata(corners)
+    lab = ImageCms.profileToProfile(
+        swatch, ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), outputMode="LAB"
+    )
+    clut = b""
+    for l8, a8, b8 in lab.getdata():  # Pillow's LAB: L 0-255, a/b stored +128
+        clut += struct.pack(">HHH", round(l8 / 255 * 0xFF00), a8 * 256, b8 * 256)
+
+    def s15(v: float) -> bytes:
+        return struct.pack(">i", round(v * 65536))
+
+    identity = b"".join(s15(1.0 if i % 4 == 0 else 0.0) for i in range(9))
+    a2b0 = (
+        b"mft2"
+        + b"\x00" * 4
+        + bytes((4, 3, 2, 0))
+        + identity
+        + struct.pack(">HH", 2, 2)
+        + struct.pack(">HH", 0, 65535) * 4
+        + clut
+        + struct.pack(">HH", 0, 65535) * 3
+    )
+    text = b"test CMYK"
+    desc = (
+        b"desc"
+        + b"\x00" * 4
+        + struct.pack(">I", len(text) + 1)
+        + text
+        + b"\x00"
+        + struct.pack(">II", 0, 0)
+        + struct.pack(">HB", 0, 0)
+        + b"\x00" * 67
+    )
+    wtpt = b"XYZ " + b"\x00" * 4 + s15(0.9642) + s15(1.0) + s15(0.8249)
+    cprt = b"text" + b"\x00" * 4 + b"public domain\x00"
+    tags = [(b"desc", desc), (b"wtpt", wtpt), (b"cprt", cprt), (b"A2B0", a2b0)]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for sig, blob in tags:
+        blob += b"\x00" * (-len(blob) % 4)
+        table += sig + struct.pack(">II", offset + len(body), len(blob))
+        body += blob
+    size = offset + len(body)
+    header = (
+        struct.pack(">I", size)
+        + b"lcms"
+        + struct.pack(">I", 0x02100000)
+        + b"prtrCMYKLab "
+        + b"\x00" * 12
+        + b"acsp"
+        + b"\x00" * 24
+        + struct.pack(">I", 0)
+        + s15(0.9642)
+        + s15(1.0)
+        + s15(0.8249)
+        + b"\x00" * 48
+    )
+    assert len(header) == 128, len(header)
+    return header + struct.pack(">I", len(tags)) + table + body

@@ -21,6 +21,7 @@ from PIL import Image, ImageChops, ImageCms, ImageFile, ImageOps, ImageStat
 
 from tests.jpegs import (
     CORNER_COLOURS,
+    cmyk_icc_profile,
     exif_bytes,
     insert_segment,
     oriented_jpeg,
@@ -349,6 +350,39 @@ def test_adobe_ycck_becomes_correct_rgb():
     assert mean_diff(img, cmyk.convert("RGB")) < 6.0
 
 
+def test_cmyk_with_an_embedded_profile_is_converted_through_it():
+    profile = cmyk_icc_profile()
+    cmyk = cmyk_test_image()
+    cmyk.paste((128, 128, 0, 60), (100, 0, 140, 40))
+    buf = io.BytesIO()
+    cmyk.save(buf, "JPEG", quality=95, icc_profile=profile)
+    out = compress(buf.getvalue())
+    assert out.result.status is Status.COMPRESSED
+    img = decode(out.data)
+    assert img.mode == "RGB"
+    assert "icc_profile" not in img.info  # converted to sRGB, which untagged JPEG means
+    through_profile = ImageCms.profileToProfile(
+        Image.new("CMYK", (1, 1), (128, 128, 0, 60)),
+        ImageCms.ImageCmsProfile(io.BytesIO(profile)),
+        ImageCms.createProfile("sRGB"),
+        outputMode="RGB",
+    ).getpixel((0, 0))
+    plain_formula = Image.new("CMYK", (1, 1), (128, 128, 0, 60)).convert("RGB").getpixel((0, 0))
+    assert not near(through_profile, plain_formula, tolerance=20)  # the test profile really differs
+    assert near(img.getpixel((120, 20)), through_profile, tolerance=12)
+    assert near(img.getpixel((10, 10)), (0, 255, 255))
+
+
+def test_cmyk_with_a_broken_profile_falls_back_to_the_plain_formula():
+    junk = bytearray(b"\x00" * 200)
+    junk[16:20] = b"CMYK"
+    buf = io.BytesIO()
+    cmyk_test_image().save(buf, "JPEG", quality=95, icc_profile=bytes(junk))
+    out = compress(buf.getvalue())
+    assert out.result.status is Status.COMPRESSED
+    assert near(decode(out.data).getpixel((10, 10)), (0, 255, 255))
+
+
 def test_progressive_input():
     data = photo_jpeg(800, 600, progressive=True)
     assert jpegfile.parse(data).progressive
@@ -623,3 +657,17 @@ def test_downscaled_grey_and_cmyk():
     img = decode(cmyk.data)
     assert img.mode == "RGB" and img.size == (160, 100)
     assert near(img.getpixel((4, 4)), (0, 255, 255))
+
+
+def test_mozjpeg_lossless_encoder_is_pluggable():
+    pytest.importorskip("mozjpeg_lossless_optimization")
+    from image_compressor.encoders import MozjpegLosslessEncoder
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    data = photo_jpeg(800, 600, icc_profile=profile)
+    plain = compress(data)
+    smaller = compress(data, encoder=MozjpegLosslessEncoder())
+    assert smaller.result.status is Status.COMPRESSED
+    assert smaller.result.output_bytes < plain.result.output_bytes
+    assert decode(smaller.data).info["icc_profile"] == profile
+    assert ImageChops.difference(decode(smaller.data), decode(plain.data)).getbbox() is None
