@@ -1,0 +1,1 @@
+"""Streamlit dashboard for the image compression pipeline (entry point: ``dashboard/app.py``)."""

@@ -1,0 +1,46 @@
+"""Entry point of the dashboard: ``streamlit run dashboard/app.py`` (or ``make dashboard``).
+
+Builds the navigation (each page has its own URL path, so a reload keeps the user's place), the sidebar, and runs the
+selected page inside an error boundary that turns any failure into a readable message.
+
+The page scripts live in ``views/``, not ``pages/``: Streamlit treats a ``pages/`` folder beside the entry script as a
+legacy multipage app and then runs a page requested by URL without this script (no sidebar, no error boundary).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on sys.path
+    sys.path.insert(0, _ROOT)
+
+import streamlit as st  # noqa: E402
+
+from dashboard import ui  # noqa: E402
+
+st.set_page_config(page_title="JPEG pipeline", page_icon=":material/compress:", layout="wide")
+
+PAGES = [
+    st.Page("views/upload.py", title="Upload & compare", icon=":material/upload:", url_path="upload", default=True),
+    st.Page("views/history.py", title="History", icon=":material/table_chart:", url_path="history"),
+    st.Page("views/notifications.py", title="Notifications", icon=":material/mail:", url_path="notifications"),
+    st.Page("views/logs.py", title="Logs", icon=":material/receipt_long:", url_path="logs"),
+    st.Page("views/failed.py", title="Failed", icon=":material/error:", url_path="failed"),
+]
+
+page = st.navigation(PAGES)
+ui.page_style()
+found = ui.connect()
+ui.sidebar(found)
+if isinstance(found, str):
+    st.title(page.title)
+    st.error(found, icon=":material/block:")
+    st.info(
+        "The dashboard finds the stack through `.local/stack.json` (written by `make local-up`), "
+        "`DASHBOARD_STACK_FILE`, or the Terraform outputs of `terraform/envs/aws` after `make deploy-aws`."
+    )
+else:
+    with ui.friendly_errors(found.stack):
+        page.run()

@@ -1,0 +1,112 @@
+"""History: every processed object, totals, and charts of the savings."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from dashboard import stack as stk
+from dashboard import ui
+
+conn = ui.connection()
+
+st.title("History")
+top = st.columns([4, 1], vertical_alignment="bottom")
+with top[0]:
+    statuses = st.pills(
+        "Status",
+        stk.STATUSES,
+        selection_mode="multi",
+        default=list(stk.STATUSES),
+        key="status",
+        bind="query-params",
+        format_func=lambda s: f"{ui.STATUS_ICONS[s]} {s}",
+    )
+with top[1]:
+    if st.button("Refresh", key="history_refresh", icon=":material/refresh:"):
+        ui.results.clear()
+
+everything = ui.results(conn.stack_json)
+shown = [r for r in everything if r.status in (statuses or [])]
+
+if not everything:
+    st.info("Nothing processed yet. Upload JPEGs on the **Upload & compare** page.", icon=":material/info:")
+    st.stop()
+
+ok = [r for r in shown if r.status != "failed"]
+before = sum(r.original_bytes or 0 for r in ok)
+after = sum(r.output_bytes or 0 for r in ok)
+totals = st.columns(5)
+totals[0].metric("Images", len(shown), help="Objects shown with the current filter")
+totals[1].metric("Compressed", sum(r.status == "compressed" for r in shown))
+totals[2].metric("Kept original", sum(r.status == "kept-original" for r in shown))
+totals[3].metric("Failed", sum(r.status == "failed" for r in shown))
+totals[4].metric(
+    "Bytes saved",
+    ui.human_bytes(before - after),
+    delta=f"-{(before - after) / before * 100:.1f} %" if before else None,
+    delta_color="inverse",
+    help=f"{before:,} bytes in, {after:,} bytes out (compressed and kept-original images)",
+)
+
+if not shown:
+    st.info("No object has the selected status.", icon=":material/info:")
+    st.stop()
+
+table = pd.DataFrame([r.row() for r in shown])
+st.dataframe(
+    table,
+    key="history_table",
+    hide_index=True,
+    placeholder="–",
+    column_order=["time", "key", "status", "bytes_before", "bytes_after", "saved_pct", "processing_ms", "reason"],
+    column_config={
+        "time": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+        "key": st.column_config.TextColumn("Key"),
+        "status": st.column_config.TextColumn("Status"),
+        "bytes_before": st.column_config.NumberColumn("Bytes before", format="%d"),
+        "bytes_after": st.column_config.NumberColumn("Bytes after", format="%d"),
+        "saved_pct": st.column_config.ProgressColumn("Saved", format="%.1f %%", min_value=0, max_value=100),
+        "processing_ms": st.column_config.NumberColumn("ms", format="%.0f"),
+        "reason": st.column_config.TextColumn("Reason", width="large"),
+    },
+)
+st.caption(f"{len(shown)} of {len(everything)} objects (newest first, at most 500 per bucket).")
+
+if ok:
+    left, right = st.columns(2)
+    recent = ok[:40]
+    sizes = pd.DataFrame(
+        [{"key": r.key, "size": "before", "bytes": r.original_bytes or 0} for r in recent]
+        + [{"key": r.key, "size": "after", "bytes": r.output_bytes or 0} for r in recent]
+    )
+    with left:
+        st.markdown("**Before vs after per image**" + (" (newest 40)" if len(ok) > 40 else ""))
+        st.altair_chart(
+            alt.Chart(sizes)
+            .mark_bar()
+            .encode(
+                y=alt.Y("key:N", title=None, sort=[r.key for r in recent]),
+                x=alt.X("bytes:Q", title="bytes"),
+                yOffset=alt.YOffset("size:N", sort=["before", "after"]),
+                color=alt.Color("size:N", sort=["before", "after"], title=None),
+                tooltip=["key", "size", alt.Tooltip("bytes:Q", format=",")],
+            ),
+            key="history_sizes",
+            width="stretch",
+        )
+    with right:
+        st.markdown("**Distribution of savings**")
+        savings = pd.DataFrame({"saved_pct": [round(r.saved_ratio * 100, 1) for r in ok]})
+        st.altair_chart(
+            alt.Chart(savings)
+            .mark_bar()
+            .encode(
+                x=alt.X("saved_pct:Q", bin=alt.Bin(extent=[0, 100], step=5), title="saved %"),
+                y=alt.Y("count():Q", title="images", axis=alt.Axis(tickMinStep=1, format="d")),
+                tooltip=[alt.Tooltip("count():Q", title="images")],
+            ),
+            key="history_savings",
+            width="stretch",
+        )
