@@ -173,7 +173,7 @@ def cmyk_icc_profile() -> bytes:
         swatch, ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), outputMode="LAB"
     )
     clut = b""
-    for l8, a8, b8 in lab.getdata():  # Pillow's LAB: L 0-255, a/b stored +128
+    for l8, a8, b8 in lab.get_flattened_data():  # Pillow's LAB: L 0-255, a/b stored +128
         clut += struct.pack(">HHH", round(l8 / 255 * 0xFF00), a8 * 256, b8 * 256)
 
     def s15(v: float) -> bytes:

@@ -22,6 +22,11 @@ _ARITHMETIC = frozenset({0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 _SOS = 0xDA
 # A marker inside entropy-coded data: FF followed by anything but a stuffed 00, a restart marker, TEM or fill FF.
 _MARKER_IN_SCAN = re.compile(rb"\xff[^\x00\x01\xd0-\xd7\xff]")
+_FILL = re.compile(rb"\xff+")
+#: More marker segments than this is not a photo but an attack on the parser (a progressive JPEG has ~10-30).
+MAX_SEGMENTS = 10_000
+#: Longest run of fill bytes or junk tolerated between header segments (libjpeg allows any; real files have a few).
+MAX_PADDING = 4096
 
 
 class JpegStructureError(ValueError):
@@ -140,7 +145,11 @@ def parse(data: bytes, *, find_end: bool = True) -> JpegLayout:
     segments: list[Segment] = []
     sof: tuple[int, int, int, int, int] | None = None  # marker, precision, height, width, components
     pos = 2
+    markers_seen = 0
     while True:
+        markers_seen += 1
+        if markers_seen > MAX_SEGMENTS:
+            raise JpegStructureError(f"corrupt JPEG: more than {MAX_SEGMENTS} markers before the image data")
         if pos >= n:
             raise JpegStructureError(
                 f"truncated JPEG: the file ends inside its header after {n} bytes, before image data"
@@ -150,10 +159,15 @@ def parse(data: bytes, *, find_end: bool = True) -> JpegLayout:
             nxt = data.find(b"\xff", pos)
             if nxt < 0:
                 raise JpegStructureError("truncated JPEG: no image data (SOS marker) found after the header")
+            if nxt - pos > MAX_PADDING:
+                raise JpegStructureError(f"corrupt JPEG: {nxt - pos} bytes of junk between header segments")
             pos = nxt
             continue
-        while pos + 1 < n and data[pos + 1] == 0xFF:  # fill bytes before a marker
-            pos += 1
+        fill = _FILL.match(data, pos)  # one or more FF: all but the last are fill bytes before a marker
+        if fill is not None:
+            if fill.end() - pos > MAX_PADDING:
+                raise JpegStructureError(f"corrupt JPEG: {fill.end() - pos} fill bytes between header segments")
+            pos = fill.end() - 1
         if pos + 1 >= n:
             raise JpegStructureError("truncated JPEG: the file ends inside a marker")
         marker = data[pos + 1]
@@ -231,6 +245,8 @@ def _walk_scans(data: bytes, pos: int, segments: list[Segment]) -> int | None:
         end = at + 2 + length
         if length < 2 or end > n:
             return None
+        if len(segments) >= MAX_SEGMENTS:
+            raise JpegStructureError(f"corrupt JPEG: more than {MAX_SEGMENTS} marker segments")
         segments.append(Segment(marker, at, end))
         pos = end
 

@@ -283,6 +283,7 @@ BROKEN_EXIF = {
 }
 
 
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning")  # Pillow's own EXIF reader complains, rightly
 @pytest.mark.parametrize("name", BROKEN_EXIF)
 @pytest.mark.parametrize("keep_metadata", [False, True])
 def test_broken_exif_never_fails_the_image(name, keep_metadata):
@@ -555,6 +556,31 @@ def test_corrupt_header_fails_with_a_reason():
     out = compress(broken)
     assert out.result.status is Status.FAILED
     assert "corrupt JPEG" in out.result.reason
+
+
+def _before_scan(data: bytes, insert: bytes) -> bytes:
+    sos = data.find(b"\xff\xda")
+    return data[:sos] + insert + data[sos:]
+
+
+@pytest.mark.parametrize(
+    ("insert", "words"),
+    [
+        (b"\xff\xe5\x00\x02" * 20_000, "more than 10000 markers"),  # endless empty APP5 segments
+        (b"\xff" * 1_000_000, "fill bytes"),
+        (b"\x00" * 1_000_000, "junk"),
+    ],
+)
+def test_parser_attacks_fail_fast_with_a_reason(insert, words):
+    data = _before_scan(photo_jpeg(64, 48), insert)
+    out = compress(data)
+    assert out.result.status is Status.FAILED
+    assert words in out.result.reason
+
+
+def test_a_little_padding_is_tolerated_like_libjpeg_does():
+    data = _before_scan(photo_jpeg(64, 48), b"\xff" * 7 + b"\x00" * 5)
+    assert compress(data).result.status is Status.COMPRESSED
 
 
 # --- never bigger, and what is written instead ------------------------------------------------------------------
