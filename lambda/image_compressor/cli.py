@@ -280,7 +280,15 @@ def _walk(folder: Path, out_dir: Path, out_resolved: Path) -> Iterator[Job]:
     found: list[Job] = []
     for dirpath, dirnames, filenames in os.walk(folder, onerror=errors.append):
         here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (here / d).resolve() != out_resolved)
+        kept = []
+        for d in sorted(dirnames):
+            if d.startswith("."):
+                continue
+            if (here / d).resolve() == out_resolved:
+                sys.stderr.write(f"note: not searching {here / d}: it is the --out folder\n")
+                continue
+            kept.append(d)
+        dirnames[:] = kept
         for name in sorted(filenames):
             if name.startswith(".") or not name.lower().endswith(JPEG_SUFFIXES):
                 continue

@@ -225,8 +225,11 @@ def test_out_inside_an_input_folder_is_not_searched(photos: Path, capsys: pytest
     out = photos / "compressed"
     code, rows = run_json(capsys, "--out", str(out), str(photos / "sub"))
     assert code == 0 and len(rows) == 2
-    code, rows = run_json(capsys, "--out", str(out), str(photos))
+    code = main(["compress", "--json", "--out", str(out), str(photos)])
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
     assert not [r for r in rows if str(out) in r["source"]]  # earlier outputs are not compressed again
+    assert f"not searching {out}: it is the --out folder" in captured.err
 
 
 @pytest.mark.parametrize(
