@@ -133,8 +133,8 @@ class PillowEncoder:
 DEFAULT_ENCODER: JpegEncoder = PillowEncoder()
 
 
-class _Failure(Exception):
-    """Internal: carries a failure reason out of the decode/encode steps."""
+class _EncodeError(Exception):
+    """Internal: the encoder (not the input) failed; the cause is chained."""
 
 
 def compress(
@@ -196,9 +196,21 @@ def compress(
     target = _target_size((width, height), options.max_dimension)
     try:
         encoded, out_size = _reencode(data, meta, target, options, encoder)
-    except _Failure as exc:
-        return failed(str(exc), width, height)
-    except Exception as exc:  # noqa: BLE001 - any decoder/encoder error on bad input must become a failed result
+    except _EncodeError as exc:
+        cause = exc.__cause__
+        return failed(
+            f"the JPEG encoder ({encoder.name}) failed: {type(cause).__name__}: {cause}; "
+            "keep the original and report the file",
+            width,
+            height,
+        )
+    except MemoryError:
+        return failed(
+            f"out of memory decoding {width}x{height} pixels; give the function more memory or lower MAX_PIXELS",
+            width,
+            height,
+        )
+    except Exception as exc:  # noqa: BLE001 - any decoder error on bad input must become a failed result
         return failed(_decode_reason(exc, layout), width, height)
 
     # Choose the output. Re-encoding is required to apply orientation or downscaling; the lossless copy (original
@@ -265,7 +277,10 @@ def _reencode(
             dpi=dpi,
             **(_kept_metadata(meta, options, pixels.size) if options.keep_metadata else {}),
         )
-        return encoder.encode(pixels, params), pixels.size
+        try:
+            return encoder.encode(pixels, params), pixels.size
+        except Exception as exc:
+            raise _EncodeError from exc
     finally:
         img.close()
 

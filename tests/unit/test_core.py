@@ -139,6 +139,24 @@ def test_a_plugged_encoder_is_used():
     assert jpegfile.parse(out.data).sof_marker == 0xC0
 
 
+def test_an_encoder_error_is_a_failed_result_naming_the_encoder():
+    class WidthLimitedEncoder(PillowEncoder):
+        name = "width-limited"
+
+        def encode(self, image: Image.Image, params: EncodeParams) -> bytes:
+            if image.width > 100:
+                raise ValueError(f"images wider than 100 px are not supported, got {image.width}")
+            return super().encode(image, params)
+
+    data = photo_jpeg(640, 480)
+    out = compress(data, encoder=WidthLimitedEncoder())
+    assert_consistent(out, data)
+    assert out.result.status is Status.FAILED
+    assert out.result.reason.startswith("the JPEG encoder (width-limited) failed: ValueError: images wider")
+    small = compress(data, CompressionOptions(max_dimension=100), encoder=WidthLimitedEncoder())
+    assert small.result.status is Status.COMPRESSED
+
+
 # --- orientation -----------------------------------------------------------------------------------------------
 
 
