@@ -55,10 +55,15 @@ class CompressionOptions:
             raise SettingsError(f"max_pixels must be positive, got {self.max_pixels}")
 
     def fingerprint(self) -> str:
-        """Return a short stable string of the options, stored on outputs to make retries idempotent."""
+        """Return a short stable string of the options, stored on outputs to make retries idempotent.
+
+        Every option that can change the outcome is in it (the pixel cap too, so raising it re-processes objects
+        that failed on the old cap).
+        """
         return (
             f"q{self.quality}-d{self.max_dimension or 0}-m{int(self.keep_metadata)}"
-            f"-p{int(self.progressive)}-o{int(self.optimize)}" + ("-g1" if self.keep_metadata and self.keep_gps else "")
+            f"-p{int(self.progressive)}-o{int(self.optimize)}-x{self.max_pixels}"
+            + ("-g1" if self.keep_metadata and self.keep_gps else "")
         )
 
 
