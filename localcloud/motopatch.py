@@ -12,6 +12,13 @@ SQS event source mappings and SNS subscriptions call it. S3 bucket notifications
   destinations) or does nothing (``DryRun``).
 - ``_invoke_awslambda`` hands the S3 event to the async invoker, so the upload returns at once, as on AWS.
 
+One moto bug is fixed on the way, because the stack cannot work without it: moto evaluates a bucket policy for
+object requests without any request context, and treats every statement with a ``Condition`` as an explicit deny.
+The stack's buckets carry the usual ``DenyInsecureTransport`` statement (``aws:SecureTransport = false``), so every
+upload would be refused. ``FakeBucket.get_permission`` is replaced by one that leaves conditional statements out
+(IAM's rule when a condition key is absent from the request: the statement does not apply); unconditional
+statements are enforced as moto does. LocalStack does not enforce bucket policies at all.
+
 Other moto versions may move these seams; :func:`check_moto_version` refuses to start on them.
 """
 
@@ -30,6 +37,7 @@ from moto.awslambda import models as lambda_models
 from moto.awslambda.exceptions import InvalidParameterValueException
 from moto.awslambda.utils import make_function_arn
 from moto.logs.models import logs_backends
+from moto.s3 import models as s3_models
 from moto.s3 import notifications as s3_notifications
 from moto.sns.models import sns_backends
 from moto.sqs.models import sqs_backends
@@ -113,6 +121,7 @@ class Patch:
     invoker: AsyncInvoker
     _original_invoke: Any = None
     _original_s3_invoke: Any = None
+    _original_get_permission: Any = None
 
     def spec(self, fn: lambda_models.LambdaFunction) -> FunctionSpec:
         """Build the executor's view of moto function ``fn``, extracting its code and layers into the cache."""
@@ -194,15 +203,18 @@ class Patch:
             log.exception("could not deliver the S3 event to %s", fn_arn)
 
     def uninstall(self) -> None:
-        """Restore moto's own ``LambdaFunction.invoke`` and ``_invoke_awslambda``."""
+        """Restore moto's own ``LambdaFunction.invoke``, ``_invoke_awslambda`` and ``FakeBucket.get_permission``."""
         if self._original_invoke is not None:
             lambda_models.LambdaFunction.invoke = self._original_invoke
             s3_notifications._invoke_awslambda = self._original_s3_invoke
-            self._original_invoke = self._original_s3_invoke = None
+            s3_models.FakeBucket.get_permission = self._original_get_permission
+            self._original_invoke = self._original_s3_invoke = self._original_get_permission = None
 
 
 def install(executor: LocalExecutor, retry_delays: tuple[float, ...] = (1.0, 2.0), workers: int = 2) -> Patch:
     """Route moto's Lambda invocations to ``executor``; return the :class:`Patch` (call ``uninstall`` to undo).
+
+    Also replaces moto's bucket-policy check with :func:`bucket_permission`.
 
     ``retry_delays`` are the waits (seconds) before the first, second, ... retry of a failed asynchronous
     invocation (AWS waits about one and then two minutes; locally seconds are enough). ``workers`` is the number
@@ -222,6 +234,29 @@ def install(executor: LocalExecutor, retry_delays: tuple[float, ...] = (1.0, 2.0
     def invoke(self: lambda_models.LambdaFunction, body: Any, request_headers: Any, response_headers: Any) -> bytes:
         return patch.invoke(self, body, request_headers, response_headers)
 
+    patch._original_get_permission = s3_models.FakeBucket.get_permission
     lambda_models.LambdaFunction.invoke = invoke  # type: ignore[method-assign]
     s3_notifications._invoke_awslambda = patch.s3_invoke
+    s3_models.FakeBucket.get_permission = bucket_permission  # type: ignore[method-assign]
     return patch
+
+
+def bucket_permission(bucket: s3_models.FakeBucket, action: str, resource: str) -> Any:
+    """Evaluate ``bucket``'s policy for ``action`` on ``resource`` without its conditional statements.
+
+    Replacement for moto's ``FakeBucket.get_permission`` (see the module docstring): moto has no request context
+    for conditions, so a statement with a ``Condition`` is treated as not applying instead of as a deny.
+    Returns moto's ``PermissionResult``.
+    """
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    if bucket.policy is None:
+        return PermissionResult.NEUTRAL
+    document = json.loads(bucket.policy)
+    statements = document.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    document["Statement"] = [s for s in statements if not s.get("Condition")]
+    if not document["Statement"]:
+        return PermissionResult.NEUTRAL
+    return IAMPolicy(json.dumps(document)).is_action_permitted(action, resource)

@@ -129,9 +129,10 @@ def layer_mismatch(layer_python_dirs: list[Path], version: tuple[int, int]) -> s
 def choose(runtime: str | None, layer_python_dirs: list[Path], project_python: str | None = None) -> RuntimeChoice:
     """Pick the interpreter for a function of ``runtime`` whose layers are extracted at ``layer_python_dirs``.
 
-    Returns the runtime's own interpreter with the layers when one is installed and the layers match this machine;
-    otherwise ``project_python`` (default: the interpreter running this code) without the layers, with a note
-    that says why.
+    Returns the runtime's own interpreter with the layers when one is installed, is not older than the Python
+    running this code (whose pure-Python boto3 stands in for the one in Lambda's runtime) and the layers match
+    this machine; otherwise ``project_python`` (default: the interpreter running this code) without the layers,
+    with a note that says why.
     """
     fallback = project_python or sys.executable
     version = runtime_version(runtime)
@@ -141,6 +142,14 @@ def choose(runtime: str | None, layer_python_dirs: list[Path], project_python: s
             False,
             f"local executor: running with {fallback} and project packages instead of the layers because "
             f"runtime {runtime!r} is not a Python runtime this executor knows",
+        )
+    if version < sys.version_info[:2]:
+        return RuntimeChoice(
+            fallback,
+            False,
+            f"local executor: running with {fallback} and project packages instead of the layers because "
+            f"{runtime} is older than the project's Python {sys.version_info[0]}.{sys.version_info[1]}, whose "
+            f"boto3 would stand in for the runtime's",
         )
     python = find_interpreter(version)
     if python is None:

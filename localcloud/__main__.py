@@ -1,0 +1,149 @@
+"""``python -m localcloud up|down|status``: the commands behind ``make local-up``, ``local-down``, ``local-status``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from localcloud import stack, state, tf
+from localcloud.procs import LocalCloudError
+
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _say(message: str) -> None:
+    console.print(message, markup=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser of ``python -m localcloud``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m localcloud",
+        description="Run the pipeline's stack locally: embedded moto cloud or LocalStack, plus the dashboard.",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where the local state lives (default .local/ in the project, or LOCALCLOUD_STATE_DIR)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="start the local cloud, apply the stack, start the dashboard")
+    up.add_argument(
+        "--backend",
+        choices=stack.BACKENDS,
+        default=os.environ.get("BACKEND", "auto"),
+        help="auto (LocalStack when a Docker engine answers, else embedded), embedded or localstack",
+    )
+    up.add_argument("--port", type=int, default=int(os.environ.get("LOCALCLOUD_PORT", stack.DEFAULT_PORT)))
+    up.add_argument("--no-dashboard", action="store_true", help="do not start the Streamlit dashboard")
+    commands.add_parser("down", help="stop everything `up` started and remove the local state")
+    st = commands.add_parser("status", help="show what runs and the stack outputs")
+    st.add_argument("--json", action="store_true", help="print the state file plus process status as JSON")
+    return parser
+
+
+def _summary(current: state.StackState) -> None:
+    out = current.outputs
+    source = out.get("source_bucket", "<source bucket>")
+    endpoint = current.endpoint
+    _say("")
+    _say(f"The {current.backend} local cloud is up.")
+    _say(f"  endpoint            {endpoint}   (region {current.region}, credentials test/test)")
+    for name in state.REQUIRED_OUTPUTS:
+        if name in out:
+            _say(f"  {name:<19} {out[name]}")
+    if current.dashboard:
+        _say(f"  dashboard           {current.dashboard['url']}")
+    else:
+        _say("  dashboard           not running (start it with `make dashboard`)")
+    _say("")
+    _say("Upload a photo:")
+    _say(
+        f"  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws --endpoint-url {endpoint} --region {current.region} "
+        f"s3 cp photo.jpg s3://{source}/photo.jpg"
+    )
+    _say(
+        f"  .venv/bin/python -c \"import boto3; boto3.client('s3', endpoint_url='{endpoint}', "
+        f"region_name='{current.region}', aws_access_key_id='test', aws_secret_access_key='test')"
+        f".upload_file('photo.jpg', '{source}', 'photo.jpg')\""
+    )
+    _say("Stop it with `make local-down`.")
+
+
+def _status(args: argparse.Namespace) -> int:
+    found = stack.status(state_dir=args.state_dir)
+    if args.json:
+        document = {
+            "up": found.up,
+            "state": found.state.to_dict() if found.state else None,
+            "server_pid": found.server_pid,
+            "server_health": found.server_health,
+            "dashboard_pid": found.dashboard_pid,
+            "problems": found.problems,
+        }
+        console.print_json(json.dumps(document))
+        return 0 if found.up or found.state is None else 1
+    if found.state is None:
+        _say("The local cloud is not running (no stack recorded). Start it with `make local-up`.")
+        for problem in found.problems:
+            _say(f"  problem: {problem}")
+        return 0
+    current = found.state
+    _say(f"backend   {current.backend}")
+    _say(f"endpoint  {current.endpoint}  (region {current.region})")
+    if current.backend == "embedded":
+        health = found.server_health or {}
+        running = f"running (pid {found.server_pid})" if found.server_health else "NOT running"
+        _say(f"server    {running}")
+        for worker in (health.get("lambda") or {}).get("workers", []):
+            how = "with its layers" if worker.get("uses_layers") else "with project packages"
+            name = f"{worker['function']} {worker['version']}"
+            _say(f"  Lambda worker pid {worker['pid']}: {name}, {worker['python']} {how}")
+    else:
+        _say(f"LocalStack {'answers' if found.server_health else 'does NOT answer'}")
+    if current.dashboard:
+        running = f"running (pid {found.dashboard_pid})" if found.dashboard_pid else "NOT running"
+        _say(f"dashboard {current.dashboard.get('url')} {running}")
+    _say("outputs")
+    for name, value in sorted(current.outputs.items()):
+        _say(f"  {name:<24} {value}")
+    for problem in found.problems:
+        _say(f"problem: {problem}")
+    return 0 if found.up else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; return the exit status (errors are printed with what to do next)."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "up":
+            current = stack.up(
+                backend=args.backend,
+                port=args.port,
+                state_dir=args.state_dir,
+                dashboard=not args.no_dashboard,
+                say=_say,
+            )
+            _summary(current)
+            return 0
+        if args.command == "down":
+            stack.down(state_dir=args.state_dir, say=_say)
+            return 0
+        return _status(args)
+    except (LocalCloudError, tf.TerraformError) as exc:
+        errors.print(f"error: {exc}", markup=False)
+        return 1
+    except KeyboardInterrupt:
+        errors.print("interrupted; run `make local-down` to stop what was started", markup=False)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""Background processes of the local cloud: start detached, find, health-check and stop them; ports.
+
+Every process starts in its own session (process group), so stopping it also stops whatever it started (the
+embedded server's Lambda workers, Streamlit's children). Pid files hold JSON (``pid``, ``cmd``, ``started``) and a
+pid only counts as ours while its command line still matches, so a recycled pid is never killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from localcloud.server import HEALTH_PATH
+
+
+class LocalCloudError(RuntimeError):
+    """Something the user can fix stopped the local cloud; the message says what to do next."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Return True when something accepts TCP connections on ``host:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def get_json(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
+    """GET ``url`` and return its JSON object, or ``None`` when it cannot be reached or is not JSON."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (local URLs only)
+            data = json.loads(response.read())
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def localcloud_health(port: int, host: str = "127.0.0.1") -> dict[str, Any] | None:
+    """Return the health document of an embedded local cloud on ``host:port``, or ``None`` if none answers there."""
+    data = get_json(f"http://{host}:{port}{HEALTH_PATH}")
+    return data if data and data.get("service") == "localcloud" else None
+
+
+def wait_for(check: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+    """Call ``check`` until it returns True or ``timeout`` seconds pass; return the last result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def pid_alive(pid: int) -> bool:
+    """Return True when process ``pid`` exists (and is not a zombie)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def cmdline(pid: int) -> str:
+    """Return the command line of ``pid`` joined by spaces ('' when unknown)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class PidFile:
+    """A JSON pid file: which process a ``local-up`` started and how to recognise it."""
+
+    path: Path
+
+    def write(self, pid: int, cmd: Sequence[str], **extra: Any) -> None:
+        """Record ``pid`` started with ``cmd`` (plus ``extra`` fields)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = {"pid": pid, "cmd": list(cmd), "started": time.time(), **extra}
+        self.path.write_text(json.dumps(data, indent=2) + "\n")
+
+    def read(self) -> dict[str, Any] | None:
+        """Return the recorded data, or ``None`` when the file is missing or unreadable."""
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) and isinstance(data.get("pid"), int) else None
+
+    def running_pid(self, marker: str) -> int | None:
+        """Return the recorded pid if that process still runs and its command line contains ``marker``."""
+        data = self.read()
+        if data is None:
+            return None
+        pid = int(data["pid"])
+        if pid_alive(pid) and marker in cmdline(pid):
+            return pid
+        return None
+
+    def remove(self) -> None:
+        """Delete the pid file (no error when it is gone)."""
+        self.path.unlink(missing_ok=True)
+
+
+def spawn(cmd: Sequence[str], log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> int:
+    """Start ``cmd`` detached (own session, stdin from /dev/null, output appended to ``log_path``); return its pid.
+
+    The child outlives this process; stop it with :func:`stop_group`.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log_file, open(os.devnull, "rb") as devnull:
+        proc = subprocess.Popen(
+            list(cmd),
+            stdin=devnull,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            close_fds=True,
+        )
+    return proc.pid
+
+
+def stop_group(pid: int, timeout: float = 10.0) -> bool:
+    """Stop process ``pid`` and its process group: SIGTERM, wait up to ``timeout`` s, then SIGKILL.
+
+    Returns True when the process is gone. Reaps the process when it is our child.
+    """
+
+    def gone() -> bool:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+        return not pid_alive(pid)
+
+    if gone():
+        return True
+    for sig, wait_s in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        if wait_for(gone, wait_s, 0.1):
+            # The leader is gone; make sure nothing else of its group lingers.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            return True
+    return gone()
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    """Return the last ``lines`` lines of ``path`` ('' when it cannot be read)."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerHandle:
+    """A running embedded local cloud server."""
+
+    pid: int
+    host: str
+    port: int
+    log_path: Path
+
+    @property
+    def endpoint(self) -> str:
+        """Return the server's URL, ``http://<host>:<port>``."""
+        return f"http://{self.host}:{self.port}"
+
+
+SERVER_MARKER = "localcloud.server"
+
+
+def start_server(
+    port: int,
+    state_dir: Path,
+    host: str = "127.0.0.1",
+    retry_delays: str | None = None,
+    concurrency: int | None = None,
+    timeout: float = 60.0,
+    env: dict[str, str] | None = None,
+) -> ServerHandle:
+    """Start ``python -m localcloud.server`` detached on ``host:port`` and wait until its health check answers.
+
+    The server's log is ``state_dir/server.log``, its Lambda cache ``state_dir/lambda-cache``.
+
+    Raises
+    ------
+    LocalCloudError
+        When the port is taken, or the server exits or does not answer within ``timeout`` seconds (the message
+        includes the end of its log).
+    """
+    if port_in_use(port, host):
+        raise LocalCloudError(
+            f"port {port} on {host} is already in use by another program; stop it, or choose another port "
+            f"(python -m localcloud up --port N)"
+        )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log_path = state_dir / "server.log"
+    cmd = [sys.executable, "-m", SERVER_MARKER, "--host", host, "--port", str(port)]
+    cmd += ["--cache-dir", str(state_dir / "lambda-cache")]
+    if retry_delays:
+        cmd += ["--retry-delays", retry_delays]
+    if concurrency:
+        cmd += ["--concurrency", str(concurrency)]
+    child_env = dict(os.environ if env is None else env)
+    child_env.setdefault("PYTHONUNBUFFERED", "1")
+    pid = spawn(cmd, log_path, env=child_env, cwd=Path(__file__).resolve().parents[1])
+    handle = ServerHandle(pid, host, port, log_path)
+
+    def ready() -> bool:
+        return not pid_alive(pid) or localcloud_health(port, host) is not None
+
+    wait_for(ready, timeout, 0.2)
+    if not pid_alive(pid) or localcloud_health(port, host) is None:
+        stop_group(pid, 5)
+        raise LocalCloudError(
+            f"the local cloud server did not start on {host}:{port}; the end of {log_path}:\n{tail(log_path)}"
+        )
+    return handle

@@ -1,0 +1,471 @@
+"""Bring the local stack up and down: the work behind ``make local-up``, ``local-down`` and ``local-status``.
+
+``up`` picks a backend (``auto``: LocalStack when a Docker engine answers, else the embedded local cloud), starts
+it in the background, applies ``terraform/envs/local`` with tflocal (:mod:`localcloud.tf`), writes the state file
+(:mod:`localcloud.state`) and starts the dashboard. Running it again reuses what runs and re-applies (a no-op when
+nothing changed). ``down`` stops everything ``up`` started and removes the local state. Everything lives in the
+state directory (``.local/`` or ``LOCALCLOUD_STATE_DIR``):
+
+- ``stack.json``: the state file the dashboard reads;
+- ``server.pid``/``server.log``, ``lambda-cache/``: the embedded server;
+- ``dashboard.pid``/``dashboard.log``: Streamlit;
+- ``tfstate/``: Terraform's data directory and state of the local stack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from localcloud import procs, state, tf
+from localcloud.procs import LocalCloudError
+
+BACKENDS = ("auto", "embedded", "localstack")
+DEFAULT_PORT = 4566
+DASHBOARD_PORT = 8501
+LOCALSTACK_HEALTH = "/_localstack/health"
+STREAMLIT_MARKER = "streamlit"
+ARTIFACTS = ("lambda.zip", "pillow-layer.zip")
+
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    """Default progress callback: say nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    """Files of one local stack inside its state directory."""
+
+    root: Path
+    state_dir: Path
+
+    @property
+    def server_pid(self) -> procs.PidFile:
+        """The embedded server's pid file."""
+        return procs.PidFile(self.state_dir / "server.pid")
+
+    @property
+    def dashboard_pid(self) -> procs.PidFile:
+        """The dashboard's pid file."""
+        return procs.PidFile(self.state_dir / "dashboard.pid")
+
+    @property
+    def tf_state(self) -> Path:
+        """Terraform's data directory and state of this stack."""
+        return self.state_dir / "tfstate"
+
+    @property
+    def compose_file(self) -> Path:
+        """The LocalStack compose file."""
+        return self.root / "docker-compose.yml"
+
+    @property
+    def build_dir(self) -> Path:
+        """Where ``make build`` writes the artifacts."""
+        return self.root / "build"
+
+
+def paths(root: Path | None = None, state_dir: Path | None = None) -> Paths:
+    """Return the :class:`Paths` of the stack of project ``root`` (default: this checkout)."""
+    root = (root or state.PROJECT_ROOT).resolve()
+    return Paths(root, (state_dir or state.state_dir(root)).resolve())
+
+
+@contextlib.contextmanager
+def _locked(p: Paths) -> Iterator[None]:
+    """Hold an exclusive lock on the state directory, so two ``up``/``down`` runs do not interleave."""
+    p.state_dir.mkdir(parents=True, exist_ok=True)
+    with open(p.state_dir / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LocalCloudError(
+                f"another `python -m localcloud` command is working on {p.state_dir}; wait for it to finish"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# -- backends ------------------------------------------------------------------------------------------------------
+
+
+def docker_available(timeout: float = 8.0) -> bool:
+    """Return True when the ``docker`` CLI exists and a Docker engine answers ``docker info`` within ``timeout``."""
+    docker = shutil.which("docker")
+    if not docker:
+        return False
+    try:
+        result = subprocess.run(
+            [docker, "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0 and bool(result.stdout.strip())
+
+
+def resolve_backend(requested: str) -> tuple[str, str]:
+    """Return the backend to use for ``requested`` (``auto``, ``embedded``, ``localstack``) and why.
+
+    Raises
+    ------
+    LocalCloudError
+        For an unknown backend name.
+    """
+    if requested not in BACKENDS:
+        raise LocalCloudError(f"unknown backend {requested!r}: use one of {', '.join(BACKENDS)}")
+    if requested != "auto":
+        return requested, f"{requested} (requested)"
+    if docker_available():
+        return "localstack", "localstack (auto: a Docker engine answers)"
+    return "embedded", "embedded (auto: no Docker engine answers `docker info`)"
+
+
+def compose_command() -> list[str]:
+    """Return the Docker Compose command (``docker compose`` or ``docker-compose``).
+
+    Raises
+    ------
+    LocalCloudError
+        When neither is installed.
+    """
+    docker = shutil.which("docker")
+    if docker:
+        probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True, check=False)
+        if probe.returncode == 0:
+            return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    if legacy:
+        return [legacy]
+    raise LocalCloudError(
+        "Docker Compose is not installed (neither `docker compose` nor `docker-compose` works); install the Docker "
+        "Compose plugin, or use the embedded local cloud: make local-up BACKEND=embedded"
+    )
+
+
+def _compose(p: Paths, args: list[str], port: int, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env["LOCALSTACK_PORT"] = str(port)
+    return subprocess.run(
+        [*compose_command(), "-f", str(p.compose_file), *args],
+        cwd=p.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _start_localstack(p: Paths, port: int, say: Say) -> str:
+    if not docker_available():
+        raise LocalCloudError(
+            "the localstack backend needs a running Docker engine (`docker info` fails); start Docker, or use the "
+            "embedded local cloud: make local-up BACKEND=embedded"
+        )
+    say(f"starting LocalStack with {p.compose_file.name} (docker compose up -d --wait) ...")
+    result = _compose(p, ["up", "-d", "--wait"], port)
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip()[-2000:]
+        hint = ""
+        if "auth" in detail.lower() or "token" in detail.lower():
+            hint = (
+                "\nLocalStack images newer than 4.14.0 need LOCALSTACK_AUTH_TOKEN; export it, or keep "
+                "LOCALSTACK_VERSION=4.14.0 (the default)."
+            )
+        raise LocalCloudError(f"`docker compose up` failed:\n{detail}{hint}")
+    health = f"http://127.0.0.1:{port}{LOCALSTACK_HEALTH}"
+    if not procs.wait_for(lambda: procs.get_json(health) is not None, 120, 1.0):
+        raise LocalCloudError(f"LocalStack did not answer {health} within 120 s; see `docker compose logs localstack`")
+    return f"http://127.0.0.1:{port}"
+
+
+def _start_embedded(p: Paths, port: int, say: Say) -> tuple[str, bool]:
+    """Start or reuse the embedded server; return its endpoint and whether it was started now."""
+    pid = p.server_pid.running_pid(procs.SERVER_MARKER)
+    recorded = p.server_pid.read() or {}
+    if pid is not None:
+        if recorded.get("port") != port:
+            raise LocalCloudError(
+                f"the embedded local cloud already runs on port {recorded.get('port')} (pid {pid}); run "
+                "`make local-down` first to move it to another port"
+            )
+        if procs.localcloud_health(port) is not None:
+            say(f"embedded local cloud already running (pid {pid}) on port {port}")
+            return f"http://127.0.0.1:{port}", False
+        procs.stop_group(pid)
+    health = procs.localcloud_health(port)
+    if health is not None:
+        raise LocalCloudError(
+            f"another embedded local cloud (pid {health.get('pid')}) already listens on port {port}, started from "
+            f"another state directory; stop it (kill {health.get('pid')}) or use another port: "
+            f"python -m localcloud up --port N"
+        )
+    say(f"starting the embedded local cloud (moto + local Lambda executor) on 127.0.0.1:{port} ...")
+    handle = procs.start_server(port, p.state_dir)
+    p.server_pid.write(handle.pid, ["python", "-m", procs.SERVER_MARKER], port=port, log=str(handle.log_path))
+    return handle.endpoint, True
+
+
+def _start_dashboard(p: Paths, say: Say, port: int = DASHBOARD_PORT) -> dict[str, Any] | None:
+    app = p.root / "dashboard" / "app.py"
+    if not app.is_file():
+        return None
+    url = f"http://localhost:{port}"
+    log_path = p.state_dir / "dashboard.log"
+    pid = p.dashboard_pid.running_pid(STREAMLIT_MARKER)
+    if pid is not None:
+        say(f"dashboard already running (pid {pid}) on {url}")
+        return {"pid": pid, "url": url, "log": str(log_path)}
+    if procs.port_in_use(port):
+        say(f"warning: port {port} is in use by another program, so the dashboard was not started; free the port "
+            "and run `make local-up` again, or run `make dashboard` yourself")  # fmt: skip
+        return None
+    streamlit = Path(sys.executable).parent / "streamlit"
+    cmd = [str(streamlit)] if streamlit.is_file() else [sys.executable, "-m", "streamlit"]
+    cmd += ["run", str(app), "--server.address", "127.0.0.1", "--server.port", str(port)]
+    cmd += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    env = dict(os.environ)
+    env["DASHBOARD_STACK_FILE"] = str(p.state_dir / state.STATE_FILE)
+    say(f"starting the dashboard on {url} ...")
+    pid = procs.spawn(cmd, log_path, env=env, cwd=p.root)
+    p.dashboard_pid.write(pid, cmd, port=port, log=str(log_path))
+
+    def ready() -> bool:
+        return not procs.pid_alive(pid) or _streamlit_healthy(port)
+
+    procs.wait_for(ready, 60, 0.5)
+    if not _streamlit_healthy(port):
+        say(f"warning: the dashboard did not come up; the end of {log_path}:\n{procs.tail(log_path)}")
+        procs.stop_group(pid, 5)
+        p.dashboard_pid.remove()
+        return None
+    return {"pid": pid, "url": url, "log": str(log_path)}
+
+
+def _streamlit_healthy(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:  # noqa: S310
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def check_artifacts(p: Paths) -> None:
+    """Raise :class:`LocalCloudError` naming ``make build`` when a build artifact is missing."""
+    missing = [name for name in ARTIFACTS if not (p.build_dir / name).is_file()]
+    if missing:
+        raise LocalCloudError(
+            f"{', '.join('build/' + m for m in missing)} missing: run `make build` (make local-up runs it for you)"
+        )
+
+
+# -- commands ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Status:
+    """What ``status`` found."""
+
+    state: state.StackState | None
+    server_pid: int | None = None
+    server_health: dict[str, Any] | None = None
+    dashboard_pid: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def up(self) -> bool:
+        """Return True when a stack is recorded and its backend answers."""
+        return self.state is not None and not self.problems
+
+
+def up(
+    backend: str = "auto",
+    port: int = DEFAULT_PORT,
+    root: Path | None = None,
+    state_dir: Path | None = None,
+    dashboard: bool = True,
+    region: str = tf.LOCAL_REGION,
+    say: Say = _quiet,
+) -> state.StackState:
+    """Start the local cloud, apply the stack, write the state file and start the dashboard; return the state.
+
+    Idempotent: a running server or dashboard is reused and the stack re-applied (no changes when nothing changed).
+
+    Raises
+    ------
+    LocalCloudError
+        When something the user can fix is in the way (port taken, no build, other backend up, no Docker for
+        LocalStack, ...); ``tf.TerraformError`` when Terraform fails.
+    """
+    p = paths(root, state_dir)
+    with _locked(p):
+        existing = _load_state(p)
+        chosen, why = resolve_backend(backend)
+        if existing is not None and existing.backend != chosen and backend != "auto":
+            raise LocalCloudError(
+                f"a {existing.backend} stack is up (see {p.state_dir / state.STATE_FILE}); run `make local-down` "
+                f"before starting the {chosen} backend"
+            )
+        if existing is not None and backend == "auto":
+            chosen, why = existing.backend, f"{existing.backend} (already up)"
+        say(f"backend: {why}")
+        check_artifacts(p)
+        tf.check_terraform()
+
+        if chosen == "embedded":
+            endpoint, fresh = _start_embedded(p, port, say)
+        else:
+            endpoint, fresh = _start_localstack(p, port, say), existing is None
+        if fresh:
+            # A new emulator starts empty: Terraform state from an earlier run describes nothing that exists.
+            shutil.rmtree(p.tf_state, ignore_errors=True)
+
+        say(f"applying terraform/envs/local with tflocal against {endpoint} (the SQS queues take ~25 s each) ...")
+        outputs = tf.apply(
+            tf.LOCAL_ROOT,
+            {"region": region},
+            local=True,
+            endpoint=endpoint,
+            state_dir=p.tf_state,
+            region=region,
+            on_output=lambda line: _progress(line, say),
+        )
+        server = None
+        if chosen == "embedded":
+            recorded = p.server_pid.read() or {}
+            server = {"pid": recorded.get("pid"), "port": port, "log": recorded.get("log")}
+        current = state.StackState(
+            backend=chosen,
+            endpoint=f"http://localhost:{port}",
+            region=region,
+            outputs=outputs,
+            server=server,
+            dashboard=None,
+        )
+        state.save(current, p.state_dir)
+        if dashboard:
+            current.dashboard = _start_dashboard(p, say)
+            state.save(current, p.state_dir)
+        return current
+
+
+def _progress(line: str, say: Say) -> None:
+    text = line.rstrip()
+    if any(key in text for key in ("Creation complete", "Modifications complete", "Apply complete", "Error")):
+        say("  " + text.strip())
+
+
+def _load_state(p: Paths) -> state.StackState | None:
+    try:
+        return state.load(p.state_dir)
+    except ValueError as exc:
+        raise LocalCloudError(str(exc)) from None
+
+
+def down(root: Path | None = None, state_dir: Path | None = None, say: Say = _quiet) -> bool:
+    """Stop what ``up`` started (dashboard, server and its Lambda workers, LocalStack) and remove the local state.
+
+    Returns True when something was stopped. Idempotent: with nothing running it only tidies up.
+
+    Raises
+    ------
+    LocalCloudError
+        When a process does not stop or a port stays taken.
+    """
+    p = paths(root, state_dir)
+    if not p.state_dir.exists():
+        say("nothing to stop: no local state")
+        return False
+    with _locked(p):
+        try:
+            current = state.load(p.state_dir)
+        except ValueError:
+            current = None
+        stopped = False
+        problems: list[str] = []
+
+        dashboard = p.dashboard_pid.read() or {}
+        pid = p.dashboard_pid.running_pid(STREAMLIT_MARKER)
+        if pid is not None:
+            say(f"stopping the dashboard (pid {pid}) ...")
+            stopped = True
+            if not procs.stop_group(pid):
+                problems.append(f"the dashboard (pid {pid}) did not stop")
+            elif procs.port_in_use(int(dashboard.get("port", DASHBOARD_PORT))):
+                problems.append(f"port {dashboard.get('port', DASHBOARD_PORT)} is still in use after the dashboard")
+
+        server = p.server_pid.read() or {}
+        pid = p.server_pid.running_pid(procs.SERVER_MARKER)
+        if pid is not None:
+            say(f"stopping the embedded local cloud (pid {pid}) and its Lambda workers ...")
+            stopped = True
+            if not procs.stop_group(pid, timeout=15):
+                problems.append(f"the embedded server (pid {pid}) did not stop")
+            port = int(server.get("port", DEFAULT_PORT))
+            if not procs.wait_for(lambda: not procs.port_in_use(port), 10):
+                problems.append(f"port {port} is still in use after stopping the embedded server")
+
+        if current is not None and current.backend == "localstack":
+            say("stopping LocalStack (docker compose down -v) ...")
+            stopped = True
+            port = int(current.endpoint.rsplit(":", 1)[-1]) if current.endpoint else DEFAULT_PORT
+            result = _compose(p, ["down", "-v"], port)
+            if result.returncode != 0:
+                problems.append(f"`docker compose down -v` failed: {(result.stderr or result.stdout).strip()[-500:]}")
+
+        if problems:
+            raise LocalCloudError("; ".join(problems) + f". The state in {p.state_dir} was kept; fix and run again")
+
+        for name in (state.STATE_FILE, "server.pid", "dashboard.pid", "server.log", "dashboard.log"):
+            (p.state_dir / name).unlink(missing_ok=True)
+        for name in ("lambda-cache", "tfstate"):
+            shutil.rmtree(p.state_dir / name, ignore_errors=True)
+        say("local cloud stopped; local state removed" if stopped else "nothing was running; local state removed")
+        return stopped
+
+
+def status(root: Path | None = None, state_dir: Path | None = None) -> Status:
+    """Return what runs: the recorded stack, the server's and dashboard's processes, and problems found."""
+    p = paths(root, state_dir)
+    try:
+        current = state.load(p.state_dir)
+    except ValueError as exc:
+        return Status(None, problems=[str(exc)])
+    result = Status(current)
+    result.server_pid = p.server_pid.running_pid(procs.SERVER_MARKER)
+    result.dashboard_pid = p.dashboard_pid.running_pid(STREAMLIT_MARKER)
+    if current is None:
+        return result
+    port = int(current.endpoint.rsplit(":", 1)[-1])
+    if current.backend == "embedded":
+        result.server_health = procs.localcloud_health(port)
+        if result.server_pid is None or result.server_health is None:
+            result.problems.append(
+                "the embedded server is not running (the stack vanished with it); run `make local-down` and "
+                "`make local-up`"
+            )
+    else:
+        result.server_health = procs.get_json(f"http://127.0.0.1:{port}{LOCALSTACK_HEALTH}")
+        if result.server_health is None:
+            result.problems.append("LocalStack does not answer; run `make local-down` and `make local-up`")
+    if current.dashboard and result.dashboard_pid is None:
+        result.problems.append("the dashboard is not running; run `make local-up` again or `make dashboard`")
+    return result

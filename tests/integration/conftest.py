@@ -1,0 +1,3 @@
+"""Integration tests run against the embedded local cloud; the fixtures live in ``fixtures.py`` (reusable)."""
+
+from tests.integration.fixtures import local_cloud  # noqa: F401
