@@ -1,0 +1,225 @@
+"""``python -m bench [--quick]``: run the benchmarks and write ``latest.json``, ``report.md`` and plots.
+
+Progress goes to stderr through logging. ``--quick`` (``make bench-quick``, also CI's smoke test) uses fewer
+photos, repeats and uploads and finishes in a few minutes; every key of ``latest.json`` is still measured.
+``BENCH_SKIP_E2E=1`` skips the embedded-stack part (metrics 4 and 6 are then reported as not measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import corpus, e2e, encoders, plots, quality, report, speed
+from bench.metrics import median
+
+log = logging.getLogger("bench")
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How much a run measures."""
+
+    mode: str
+    photos: tuple[str, ...]
+    candidates: tuple[str, ...]
+    candidate_qualities: tuple[int, ...]
+    search_targets: tuple[float, ...]
+    overhead_repeats: int
+    time_repeats_12mp: int
+    e2e_samples_1mp: int
+    e2e_samples_12mp: int
+    burst_count: int
+    note: str
+
+
+FULL = Plan(
+    mode="full",
+    photos=corpus.PHOTOS,
+    candidates=tuple(encoders.CANDIDATES),
+    candidate_qualities=(75, 85, 90),
+    search_targets=(0.96,),
+    overhead_repeats=7,
+    time_repeats_12mp=3,
+    e2e_samples_1mp=20,
+    e2e_samples_12mp=20,
+    burst_count=200,
+    note="all photos, 7 repeats, 20 warm uploads per size, burst of 200",
+)
+QUICK = Plan(
+    mode="quick",
+    photos=corpus.QUICK_PHOTOS,
+    candidates=encoders.QUICK_CANDIDATES,
+    candidate_qualities=(85,),
+    search_targets=(),
+    overhead_repeats=3,
+    time_repeats_12mp=1,
+    e2e_samples_1mp=5,
+    e2e_samples_12mp=6,
+    burst_count=40,
+    note=f"{len(corpus.QUICK_PHOTOS)} photos, 3 repeats, 5-6 warm uploads per size, burst of 40 instead of 200",
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller run for CI (under 5 minutes)")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results folder (default bench/results)")
+    parser.add_argument("--no-cache", action="store_true", help="build the corpus in memory, do not cache it")
+    parser.add_argument("--skip-e2e", action="store_true", help="do not start the embedded stack (metrics 4, 6)")
+    return parser
+
+
+def _defaults() -> dict[str, str]:
+    from image_compressor import core
+
+    options = speed.default_options()
+    encoder = getattr(core.DEFAULT_ENCODER, "name", type(core.DEFAULT_ENCODER).__name__)
+    return {"options": repr(options), "encoder": str(encoder)}
+
+
+def run(plan: Plan, out_dir: Path, cache_dir: Path | None, skip_e2e: bool) -> dict[str, Any]:
+    """Run every part of ``plan``, write the results into ``out_dir`` and return the ``latest.json`` document."""
+    started = time.perf_counter()
+    meta: dict[str, Any] = {
+        "date": report.now_utc(),
+        "mode": plan.mode,
+        "mode_note": plan.note,
+        "machine": report.machine_info(),
+        "defaults": _defaults(),
+        "burst_count": plan.burst_count,
+    }
+    figures: dict[str, float | None] = {}
+    not_measured: dict[str, str] = {}
+    details: dict[str, Any] = {}
+
+    log.info("corpus: %d photos (cache %s)", len(plan.photos), cache_dir or "off")
+    photos = corpus.load_photos(plan.photos, cache_dir)
+    large = {name: corpus.large_photo(name, cache_dir) for name in corpus.LARGE_SIZES}
+
+    # Metrics 1-2 and the encoder comparison.
+    q = quality.run(photos, speed.core_compress, plan.candidates, plan.candidate_qualities, plan.search_targets)
+    details["quality"] = q.to_dict()
+    for key in ("bytes_ratio_at_equal_ssim", "min_ssim", "median_ssim", "seed_median_ssim", "seed_bytes_ratio"):
+        figures[key] = q.summary[key]
+
+    # Metric 3.
+    overhead, reference = speed.codec_overhead(photos, plan.overhead_repeats)
+    big, _ = speed.codec_overhead([large["12mp"]], plan.time_repeats_12mp)
+    figures["codec_overhead_ratio"] = median(r.ratio for r in overhead)
+    details["overhead"] = {
+        "reference": reference,
+        "repeats": plan.overhead_repeats,
+        "images": [asdict(r) for r in overhead + big],
+        "ratio_12mp": big[0].ratio,
+    }
+    details["candidate_times_12mp"] = speed.candidate_times(large["12mp"], plan.candidates, plan.time_repeats_12mp)
+
+    # Metric 5.
+    try:
+        memory = speed.peak_memory(large["24mp"], out_dir / "corpus" if cache_dir else Path("/tmp/bench-rss"))
+        figures["peak_rss_mb_24mp"] = memory.peak_rss_mb
+        details["memory"] = memory.to_dict()
+    except RuntimeError as exc:
+        figures["peak_rss_mb_24mp"] = None
+        not_measured["peak_rss_mb_24mp"] = str(exc)
+
+    # Metrics 4 and 6.
+    if skip_e2e:
+        result = e2e.E2EResult(error="skipped: --skip-e2e")
+    else:
+        result = e2e.run(
+            photos, large["1mp"], large["12mp"], plan.e2e_samples_1mp, plan.e2e_samples_12mp, plan.burst_count
+        )
+    details["e2e"] = result.to_dict()
+    by_size = {r.size: r for r in result.latency}
+    reason = result.error or "the e2e part did not produce this figure"
+    figures["e2e_p50_ms_1mp"] = by_size["1mp"].p50_ms if "1mp" in by_size else None
+    figures["e2e_p50_ms_12mp"] = by_size["12mp"].p50_ms if "12mp" in by_size else None
+    figures["e2e_p95_ms_12mp"] = by_size["12mp"].p95_ms if "12mp" in by_size else None
+    figures["burst_images_per_minute"] = result.burst.images_per_minute if result.burst else None
+    for key in ("e2e_p50_ms_1mp", "e2e_p50_ms_12mp", "e2e_p95_ms_12mp", "burst_images_per_minute"):
+        if figures[key] is None:
+            not_measured[key] = reason
+
+    meta["seconds"] = time.perf_counter() - started
+    doc = report.build_json(figures, not_measured, details, meta)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    drawn = _plots(doc, out_dir)
+    (out_dir / "latest.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    (out_dir / "report.md").write_text(report.render_markdown(doc, drawn))
+    log.info(
+        "wrote %s, %s and %d plots in %.0f s",
+        out_dir / "latest.json",
+        out_dir / "report.md",
+        len(drawn),
+        meta["seconds"],
+    )
+    return doc
+
+
+def _plots(doc: dict[str, Any], out_dir: Path) -> dict[str, str]:
+    """Draw the plots that the run has data for; return title -> file name."""
+    det = doc["details"]
+    drawn: dict[str, str] = {}
+    q = det.get("quality") or {}
+    if q.get("images"):
+        s = q["summary"]
+        plots.size_vs_ssim(
+            out_dir / "size_vs_ssim.png",
+            q["curve"],
+            q["candidates"],
+            (s["median_ssim"], s["output_input_ratio"]),
+            (s["seed_median_ssim"], s["seed_output_input_ratio"]),
+        )
+        drawn["Bytes vs SSIM"] = "size_vs_ssim.png"
+        names = [r["name"].rsplit(".", 1)[0] for r in q["images"]]
+        plots.ssim_per_image(
+            out_dir / "ssim_per_image.png",
+            names,
+            [r["ssim"] for r in q["images"]],
+            [r["seed_ssim"] for r in q["images"]],
+        )
+        drawn["SSIM per photo"] = "ssim_per_image.png"
+    ov = det.get("overhead") or {}
+    if ov.get("images"):
+        plots.overhead_per_image(
+            out_dir / "overhead.png",
+            [r["name"].rsplit(".", 1)[0] for r in ov["images"]],
+            [r["ratio"] for r in ov["images"]],
+            1.15,
+        )
+        drawn["compress() overhead"] = "overhead.png"
+    lat = (det.get("e2e") or {}).get("latency") or []
+    if lat:
+        plots.e2e_latency(out_dir / "e2e_latency.png", [(r["size"], r["samples_ms"]) for r in lat], 600)
+        drawn["End-to-end latency"] = "e2e_latency.png"
+    return drawn
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, set up logging to stderr and run the benchmarks; return the exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
+    plan = QUICK if args.quick else FULL
+    cache_dir = None if args.no_cache else args.out / "corpus"
+    try:
+        doc = run(plan, args.out, cache_dir, args.skip_e2e)
+    except corpus.CorpusError as exc:
+        log.error("%s", exc)
+        return 2
+    print(report.results_table(doc))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,306 @@
+"""Metrics 4 and 6 on the embedded local cloud: upload-to-destination latency and a burst of uploads.
+
+The bench brings up its own embedded stack, the way the integration tests do: ``python -m tools.build`` (the
+same ``build/lambda.zip`` and ``build/pillow-layer.zip`` every target gets), the local cloud server
+(:func:`localcloud.procs.start_server`) on a free port of 127.0.0.1 with its state in a temporary folder, and
+the local Terraform root applied to it (:func:`localcloud.tf.apply`). A user's ``make local-up`` on port 4566 is
+left alone. Everything is stopped and removed afterwards.
+
+Latency (metric 4)
+    One upload (``put_object`` to the source bucket) until the object is in the destination bucket (polled with
+    ``head_object`` every 20 ms), measured warm: the first upload of each size warms the function's worker and is
+    not counted. Uploads run one after another.
+
+Burst (metric 6)
+    ``count`` uploads of the corpus photos (cycled) sent by 8 threads at once; the clock runs from the first
+    ``put_object`` until every key is accounted for: in the destination bucket (compressed or kept original) or
+    in the failed bucket. ``images_per_minute`` = count / that time x 60. Keys still missing after the timeout are
+    reported as missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.corpus import Photo
+from bench.metrics import median, percentile
+
+log = logging.getLogger(__name__)
+
+REGION = "eu-west-1"
+ROOT = Path(__file__).resolve().parents[1]
+POLL_S = 0.02
+
+
+class StackError(RuntimeError):
+    """The embedded stack could not be brought up; the message says why (it goes into the report)."""
+
+
+@dataclass
+class Stack:
+    """A running embedded stack started by the bench."""
+
+    endpoint: str
+    outputs: dict[str, Any]
+    pid: int
+    state_dir: Path
+
+    def client(self, service: str) -> Any:
+        """Return a boto3 client for ``service`` on this stack."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(retries={"max_attempts": 3, "mode": "standard"}, read_timeout=120, max_pool_connections=16),
+        )
+
+
+def start_stack() -> Stack:
+    """Build the artifacts, start a local cloud server on a free port and apply the local Terraform root to it.
+
+    Raises
+    ------
+    StackError
+        When any step fails (no Terraform, no provider mirror and no registry, build error, server error); the
+        message names the step and the cause.
+    """
+    try:
+        from localcloud import procs, tf
+    except ImportError as exc:
+        raise StackError(f"the localcloud package cannot be imported ({exc}); run `make install`") from exc
+
+    log.info("e2e: building build/lambda.zip and build/pillow-layer.zip (python -m tools.build)")
+    build = subprocess.run(
+        [sys.executable, "-m", "tools.build"], cwd=ROOT, capture_output=True, text=True, check=False, timeout=900
+    )
+    if build.returncode != 0:
+        raise StackError(f"`python -m tools.build` failed: {(build.stderr or build.stdout).strip()[-600:]}")
+
+    state_dir = Path(tempfile.mkdtemp(prefix="bench-localcloud-"))
+    try:
+        port = procs.free_port()
+        handle = procs.start_server(port, state_dir)
+    except Exception as exc:
+        shutil.rmtree(state_dir, ignore_errors=True)
+        raise StackError(f"the local cloud server did not start: {exc}") from exc
+    log.info("e2e: local cloud on %s; applying terraform/envs/local (takes about a minute)", handle.endpoint)
+    try:
+        outputs = tf.apply(tf.LOCAL_ROOT, {}, local=True, endpoint=handle.endpoint, state_dir=state_dir / "tf")
+    except Exception as exc:
+        procs.stop_group(handle.pid)
+        shutil.rmtree(state_dir, ignore_errors=True)
+        raise StackError(f"terraform apply of the local stack failed: {str(exc)[-800:]}") from exc
+    missing = [name for name in ("source_bucket", "destination_bucket", "failed_bucket") if not outputs.get(name)]
+    if missing:
+        stop_stack(Stack(handle.endpoint, outputs, handle.pid, state_dir))
+        raise StackError(f"the local stack has no {', '.join(missing)} output")
+    return Stack(handle.endpoint, outputs, handle.pid, state_dir)
+
+
+def stop_stack(stack: Stack) -> None:
+    """Stop the server started by :func:`start_stack` (and its workers) and remove its state folder."""
+    from localcloud import procs
+
+    procs.stop_group(stack.pid)
+    shutil.rmtree(stack.state_dir, ignore_errors=True)
+
+
+@dataclass
+class LatencyResult:
+    """Warm upload-to-destination latencies of one image size."""
+
+    size: str
+    megapixels: float
+    input_bytes: int
+    samples_ms: list[float]
+    p50_ms: float
+    p95_ms: float
+    failed: int = 0
+
+
+@dataclass
+class BurstResult:
+    """A burst of uploads and how every one ended."""
+
+    count: int
+    seconds: float
+    images_per_minute: float
+    destination: int
+    failed: int
+    missing: int
+    median_megapixels: float
+    threads: int
+
+
+@dataclass
+class E2EResult:
+    """Metrics 4 and 6, or why they could not be measured."""
+
+    latency: list[LatencyResult] = field(default_factory=list)
+    burst: BurstResult | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return asdict(self)
+
+
+def _wait_for(s3: Any, buckets: dict[str, str], key: str, timeout: float) -> str | None:
+    """Poll until ``key`` is in the destination (returns "destination") or the failed bucket; None on timeout."""
+    deadline = time.perf_counter() + timeout
+    polls = 0
+    while time.perf_counter() < deadline:
+        try:
+            s3.head_object(Bucket=buckets["destination"], Key=key)
+            return "destination"
+        except s3.exceptions.ClientError:
+            pass
+        polls += 1
+        if polls % 10 == 0:
+            try:
+                s3.head_object(Bucket=buckets["failed"], Key=key)
+                return "failed"
+            except s3.exceptions.ClientError:
+                pass
+        time.sleep(POLL_S)
+    return None
+
+
+def _buckets(stack: Stack) -> dict[str, str]:
+    out = stack.outputs
+    return {"source": out["source_bucket"], "destination": out["destination_bucket"], "failed": out["failed_bucket"]}
+
+
+def latency(stack: Stack, size: str, photo: Photo, samples: int, timeout: float = 120.0) -> LatencyResult:
+    """Upload ``photo`` ``samples`` + 1 times (the first warms up) and time each until it is in the destination."""
+    s3 = stack.client("s3")
+    buckets = _buckets(stack)
+    run = uuid.uuid4().hex[:8]
+    times: list[float] = []
+    failed = 0
+    for i in range(samples + 1):
+        key = f"bench/{run}/{size}-{i}.jpg"
+        start = time.perf_counter()
+        s3.put_object(Bucket=buckets["source"], Key=key, Body=photo.data, ContentType="image/jpeg")
+        where = _wait_for(s3, buckets, key, timeout)
+        elapsed = (time.perf_counter() - start) * 1000
+        if where != "destination":
+            failed += 1
+            log.warning("e2e %s upload %d ended in %s", size, i, where or "nowhere (timeout)")
+            continue
+        if i > 0:
+            times.append(elapsed)
+        log.info("e2e %-5s upload %2d: %7.1f ms%s", size, i, elapsed, " (warm-up)" if i == 0 else "")
+    if not times:
+        raise StackError(f"no {size} upload reached the destination bucket")
+    return LatencyResult(
+        size,
+        round(photo.megapixels, 2),
+        len(photo.data),
+        [round(t, 1) for t in times],
+        median(times),
+        percentile(times, 95),
+        failed,
+    )
+
+
+def burst(stack: Stack, photos: Sequence[Photo], count: int, threads: int = 8, timeout: float = 600.0) -> BurstResult:
+    """Send ``count`` uploads at once from ``threads`` threads and wait until every one is accounted for."""
+    s3 = stack.client("s3")
+    buckets = _buckets(stack)
+    prefix = f"burst/{uuid.uuid4().hex[:8]}/"
+    items = [(f"{prefix}{i:04d}.jpg", photos[i % len(photos)]) for i in range(count)]
+    local = threading.local()
+
+    def put(item: tuple[str, Photo]) -> None:
+        if not hasattr(local, "s3"):
+            local.s3 = stack.client("s3")
+        local.s3.put_object(Bucket=buckets["source"], Key=item[0], Body=item[1].data, ContentType="image/jpeg")
+
+    def listed(bucket: str) -> set[str]:
+        keys: set[str] = set()
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys.update(obj["Key"] for obj in page.get("Contents", []))
+        return keys
+
+    log.info("e2e burst: %d uploads from %d threads", count, threads)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(put, items))
+    sent = time.perf_counter() - start
+    log.info("e2e burst: all %d uploads sent in %.1f s; waiting for the function", count, sent)
+    wanted = {key for key, _ in items}
+    deadline = start + timeout
+    done_dest: set[str] = set()
+    done_failed: set[str] = set()
+    end = start
+    while time.perf_counter() < deadline:
+        done_dest = listed(buckets["destination"]) & wanted
+        done_failed = listed(buckets["failed"]) & wanted - done_dest
+        end = time.perf_counter()
+        if len(done_dest) + len(done_failed) >= count:
+            break
+        time.sleep(0.25)
+    seconds = end - start
+    accounted = len(done_dest) + len(done_failed)
+    log.info("e2e burst: %d/%d accounted for in %.1f s", accounted, count, seconds)
+    return BurstResult(
+        count=count,
+        seconds=round(seconds, 2),
+        images_per_minute=round(accounted / seconds * 60, 1) if seconds > 0 else 0.0,
+        destination=len(done_dest),
+        failed=len(done_failed),
+        missing=count - accounted,
+        median_megapixels=round(median(p.megapixels for _, p in items), 3),
+        threads=threads,
+    )
+
+
+def run(
+    photos: Sequence[Photo],
+    one_mp: Photo,
+    twelve_mp: Photo,
+    samples_1mp: int,
+    samples_12mp: int,
+    burst_count: int,
+) -> E2EResult:
+    """Bring up the embedded stack, measure metrics 4 and 6, tear it down; never raises for stack problems.
+
+    Set ``BENCH_SKIP_E2E=1`` to skip this part (the report then says so).
+    """
+    if os.environ.get("BENCH_SKIP_E2E", "").strip() in {"1", "true", "yes"}:
+        return E2EResult(error="skipped: BENCH_SKIP_E2E is set")
+    try:
+        stack = start_stack()
+    except StackError as exc:
+        log.error("e2e not measured: %s", exc)
+        return E2EResult(error=str(exc))
+    result = E2EResult()
+    try:
+        result.latency.append(latency(stack, "1mp", one_mp, samples_1mp))
+        result.latency.append(latency(stack, "12mp", twelve_mp, samples_12mp))
+        result.burst = burst(stack, photos, burst_count)
+    except Exception as exc:  # noqa: BLE001 - the report must say what went wrong instead of crashing the bench
+        log.error("e2e measurement failed: %s", exc)
+        result.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        stop_stack(stack)
+    return result

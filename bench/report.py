@@ -1,0 +1,387 @@
+"""Assemble ``latest.json`` and ``report.md`` from the parts the bench measured.
+
+Every figure of the issue is a top-level key of ``latest.json`` (``null`` when it could not be measured, with the
+reason under ``not_measured``), its goal and whether it is met under ``goals``, and the run's date, mode and
+machine under ``meta``. ``report.md`` shows the same numbers as a table (metric | value | goal | met), explains how
+each is measured, and embeds the plots.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+#: The figures of ``latest.json`` in report order.
+KEYS = (
+    "bytes_ratio_at_equal_ssim",
+    "min_ssim",
+    "median_ssim",
+    "seed_median_ssim",
+    "seed_bytes_ratio",
+    "codec_overhead_ratio",
+    "e2e_p50_ms_1mp",
+    "e2e_p50_ms_12mp",
+    "e2e_p95_ms_12mp",
+    "peak_rss_mb_24mp",
+    "burst_images_per_minute",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    """A goal for one figure: its text and a test on the value."""
+
+    text: str
+    test: Callable[[float], bool] | None
+
+
+GOALS: dict[str, Goal] = {
+    "bytes_ratio_at_equal_ssim": Goal("<= 0.85", lambda v: v <= 0.85),
+    "min_ssim": Goal(">= 0.95", lambda v: v >= 0.95),
+    "median_ssim": Goal("(no goal)", None),
+    "seed_median_ssim": Goal("(contrast)", None),
+    "seed_bytes_ratio": Goal("(contrast)", None),
+    "codec_overhead_ratio": Goal("<= 1.15", lambda v: v <= 1.15),
+    "e2e_p50_ms_1mp": Goal("(no goal)", None),
+    "e2e_p50_ms_12mp": Goal("<= 600 ms", lambda v: v <= 600),
+    "e2e_p95_ms_12mp": Goal("(no goal)", None),
+    "peak_rss_mb_24mp": Goal("<= 300 MB", lambda v: v <= 300),
+    "burst_images_per_minute": Goal("all uploads accounted for", None),  # judged from the burst's counts
+}
+
+DESCRIPTIONS = {
+    "bytes_ratio_at_equal_ssim": "bytes of our default output / libjpeg-turbo baseline at equal SSIM",
+    "min_ssim": "min luma SSIM of our default output vs source",
+    "median_ssim": "median luma SSIM of our default output vs source",
+    "seed_median_ssim": "seed (q20): median luma SSIM",
+    "seed_bytes_ratio": "seed (q20): bytes / baseline at equal SSIM",
+    "codec_overhead_ratio": "compress() time / bare decode+encode (median per photo)",
+    "e2e_p50_ms_1mp": "upload -> object in destination, 1 MP, p50 (ms)",
+    "e2e_p50_ms_12mp": "upload -> object in destination, 12 MP, p50 (ms)",
+    "e2e_p95_ms_12mp": "upload -> object in destination, 12 MP, p95 (ms)",
+    "peak_rss_mb_24mp": "peak RSS of compress() on a 24 MP photo (MB)",
+    "burst_images_per_minute": "burst through the embedded stack (images/minute)",
+}
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def machine_info() -> dict[str, Any]:
+    """Return the CPU model, core count, load, OS, Python and codec library versions of this machine."""
+    from PIL import features
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        load = [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        load = None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_average_at_start": load,
+        "os": platform.platform(),
+        "python": sys.version.split()[0],
+        "pillow": _version("pillow"),
+        "libjpeg_turbo": features.version("libjpeg_turbo"),
+        "numpy": _version("numpy"),
+        "scikit_image": _version("scikit-image"),
+        "pyjpegli": _version("pyjpegli"),
+        "mozjpeg_lossless_optimization": _version("mozjpeg-lossless-optimization"),
+        "moto": _version("moto"),
+        "boto3": _version("boto3"),
+    }
+
+
+def judge(key: str, value: float | None, details: dict[str, Any]) -> bool | None:
+    """Return whether ``value`` meets the goal of ``key`` (``None`` when there is no goal or no value)."""
+    if value is None:
+        return None
+    if key == "burst_images_per_minute":
+        burst = (details.get("e2e") or {}).get("burst") or {}
+        return bool(burst) and burst.get("missing") == 0
+    goal = GOALS[key]
+    return goal.test(value) if goal.test else None
+
+
+def build_json(
+    figures: dict[str, float | None],
+    not_measured: dict[str, str],
+    details: dict[str, Any],
+    meta: dict[str, Any],
+) -> dict[str, Any]:
+    """Return the ``latest.json`` document: the figures, their goals and verdicts, the reasons, meta and details."""
+    doc: dict[str, Any] = {key: figures.get(key) for key in KEYS}
+    doc["goals"] = {key: {"goal": GOALS[key].text, "met": judge(key, figures.get(key), details)} for key in KEYS}
+    doc["not_measured"] = {key: reason for key, reason in not_measured.items() if figures.get(key) is None}
+    doc["meta"] = meta
+    doc["details"] = details
+    return doc
+
+
+def now_utc() -> str:
+    """Return the current UTC time as ``YYYY-MM-DD HH:MM UTC``."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _fmt(value: float | None, key: str) -> str:
+    if value is None:
+        return "not measured"
+    if "ssim" in key:
+        return f"{value:.4f}"
+    if "ratio" in key:
+        return f"{value:.3f}"
+    if key.startswith(("e2e", "peak", "burst")):
+        return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
+    return f"{value:g}"
+
+
+def _met(flag: bool | None) -> str:
+    return {True: "yes", False: "**NO**", None: "-"}[flag]
+
+
+def results_table(doc: dict[str, Any]) -> str:
+    """Return the markdown table metric | value | goal | met of a ``latest.json`` document."""
+    lines = ["| metric | value | goal | met |", "|---|---|---|---|"]
+    for key in KEYS:
+        value = doc.get(key)
+        goal = doc["goals"][key]
+        shown = _fmt(value, key)
+        if value is None and key in doc.get("not_measured", {}):
+            shown = f"not measured: {doc['not_measured'][key]}"
+        lines.append(f"| `{key}`<br>{DESCRIPTIONS[key]} | {shown} | {goal['goal']} | {_met(goal['met'])} |")
+    return "\n".join(lines)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def render_markdown(doc: dict[str, Any], plots: dict[str, str]) -> str:
+    """Return ``report.md`` for a ``latest.json`` document and the plot file names (relative to the report)."""
+    meta, det = doc["meta"], doc["details"]
+    m = meta["machine"]
+    parts = [
+        "# Benchmark report",
+        "",
+        f"- Date: {meta['date']}; mode: **{meta['mode']}** ({meta['mode_note']}); run took {meta['seconds']:.0f} s.",
+        f"- Machine: {m['cpu']}, {m['cores']} cores (shared with other work: load average at start "
+        f"{m['load_average_at_start']}), {m['os']}.",
+        f"- Python {m['python']}, Pillow {m['pillow']} with libjpeg-turbo {m['libjpeg_turbo']}, numpy {m['numpy']}, "
+        f"scikit-image {m['scikit_image']}, pyjpegli {m['pyjpegli']}, mozjpeg-lossless-optimization "
+        f"{m['mozjpeg_lossless_optimization']}, moto {m['moto']}.",
+        f"- Our default: `CompressionOptions()` = {meta['defaults']['options']}, encoder "
+        f"`{meta['defaults']['encoder']}`.",
+        "- Timings on a shared 2-core machine are noisy: every ratio compares measurements taken side by side in "
+        "this run (alternating), and times are medians over repeats.",
+        "",
+        "## Results against the goals",
+        "",
+        results_table(doc),
+        "",
+    ]
+    misses = [k for k in KEYS if doc["goals"][k]["met"] is False]
+    unmeasured = [k for k in KEYS if doc.get(k) is None]
+    if misses:
+        parts += [f"Goals missed in this run: {', '.join(f'`{k}`' for k in misses)}.", ""]
+    if unmeasured:
+        parts += [f"Not measured in this run: {', '.join(f'`{k}`' for k in unmeasured)} (reasons in the table).", ""]
+
+    q = det.get("quality") or {}
+    parts += [
+        "## How the figures are measured",
+        "",
+        f"- **Corpus**: {len(q.get('images', []))} real photographs bundled in the scikit-image wheel (no download), "
+        "each saved as a camera-like JPEG (RGB, quality 95, 4:2:0, small EXIF block). The 1, 12 and 24 MP images "
+        "(speed and memory only) are a real photo upscaled with Lanczos, saved the same way.",
+        "- **SSIM**: luma (BT.601 Y of the decoded RGB), Gaussian window 11x11 with sigma 1.5, population "
+        "covariance, data range 255 (`skimage.metrics.structural_similarity`), output vs the decoded upload.",
+        "- **Baseline**: libjpeg-turbo through Pillow, no optimize, no progressive, 4:2:0; per photo the lowest "
+        "quality (1-100) whose SSIM reaches our output's SSIM. `bytes_ratio_at_equal_ssim` = total bytes of our "
+        "outputs / total bytes of those baseline files. The seed's method (Pillow quality 20, its defaults) is "
+        "matched the same way.",
+        f"- **Codec overhead**: {det.get('overhead', {}).get('reference', '')}. This is what *identical encoder "
+        "settings* means here: the same encoder object, quality, flags and profile, encoding once. Everything else "
+        "compress() does (header checks, metadata policy, orientation, mode normalisation, the lossless-copy "
+        "candidate, picking the smaller output) is overhead. compress() and the bare reference run alternately; "
+        "per photo the ratio of the medians; the figure is the median over the photos.",
+        "- **Peak RSS**: a fresh Python process imports the core, reads the 24 MP upload and calls compress() once "
+        "with the defaults; `ru_maxrss` of that child (via `os.wait4`). Nothing is subtracted; the baseline "
+        "(same process without the compress() call) is reported beside it.",
+        "- **End to end**: the bench's own embedded stack (tools.build, local cloud on a free port, terraform/envs/"
+        "local applied with tflocal); `put_object` to the source bucket until `head_object` finds the key in the "
+        "destination bucket, polled every 20 ms; warm (the first upload of each size is not counted), sequential. "
+        "Burst: uploads of the corpus photos from 8 threads at once, timed until every key is in the destination "
+        "or failed bucket.",
+        "",
+    ]
+
+    summary = q.get("summary") or {}
+    if summary:
+        parts += [
+            "## Bytes and SSIM",
+            "",
+            f"Our default output is {summary['output_input_ratio']:.1%} of the uploads' bytes "
+            f"(seed: {summary['seed_output_input_ratio']:.1%}, at median SSIM {summary['seed_median_ssim']:.3f}). "
+            f"Baseline matches capped at quality 100: {summary['baseline_capped_images']}.",
+            "",
+            "### Encoders compared (same corpus, same run)",
+            "",
+            _table(
+                ["encoder", "setting", "bytes / baseline at equal SSIM", "min SSIM", "median SSIM", "out / in"],
+                [
+                    [
+                        f"`{c['encoder']}`",
+                        c["quality"],
+                        f"{c['bytes_ratio_at_equal_ssim']:.3f}",
+                        f"{c['min_ssim']:.4f}",
+                        f"{c['median_ssim']:.4f}",
+                        f"{c['output_input_ratio']:.3f}",
+                    ]
+                    for c in q.get("candidates", [])
+                ],
+            ),
+            "",
+            "Quality numbers are encoder-specific (jpegli's q is not libjpeg's). `search SSIM>=t` picks, per photo, "
+            "the lowest quality (30-95) whose SSIM reaches t: it shows what a per-image quality search would give, "
+            "at the price of several encodes per image. See `bench/FINDINGS.md` for the research behind the default.",
+            "",
+        ]
+        times = det.get("candidate_times_12mp") or {}
+        if times:
+            parts += [
+                "Encode time of each candidate on the 12 MP photo at quality 85 (ms, median): "
+                + ", ".join(f"{k} {v:.0f}" for k, v in times.items())
+                + ".",
+                "",
+            ]
+        parts += [
+            "### Per photo",
+            "",
+            _table(
+                ["photo", "MP", "in bytes", "ours bytes (q)", "SSIM", "baseline q / bytes", "seed bytes / SSIM"],
+                [
+                    [
+                        r["name"],
+                        f"{r['megapixels']:.2f}",
+                        str(r["input_bytes"]),
+                        f"{r['output_bytes']} ({r['quality']})",
+                        f"{r['ssim']:.4f}",
+                        f"{r['baseline_quality']} / {r['baseline_bytes']}",
+                        f"{r['seed_bytes']} / {r['seed_ssim']:.3f}",
+                    ]
+                    for r in q.get("images", [])
+                ],
+            ),
+            "",
+        ]
+
+    ov = det.get("overhead") or {}
+    if ov.get("images"):
+        parts += [
+            "## Speed",
+            "",
+            _table(
+                ["photo", "MP", "compress() ms", "bare ms", "ratio"],
+                [
+                    [
+                        r["name"],
+                        f"{r['megapixels']:.2f}",
+                        f"{r['compress_ms']:.1f}",
+                        f"{r['bare_ms']:.1f}",
+                        f"{r['ratio']:.3f}",
+                    ]
+                    for r in ov["images"]
+                ],
+            ),
+            "",
+            f"Repeats per photo: {ov.get('repeats')}. The 12 MP photo is listed for information; the figure is the "
+            "median over the corpus photos.",
+            "",
+        ]
+
+    mem = det.get("memory") or {}
+    if mem:
+        parts += [
+            "## Memory",
+            "",
+            f"- Peak RSS of the process that compressed the {mem['megapixels']} MP photo: **{mem['peak_rss_mb']} MB** "
+            f"(status {mem['status']}); the same process without the compress() call (interpreter, imports, input "
+            f"bytes): {mem['baseline_rss_mb']} MB; with the handler's imports (boto3, Powertools) instead: "
+            f"{mem['handler_imports_rss_mb']} MB.",
+            f"- Implied Lambda memory size: **{mem['implied_lambda_memory_mb']} MB** (peak + handler imports, +25% "
+            "headroom, rounded up to 64 MB). Lambda's CPU share grows with memory: one full vCPU needs 1769 MB, "
+            "which is what this bench's single-core timings correspond to.",
+            f"- Terraform default `memory_size` (terraform/modules/image-pipeline/variables.tf): "
+            f"{mem['terraform_default_mb']} MB"
+            + (
+                " - covers the implied size."
+                if (mem["terraform_default_mb"] or 0) >= mem["implied_lambda_memory_mb"]
+                else " - **below** the implied size; raise it."
+            ),
+            "",
+        ]
+
+    e2e = det.get("e2e") or {}
+    parts += ["## End to end (embedded local cloud)", ""]
+    if e2e.get("latency"):
+        parts += [
+            _table(
+                ["size", "MP", "input bytes", "samples", "p50 ms", "p95 ms", "failed"],
+                [
+                    [
+                        r["size"],
+                        f"{r['megapixels']:.2f}",
+                        str(r["input_bytes"]),
+                        str(len(r["samples_ms"])),
+                        f"{r['p50_ms']:.0f}",
+                        f"{r['p95_ms']:.0f}",
+                        str(r["failed"]),
+                    ]
+                    for r in e2e["latency"]
+                ],
+            ),
+            "",
+        ]
+    burst = e2e.get("burst")
+    if burst:
+        parts += [
+            f"Burst: {burst['count']} uploads (median {burst['median_megapixels']} MP, {burst['threads']} threads) "
+            f"in {burst['seconds']} s = **{burst['images_per_minute']} images/minute**; destination "
+            f"{burst['destination']}, failed {burst['failed']}, missing {burst['missing']}.",
+            "",
+        ]
+    if e2e.get("error"):
+        parts += [f"Not measured / incomplete: {e2e['error']}", ""]
+    if meta["mode"] == "quick":
+        parts += [
+            "Quick mode: fewer photos and repeats, fewer e2e samples (so p95 is rough), and a burst of "
+            f"{meta['burst_count']} uploads instead of 200.",
+            "",
+        ]
+
+    if plots:
+        parts += ["## Plots", ""]
+        parts += [f"![{title}]({name})" for title, name in plots.items()]
+        parts += [""]
+    return "\n".join(parts)

@@ -1,0 +1,307 @@
+"""Metric 3 (codec overhead) and metric 5 (peak memory of a 24 MP compress()).
+
+Codec overhead
+    For each photo, ``compress(upload, CompressionOptions())`` is timed against a *bare* decode + encode with
+    identical encoder settings: Pillow decodes the upload, and the core's own default encoder
+    (``image_compressor.core.DEFAULT_ENCODER``) encodes the pixels once with the same quality (the quality the
+    core reports it used), progressive and optimize flags and ICC profile. Everything else compress() does
+    (header checks, metadata parsing and policy, orientation, mode normalisation, the lossless-copy candidate,
+    picking the smaller output, the result record) is the overhead. The two are run alternately, ``repeats``
+    times each, and the per-image ratio is median(compress) / median(bare); the metric is the median of those
+    ratios over the photos.
+
+Peak memory
+    A fresh Python process imports the core, reads the 24 MP upload and calls compress() once with the defaults;
+    its peak RSS (``ru_maxrss`` from ``os.wait4`` on that child) is the metric, raw. A second fresh process that
+    does everything except the compress() call gives the interpreter + imports + input baseline, and a third that
+    also imports the handler's libraries (boto3, Powertools) shows what the function adds around the core.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import json
+import logging
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from bench import encoders
+from bench.corpus import Photo
+from bench.metrics import median
+
+log = logging.getLogger(__name__)
+
+#: Lambda gives a function one full vCPU at this memory size (CPU share grows linearly with memory).
+LAMBDA_FULL_VCPU_MB = 1769
+
+
+def default_options() -> Any:
+    """Return the core's default ``CompressionOptions``."""
+    from image_compressor.settings import CompressionOptions
+
+    return CompressionOptions()
+
+
+def core_compress(data: bytes) -> tuple[str, bytes, int]:
+    """Run the real core with default options; return (status, output bytes or b"", quality used)."""
+    from image_compressor.core import compress
+
+    result = compress(data, default_options())
+    return result.result.status.value, result.data or b"", result.result.quality
+
+
+def bare_encoder() -> tuple[str, Callable[[bytes, int], bytes]]:
+    """Return (description, function) of the bare decode + encode with the core's default encoder settings.
+
+    The function decodes ``data`` with Pillow and encodes it once at the given quality with the core's default
+    encoder and the default options' progressive/optimize flags, passing the ICC profile through (as the core
+    does). Nothing else.
+    """
+    from image_compressor import core
+
+    options = default_options()
+    encoder = core.DEFAULT_ENCODER
+
+    def bare(data: bytes, quality: int) -> bytes:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            pixels = img if img.mode in ("L", "RGB") else img.convert("RGB")
+            params = core.EncodeParams(
+                quality=quality,
+                progressive=options.progressive,
+                optimize=options.optimize,
+                icc_profile=img.info.get("icc_profile"),
+            )
+            return encoder.encode(pixels, params)
+
+    name = getattr(encoder, "name", type(encoder).__name__)
+    description = (
+        f"Pillow decode + core.DEFAULT_ENCODER ({name}) encode once, quality as compress() reported, "
+        f"progressive={options.progressive}, optimize={options.optimize}, ICC passed through"
+    )
+    return description, bare
+
+
+@dataclass
+class OverheadResult:
+    """Metric 3 for one photo."""
+
+    name: str
+    megapixels: float
+    compress_ms: float
+    bare_ms: float
+    ratio: float
+    pairs: int
+
+
+def codec_overhead(
+    photos: Sequence[Photo], repeats: int, min_seconds: float = 0.3, max_repeats: int = 200
+) -> tuple[list[OverheadResult], str]:
+    """Time compress() against the bare decode + encode on every photo, alternating the two.
+
+    Each photo gets at least ``repeats`` pairs, and more (up to ``max_repeats``) until the pairs took
+    ``min_seconds``, so that millisecond-sized photos get enough samples for a stable median on a noisy machine.
+    The garbage collector is run before and paused during each photo's loop.
+
+    Returns
+    -------
+    tuple[list[OverheadResult], str]
+        Per-photo medians and ratio, and the description of the bare reference.
+    """
+    description, bare = bare_encoder()
+    results = []
+    for photo in photos:
+        _, _, quality = core_compress(photo.data)  # warm-up, and the quality the core chose
+        quality = quality or default_options().quality
+        bare(photo.data, quality)
+        compress_times: list[float] = []
+        bare_times: list[float] = []
+        gc.collect()
+        gc.disable()
+        try:
+            loop_start = time.perf_counter()
+            while len(compress_times) < repeats or (
+                time.perf_counter() - loop_start < min_seconds and len(compress_times) < max_repeats
+            ):
+                start = time.perf_counter()
+                core_compress(photo.data)
+                compress_times.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                bare(photo.data, quality)
+                bare_times.append(time.perf_counter() - start)
+        finally:
+            gc.enable()
+        c_ms, b_ms = median(compress_times) * 1000, median(bare_times) * 1000
+        results.append(
+            OverheadResult(photo.name, round(photo.megapixels, 3), c_ms, b_ms, c_ms / b_ms, len(compress_times))
+        )
+        log.info(
+            "overhead %-26s compress %7.1f ms  bare %7.1f ms  ratio %.3f  (%d pairs)",
+            photo.name,
+            c_ms,
+            b_ms,
+            c_ms / b_ms,
+            len(compress_times),
+        )
+    return results, description
+
+
+def candidate_times(photo: Photo, names: Sequence[str], repeats: int, quality: int = 85) -> dict[str, float]:
+    """Return the median encode time in ms of each candidate encoder (and of the decode) on ``photo``."""
+    times: dict[str, float] = {}
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        with Image.open(io.BytesIO(photo.data)) as img:
+            img.load()
+            image = img.copy()
+        samples.append(time.perf_counter() - start)
+    times["decode"] = median(samples) * 1000
+    for name in ("baseline", *names):
+        encode = encoders.baseline if name == "baseline" else encoders.CANDIDATES[name][0]
+        samples = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            encode(image, quality)
+            samples.append(time.perf_counter() - start)
+        times[name] = median(samples) * 1000
+        log.info("encode %.1f MP %-26s %7.1f ms", photo.megapixels, name, times[name])
+    return times
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Peak memory
+# ---------------------------------------------------------------------------------------------------------------------
+
+_CHILD = r"""
+import json, sys
+mode, path = sys.argv[1], sys.argv[2]
+from image_compressor.core import compress
+from image_compressor.settings import CompressionOptions
+if mode == "handler":
+    import boto3  # noqa: F401
+    import aws_lambda_powertools  # noqa: F401
+with open(path, "rb") as fh:
+    data = fh.read()
+status = None
+if mode == "compress":
+    out = compress(data, CompressionOptions())
+    status = out.result.status.value
+print(json.dumps({"status": status}))
+"""
+
+# A small launcher process starts the measured child and reports getrusage(RUSAGE_CHILDREN).ru_maxrss after it
+# exits. The launcher is needed because a child's ru_maxrss also counts the memory of the process it was forked
+# from (until exec): forked straight from the bench, which holds the decoded corpus, it would report the bench's
+# size. Forked from the small launcher, that floor is a few MB, far below what is measured.
+_LAUNCHER = r"""
+import json, resource, subprocess, sys
+proc = subprocess.run([sys.executable, "-c", sys.argv[1], *sys.argv[2:]], capture_output=True, text=True)
+if proc.returncode != 0:
+    sys.stderr.write(proc.stderr[-2000:])
+    sys.exit(proc.returncode)
+info = json.loads(proc.stdout.strip().splitlines()[-1])
+info["launcher_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+info["child_maxrss_kib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps(info))
+"""
+
+
+@dataclass
+class MemoryResult:
+    """Metric 5: peak RSS of processes around one 24 MP compress()."""
+
+    peak_rss_mb: float
+    baseline_rss_mb: float
+    handler_imports_rss_mb: float | None
+    status: str | None
+    megapixels: float
+    implied_lambda_memory_mb: int
+    terraform_default_mb: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return asdict(self)
+
+
+def _child_peak_mb(mode: str, path: Path) -> tuple[float, dict[str, Any]]:
+    """Run the measuring child in ``mode`` through the launcher; return its peak RSS in MB and its JSON."""
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root / "lambda"), str(root), env.get("PYTHONPATH")) if p)
+    proc = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, _CHILD, mode, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"the memory child ({mode}) failed with exit code {proc.returncode}: {proc.stderr[-800:]}")
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    return info["child_maxrss_kib"] / 1024.0, info  # ru_maxrss is in KiB on Linux
+
+
+def implied_lambda_memory(peak_mb: float, handler_extra_mb: float, headroom: float = 1.25) -> int:
+    """Return the Lambda memory size (MB) that fits ``peak_mb`` plus the handler's imports with ``headroom``.
+
+    Rounded up to a multiple of 64 MB, at least 128 MB (Lambda's minimum).
+    """
+    need = (peak_mb + max(0.0, handler_extra_mb)) * headroom
+    return max(128, int(math.ceil(need / 64.0)) * 64)
+
+
+def terraform_memory_default(root: Path | None = None) -> int | None:
+    """Return the ``memory_size`` default of the Terraform module, or ``None`` when it cannot be read."""
+    import re
+
+    root = root or Path(__file__).resolve().parents[1]
+    path = root / "terraform" / "modules" / "image-pipeline" / "variables.tf"
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    match = re.search(r'variable\s+"memory_size"\s*\{.*?default\s*=\s*(\d+)', text, re.S)
+    return int(match.group(1)) if match else None
+
+
+def peak_memory(photo: Photo, workdir: Path) -> MemoryResult:
+    """Measure metric 5 on ``photo`` (the 24 MP upload) with fresh child processes."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "peak-rss-input.jpg"
+    path.write_bytes(photo.data)
+    baseline_mb, _ = _child_peak_mb("baseline", path)
+    peak_mb, info = _child_peak_mb("compress", path)
+    try:
+        handler_mb: float | None = _child_peak_mb("handler", path)[0]
+    except RuntimeError as exc:
+        log.warning("could not measure the handler's imports: %s", exc)
+        handler_mb = None
+    extra = (handler_mb - baseline_mb) if handler_mb is not None else 0.0
+    log.info(
+        "peak RSS %.1f MP: compress %.1f MB, interpreter+imports+input %.1f MB, with handler imports %s MB",
+        photo.megapixels,
+        peak_mb,
+        baseline_mb,
+        f"{handler_mb:.1f}" if handler_mb is not None else "n/a",
+    )
+    return MemoryResult(
+        peak_rss_mb=round(peak_mb, 1),
+        baseline_rss_mb=round(baseline_mb, 1),
+        handler_imports_rss_mb=round(handler_mb, 1) if handler_mb is not None else None,
+        status=info.get("status"),
+        megapixels=round(photo.megapixels, 2),
+        implied_lambda_memory_mb=implied_lambda_memory(peak_mb, extra),
+        terraform_default_mb=terraform_memory_default(),
+    )

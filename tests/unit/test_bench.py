@@ -1,0 +1,147 @@
+"""Fast checks of the benchmark's metric functions on tiny in-memory images (no corpus, no timing)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bench import encoders, metrics, plots, report, speed
+from bench.corpus import camera_jpeg
+from tests.jpegs import photo_image, photo_jpeg
+
+
+def _luma_of_jpeg(image: Image.Image, quality: int) -> np.ndarray:
+    return metrics.jpeg_luma(encoders.baseline(image, quality))
+
+
+def test_ssim_of_identical_images_is_one():
+    y = metrics.luma(photo_image(96, 64))
+    assert metrics.ssim(y, y.copy()) == pytest.approx(1.0)
+
+
+def test_ssim_drops_with_jpeg_quality():
+    image = photo_image(128, 96)
+    y = metrics.luma(image)
+    high = metrics.ssim(y, _luma_of_jpeg(image, 95))
+    low = metrics.ssim(y, _luma_of_jpeg(image, 10))
+    assert 0.0 < low < high < 1.0
+
+
+def test_ssim_refuses_different_sizes():
+    with pytest.raises(ValueError, match="same size"):
+        metrics.ssim(np.zeros((8, 8)), np.zeros((8, 9)))
+
+
+def test_luma_of_grey_image_is_the_grey_values():
+    grey = Image.new("L", (4, 3), 77)
+    assert np.array_equal(metrics.luma(grey), np.full((3, 4), 77.0))
+    rgb = Image.new("RGB", (2, 2), (255, 0, 0))
+    assert metrics.luma(rgb)[0, 0] == pytest.approx(0.299 * 255)
+
+
+def test_quality_search_returns_lowest_quality_reaching_target_on_real_jpegs():
+    image = photo_image(96, 72)
+    y = metrics.luma(image)
+    calls: list[int] = []
+
+    def measure(q: int) -> float:
+        calls.append(q)
+        return metrics.ssim(y, _luma_of_jpeg(image, q))
+
+    target = measure(60)
+    found = metrics.lowest_quality_reaching(target, measure, 1, 100)
+    assert found is not None and found <= 60
+    assert measure(found) >= target
+    assert all(measure(q) < target for q in range(max(1, found - 3), found))
+    assert len(calls) < 40  # a search, not a sweep
+
+
+def test_quality_search_looks_below_a_wiggle():
+    # Not monotonic: 47-49 and 51+ reach the target, 50 does not. The binary search alone would answer 51.
+    values = {q: (1.0 if q >= 47 and q != 50 else 0.0) for q in range(1, 101)}
+    assert metrics.lowest_quality_reaching(0.5, values.__getitem__) == 47
+    assert metrics.lowest_quality_reaching(0.5, values.__getitem__, window=0) == 51
+
+
+def test_quality_search_returns_none_when_unreachable_and_checks_range():
+    assert metrics.lowest_quality_reaching(2.0, lambda q: q / 100) is None
+    assert metrics.lowest_quality_reaching(0.0, lambda q: q / 100, 5, 9) == 5
+    with pytest.raises(ValueError, match="empty"):
+        metrics.lowest_quality_reaching(0.5, lambda q: 1.0, 10, 5)
+
+
+def test_percentile_median_and_bytes_ratio():
+    assert metrics.percentile([10, 20, 30, 40, 50], 50) == 30
+    assert metrics.percentile([10, 20], 95) == pytest.approx(19.5)
+    assert metrics.percentile([7], 95) == 7
+    assert metrics.median([3, 1, 2]) == 2
+    assert metrics.bytes_ratio([50, 50], [100, 100]) == 0.5
+    with pytest.raises(ValueError):
+        metrics.bytes_ratio([1], [0])
+    with pytest.raises(ValueError):
+        metrics.percentile([], 50)
+
+
+def test_camera_jpeg_is_rgb_q95_with_orientation_one():
+    data = camera_jpeg(photo_image(64, 48, mode="L"))
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.mode == "RGB"
+        assert img.getexif()[0x0112] == 1
+
+
+def test_every_candidate_encoder_writes_a_decodable_jpeg_of_the_same_size():
+    image = photo_image(80, 48)
+    for name, (encode, _) in encoders.CANDIDATES.items():
+        data = encode(image, 80)
+        with Image.open(io.BytesIO(data)) as out:
+            assert out.format == "JPEG", name
+            assert out.size == image.size, name
+
+
+def test_implied_lambda_memory_rounds_up_with_headroom():
+    assert speed.implied_lambda_memory(100, 20) == 192  # (100 + 20) * 1.25 = 150 -> 192
+    assert speed.implied_lambda_memory(10, 0) == 128  # Lambda's minimum
+
+
+def test_report_judges_goals_and_renders_not_measured():
+    figures = {key: None for key in report.KEYS}
+    figures.update({"bytes_ratio_at_equal_ssim": 0.80, "min_ssim": 0.93, "codec_overhead_ratio": 1.2})
+    details = {"e2e": {"burst": None}}
+    doc = report.build_json(figures, {"e2e_p50_ms_12mp": "no terraform"}, details, {})
+    assert doc["goals"]["bytes_ratio_at_equal_ssim"]["met"] is True
+    assert doc["goals"]["min_ssim"]["met"] is False
+    assert doc["goals"]["codec_overhead_ratio"]["met"] is False
+    assert doc["goals"]["e2e_p50_ms_12mp"]["met"] is None
+    assert doc["not_measured"] == {"e2e_p50_ms_12mp": "no terraform"}
+    json.dumps(doc)  # JSON-ready
+    table = report.results_table(doc)
+    assert "not measured: no terraform" in table
+    assert "**NO**" in table
+
+
+def test_burst_goal_needs_every_upload_accounted_for():
+    ok = {"e2e": {"burst": {"missing": 0}}}
+    lost = {"e2e": {"burst": {"missing": 2}}}
+    assert report.judge("burst_images_per_minute", 100.0, ok) is True
+    assert report.judge("burst_images_per_minute", 100.0, lost) is False
+
+
+def test_plot_is_a_png(tmp_path):
+    path = plots.e2e_latency(tmp_path / "lat.png", [("1mp", [100.0, 120.0]), ("12mp", [500.0, 650.0])], 600)
+    with Image.open(path) as img:
+        assert img.format == "PNG"
+        assert img.size == (plots.WIDTH, plots.HEIGHT)
+    assert plots.nice_ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+
+
+def test_bare_reference_uses_the_core_default_encoder_and_quality():
+    data = photo_jpeg(64, 48)
+    description, bare = speed.bare_encoder()
+    out = bare(data, 70)
+    with Image.open(io.BytesIO(out)) as img:
+        assert img.size == (64, 48)
+    assert "quality as compress() reported" in description
