@@ -19,6 +19,10 @@ upload would be refused. ``FakeBucket.get_permission`` is replaced by one that l
 (IAM's rule when a condition key is absent from the request: the statement does not apply); unconditional
 statements are enforced as moto does. LocalStack does not enforce bucket policies at all.
 
+A second one breaks ``terraform destroy``: moto's ``ListObjectVersions`` ignores ``encoding-type=url``, while the AWS
+provider URL-decodes the keys it gets back before deleting them, so a key with ``+`` (or ``%``) is never deleted
+and emptying a ``force_destroy`` bucket loops for ever. :func:`list_object_versions` honours the parameter.
+
 Other moto versions may move these seams; :func:`check_moto_version` refuses to start on them.
 """
 
@@ -29,16 +33,19 @@ import hashlib
 import json
 import logging
 import threading
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
 import moto
+from moto import settings as moto_settings
 from moto.awslambda import models as lambda_models
 from moto.awslambda.exceptions import InvalidParameterValueException
 from moto.awslambda.utils import make_function_arn
 from moto.logs.models import logs_backends
 from moto.s3 import models as s3_models
 from moto.s3 import notifications as s3_notifications
+from moto.s3 import responses as s3_responses
 from moto.sns.models import sns_backends
 from moto.sqs.models import sqs_backends
 
@@ -122,6 +129,7 @@ class Patch:
     _original_invoke: Any = None
     _original_s3_invoke: Any = None
     _original_get_permission: Any = None
+    _original_list_versions: Any = None
 
     def spec(self, fn: lambda_models.LambdaFunction) -> FunctionSpec:
         """Build the executor's view of moto function ``fn``, extracting its code and layers into the cache."""
@@ -203,12 +211,14 @@ class Patch:
             log.exception("could not deliver the S3 event to %s", fn_arn)
 
     def uninstall(self) -> None:
-        """Restore moto's own ``LambdaFunction.invoke``, ``_invoke_awslambda`` and ``FakeBucket.get_permission``."""
+        """Restore every moto function :func:`install` replaced."""
         if self._original_invoke is not None:
             lambda_models.LambdaFunction.invoke = self._original_invoke
             s3_notifications._invoke_awslambda = self._original_s3_invoke
             s3_models.FakeBucket.get_permission = self._original_get_permission
-            self._original_invoke = self._original_s3_invoke = self._original_get_permission = None
+            s3_responses.S3Response.list_object_versions = self._original_list_versions
+            self._original_invoke = self._original_s3_invoke = None
+            self._original_get_permission = self._original_list_versions = None
 
 
 def install(executor: LocalExecutor, retry_delays: tuple[float, ...] = (1.0, 2.0), workers: int = 2) -> Patch:
@@ -235,10 +245,86 @@ def install(executor: LocalExecutor, retry_delays: tuple[float, ...] = (1.0, 2.0
         return patch.invoke(self, body, request_headers, response_headers)
 
     patch._original_get_permission = s3_models.FakeBucket.get_permission
+    patch._original_list_versions = s3_responses.S3Response.list_object_versions
     lambda_models.LambdaFunction.invoke = invoke  # type: ignore[method-assign]
     s3_notifications._invoke_awslambda = patch.s3_invoke
     s3_models.FakeBucket.get_permission = bucket_permission  # type: ignore[method-assign]
+    s3_responses.S3Response.list_object_versions = list_object_versions  # type: ignore[method-assign]
     return patch
+
+
+def list_object_versions(self: s3_responses.S3Response) -> Any:
+    """Replacement for moto's ``S3Response.list_object_versions`` that honours ``encoding-type=url``.
+
+    The same as moto 5.2.5's method, except that with ``encoding-type=url`` the keys, prefixes and markers in the
+    answer are URL-encoded and ``EncodingType`` is set, as S3 does (see the module docstring).
+    """
+    from moto.core.responses import ActionResult
+
+    encoding = self.querystring.get("encoding-type", [None])[0]
+
+    def enc(value: str | None) -> str | None:
+        return urllib.parse.quote(value, safe="/") if value and encoding == "url" else value
+
+    delimiter = self.querystring.get("delimiter", [None])[0]
+    key_marker = self.querystring.get("key-marker", [None])[0]
+    max_keys = int(self.querystring.get("max-keys", [moto_settings.get_s3_default_max_keys()])[0])
+    querystring = self._get_querystring(self.request, self.uri)
+    prefix = querystring.get("prefix", [""])[0]
+    version_id_marker = self.querystring.get("version-id-marker", [None])[0]
+    bucket = self.backend.get_bucket(self.bucket_name)
+    versions, common_prefixes, delete_markers, next_key_marker, next_version_id_marker = (
+        self.backend.list_object_versions(
+            self.bucket_name,
+            delimiter=delimiter,
+            key_marker=key_marker,
+            max_keys=max_keys,
+            prefix=prefix,
+            version_id_marker=version_id_marker,
+        )
+    )
+    owner = {"ID": "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a", "DisplayName": "webfile"}
+    result: dict[str, Any] = {
+        "Name": bucket.name,
+        "Prefix": enc(prefix) if prefix is not None else None,
+        "Delimiter": enc(delimiter),
+        "KeyMarker": enc(key_marker) or "",
+        "VersionIdMarker": version_id_marker or "",
+        "MaxKeys": max_keys,
+        "IsTruncated": next_key_marker is not None,
+        "Versions": [
+            {
+                "Key": enc(key.name),
+                "VersionId": key.version_id if key.version_id is not None else "null",
+                "IsLatest": getattr(key, "is_latest", False),
+                "LastModified": key.last_modified_ISO8601,
+                "ETag": key.etag,
+                "Size": key.size,
+                "StorageClass": key.storage_class,
+                "Owner": owner,
+            }
+            for key in versions
+        ],
+        "DeleteMarkers": [
+            {
+                "Key": enc(marker.name),
+                "VersionId": marker.version_id,
+                "IsLatest": getattr(marker, "is_latest", False),
+                "LastModified": marker.last_modified_ISO8601,
+                "Owner": owner,
+            }
+            for marker in delete_markers
+        ],
+    }
+    if common_prefixes:
+        result["CommonPrefixes"] = [{"Prefix": enc(p)} for p in common_prefixes]
+    if next_key_marker is not None:
+        result["NextKeyMarker"] = enc(next_key_marker)
+        result["NextVersionIdMarker"] = next_version_id_marker
+    if encoding:
+        result["EncodingType"] = encoding
+    self.data["Action"] = "ListObjectVersions"
+    return self.serialized(ActionResult(result))
 
 
 def bucket_permission(bucket: s3_models.FakeBucket, action: str, resource: str) -> Any:

@@ -11,16 +11,24 @@
     retries wait 0.2 s and 0.4 s instead of 1 s and 2 s.
 
 ``embedded_stack``
-    The real stack on that server: ``python -m tools.build`` builds ``build/lambda.zip`` and
-    ``build/pillow-layer.zip`` (skipped when they are newer than their sources), then Terraform
-    (``terraform/envs/local`` through ``localcloud.tf``) applies it, once per test session. Yields a
-    :class:`StackInfo` with ``endpoint``, ``region`` and ``outputs`` (``source_bucket``, ``destination_bucket``,
+    The real stack, once per test session, on an embedded local cloud of its own (free port, temporary state
+    directory): ``python -m tools.build`` builds ``build/lambda.zip`` and ``build/pillow-layer.zip``, then
+    ``python -m localcloud up --backend embedded --no-dashboard`` starts the server and applies
+    ``terraform/envs/local`` with tflocal (about two minutes: each SQS queue takes ~25 s against moto). Yields a
+    :class:`StackInfo` with ``endpoint``, ``region``, ``outputs`` (``source_bucket``, ``destination_bucket``,
     ``failed_bucket``, ``sns_topic_arn``, ``notifications_queue_url``, ``function_name``, ``log_group_name``,
-    ``dlq_url``, ...), plus ``client(service)``. The stack is destroyed at the end of the session.
+    ``dlq_url``, ...), ``state_file`` (its ``stack.json``, e.g. for ``DASHBOARD_STACK_FILE``) and
+    ``client(service)``. At the end of the session the stack is destroyed with Terraform, the teardown checks
+    that nothing of it is left (an error there fails the run), and ``python -m localcloud down`` stops the server.
+
+Both need ``terraform`` >= 1.6 on PATH and, offline, ``TF_PROVIDER_MIRROR`` (``make`` exports it).
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +38,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from localcloud import procs
+from localcloud import procs, state
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 REGION = "eu-west-1"
 TEST_RETRY_DELAYS = "0.2,0.4"
@@ -70,6 +80,14 @@ class StackInfo:
     endpoint: str
     region: str
     outputs: dict[str, Any] = field(default_factory=dict)
+    state_dir: Path | None = None
+    port: int = 0
+    up_output: str = ""
+
+    @property
+    def state_file(self) -> Path | None:
+        """The stack's ``stack.json`` (what ``make local-up`` writes to ``.local/stack.json``)."""
+        return self.state_dir / state.STATE_FILE if self.state_dir else None
 
     def client(self, service: str) -> Any:
         """Return a boto3 client for ``service`` against the stack's endpoint."""
@@ -86,3 +104,112 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud
         yield LocalCloud(handle.endpoint, REGION, port, state_dir, handle.pid)
     finally:
         procs.stop_group(handle.pid)
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m localcloud <args>`` in the project root and return the finished process (output captured)."""
+    return subprocess.run(
+        [sys.executable, "-m", "localcloud", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def cli_env() -> dict[str, str]:
+    """Return the environment for the local cloud CLI in tests: short async retry delays, no inherited state dir."""
+    env = dict(os.environ)
+    env.pop("LOCALCLOUD_STATE_DIR", None)
+    env["LOCALCLOUD_RETRY_DELAYS"] = TEST_RETRY_DELAYS
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def leftovers(info: StackInfo) -> list[str]:
+    """Return the stack's resources that still exist on its server (empty after a clean destroy)."""
+    out = info.outputs
+    found: list[str] = []
+    names = {b["Name"] for b in info.client("s3").list_buckets().get("Buckets", [])}
+    found += [f"bucket {out[k]}" for k in ("source_bucket", "destination_bucket", "failed_bucket") if out[k] in names]
+    functions = {f["FunctionName"] for f in info.client("lambda").list_functions().get("Functions", [])}
+    if out["function_name"] in functions:
+        found.append(f"function {out['function_name']}")
+    queues = set(info.client("sqs").list_queues().get("QueueUrls", []))
+    queue_names = {url.rsplit("/", 1)[-1] for url in queues}
+    for key in ("notifications_queue_url", "dlq_url"):
+        if out.get(key) and out[key].rsplit("/", 1)[-1] in queue_names:
+            found.append(f"queue {out[key]}")
+    topics = {t["TopicArn"] for t in info.client("sns").list_topics().get("Topics", [])}
+    if out["sns_topic_arn"] in topics:
+        found.append(f"topic {out['sns_topic_arn']}")
+    groups = info.client("logs").describe_log_groups(logGroupNamePrefix=out["log_group_name"]).get("logGroups", [])
+    found += [f"log group {g['logGroupName']}" for g in groups if g["logGroupName"] == out["log_group_name"]]
+    return found
+
+
+DESTROY_TIMEOUT_S = 600
+
+
+def destroy_stack(info: StackInfo, port: int) -> None:
+    """Run ``terraform destroy`` on the stack (through ``localcloud.tf``) in a process group of its own.
+
+    A destroy that hangs (a provider retrying for ever) is killed with its terraform and provider processes after
+    :data:`DESTROY_TIMEOUT_S` seconds and reported, instead of blocking the test session.
+    """
+    assert info.state_dir is not None
+    code = (
+        "import sys; from pathlib import Path; from localcloud import tf; "
+        "tf.destroy(tf.LOCAL_ROOT, {'region': sys.argv[1]}, local=True, endpoint=sys.argv[2], "
+        "state_dir=Path(sys.argv[3]), region=sys.argv[1])"
+    )
+    args = [sys.executable, "-c", code, info.region, f"http://127.0.0.1:{port}", str(info.state_dir / "tfstate")]
+    proc = subprocess.Popen(
+        args, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    try:
+        output, _ = proc.communicate(timeout=DESTROY_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        procs.stop_group(proc.pid, timeout=5)
+        output, _ = proc.communicate()
+        raise AssertionError(
+            f"terraform destroy did not finish within {DESTROY_TIMEOUT_S} s:\n{output[-3000:]}"
+        ) from None
+    assert proc.returncode == 0, f"terraform destroy failed:\n{output[-3000:]}"
+
+
+@pytest.fixture(scope="session")
+def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
+    """Build, start an embedded local cloud and apply the real stack once per session; destroy and stop after."""
+    env = cli_env()
+    build = subprocess.run(
+        [sys.executable, "-m", "tools.build"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
+    if build.returncode != 0:
+        pytest.fail(f"`python -m tools.build` failed:\n{build.stdout}\n{build.stderr}")
+    state_dir = tmp_path_factory.mktemp("embedded-stack")
+    port = procs.free_port()
+    base = ["--state-dir", str(state_dir)]
+    try:
+        up = run_cli([*base, "up", "--backend", "embedded", "--port", str(port), "--no-dashboard"], env)
+    except subprocess.TimeoutExpired as exc:
+        run_cli([*base, "down"], env)
+        pytest.fail(f"`python -m localcloud up` did not finish within {exc.timeout} s:\n{exc.output}")
+    if up.returncode != 0:
+        down = run_cli([*base, "down"], env)
+        pytest.fail(f"`python -m localcloud up` failed:\n{up.stdout}\n{up.stderr}\n(down: {down.stdout}{down.stderr})")
+    current = state.load(state_dir)
+    assert current is not None, f"up succeeded but wrote no {state.STATE_FILE}:\n{up.stdout}"
+    info = StackInfo(current.endpoint, current.region, current.outputs, state_dir, port, up.stdout)
+    try:
+        yield info
+    finally:
+        try:
+            destroy_stack(info, port)
+            left = leftovers(info)
+        finally:
+            down = run_cli([*base, "down"], env)
+        assert down.returncode == 0, f"`python -m localcloud down` failed:\n{down.stdout}\n{down.stderr}"
+        assert not left, f"terraform destroy left resources behind: {left}"

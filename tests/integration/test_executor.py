@@ -7,10 +7,13 @@ import io
 import json
 import sys
 import time
+import urllib.parse
+import urllib.request
 import uuid
 import zipfile
 from collections.abc import Callable
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -359,3 +362,45 @@ def test_health_reports_the_server_and_its_workers(local_cloud, make_function):
     assert health is not None
     assert health["moto_version"] == "5.2.5"
     assert any(w["function"] == name for w in health["lambda"]["workers"])
+
+
+def test_bucket_policy_conditions_do_not_lock_out_the_http_endpoint(local_cloud):
+    s3 = local_cloud.client("s3")
+    bucket = f"exec-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": local_cloud.region})
+    arn = f"arn:aws:s3:::{bucket}"
+    https_only = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [arn, f"{arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    deny_put = {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": f"{arn}/locked/*"}
+    policy = {"Version": "2012-10-17", "Statement": [https_only, deny_put]}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+
+    s3.put_object(Bucket=bucket, Key="open/photo.jpg", Body=b"x")
+    with pytest.raises(s3.exceptions.ClientError) as denied:
+        s3.put_object(Bucket=bucket, Key="locked/photo.jpg", Body=b"x")
+
+    assert s3.get_object(Bucket=bucket, Key="open/photo.jpg")["Body"].read() == b"x"
+    assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_list_object_versions_honours_url_encoding(local_cloud):
+    s3 = local_cloud.client("s3")
+    bucket = f"exec-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": local_cloud.region})
+    key = "photos/été 1+1=2 100%.jpg"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+
+    with urllib.request.urlopen(f"{local_cloud.endpoint}/{bucket}?versions&encoding-type=url") as response:
+        document = ElementTree.fromstring(response.read())
+
+    ns = {"s3": "http://s3.amazonaws.com/doc/2006-03-01/"}
+    assert document.findtext("s3:EncodingType", namespaces=ns) == "url"
+    encoded = document.findtext("s3:Version/s3:Key", namespaces=ns)
+    assert encoded == "photos/%C3%A9t%C3%A9%201%2B1%3D2%20100%25.jpg"
+    assert urllib.parse.unquote_plus(encoded) == key
+    assert [v["Key"] for v in s3.list_object_versions(Bucket=bucket)["Versions"]] == [key]

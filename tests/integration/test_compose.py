@@ -1,0 +1,62 @@
+"""The LocalStack target's docker-compose.yml, checked statically (this machine has no Docker engine to run it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from localcloud import stack
+
+COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+
+
+@pytest.fixture(scope="module")
+def service() -> dict:
+    document = yaml.safe_load(COMPOSE.read_text())
+    return document["services"]["localstack"]
+
+
+def test_the_image_defaults_to_the_last_version_without_an_account(service):
+    assert service["image"] == "localstack/localstack:${LOCALSTACK_VERSION:-4.14.0}"
+
+
+def test_the_auth_token_is_passed_through_and_never_committed(service):
+    assert service["environment"]["LOCALSTACK_AUTH_TOKEN"] == "${LOCALSTACK_AUTH_TOKEN:-}"
+
+
+def test_the_services_cover_the_stack(service):
+    services = set(service["environment"]["SERVICES"].split(","))
+    assert services == {"s3", "lambda", "sns", "sqs", "iam", "logs", "sts", "cloudwatch"}
+
+
+def test_lambda_runs_in_docker_through_the_socket(service):
+    assert service["environment"]["LAMBDA_EXECUTOR"] == "docker"
+    assert "/var/run/docker.sock:/var/run/docker.sock" in service["volumes"]
+
+
+def test_the_port_is_bound_to_localhost_only(service):
+    assert service["ports"] == ["127.0.0.1:${LOCALSTACK_PORT:-4566}:4566"]
+
+
+def test_the_healthcheck_asks_localstack(service):
+    test = service["healthcheck"]["test"]
+    assert test[0] == "CMD"
+    assert "http://localhost:4566/_localstack/health" in test
+
+
+def test_docker_compose_config_accepts_the_file_when_compose_is_installed():
+    try:
+        command = stack.compose_command()
+    except stack.LocalCloudError as exc:
+        pytest.skip(f"Docker Compose is not installed here: {exc}")
+    env = {**os.environ, "LOCALSTACK_VERSION": "4.14.0", "LOCALSTACK_AUTH_TOKEN": "", "LOCALSTACK_PORT": "4566"}
+    result = subprocess.run(
+        [*command, "-f", str(COMPOSE), "config"], capture_output=True, text=True, env=env, check=False, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    rendered = yaml.safe_load(result.stdout)
+    assert rendered["services"]["localstack"]["image"] == "localstack/localstack:4.14.0"

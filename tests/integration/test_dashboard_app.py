@@ -1,0 +1,454 @@
+"""The dashboard's pages, driven by Streamlit's AppTest against the embedded local cloud (uploads really processed)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import streamlit as st
+from botocore.exceptions import ClientError
+from image_compressor.settings import Settings
+from streamlit.testing.v1 import AppTest
+
+from dashboard import ui
+from tests.jpegs import photo_jpeg
+
+pytestmark = pytest.mark.integration
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+RUN_TIMEOUT = 180  # seconds one script run may take (an upload waits for the function)
+CORRUPT = b"this is not a JPEG, only its name says so\n" * 4
+
+
+# -- fixtures and helpers ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches() -> Iterator[None]:
+    """Streamlit's caches outlive an AppTest: every test starts and ends with empty ones."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def stack(embedded_stack: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Point the dashboard at the session's embedded stack through a stack file; state in a fresh directory."""
+    stack_file = tmp_path / "stack.json"
+    stack_file.write_text(
+        json.dumps(
+            {
+                "backend": "embedded",
+                "endpoint": embedded_stack.endpoint,
+                "region": embedded_stack.region,
+                "outputs": embedded_stack.outputs,
+            }
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("DASHBOARD_STACK_FILE", str(stack_file))
+    monkeypatch.setenv("DASHBOARD_STATE_DIR", str(tmp_path / "state"))
+    return embedded_stack
+
+
+def new_key(suffix: str = ".jpg") -> str:
+    return f"dash-{uuid.uuid4().hex[:10]}{suffix}"
+
+
+def app(page: str | None = None, **query: str | list[str]) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT)
+    if page:
+        at.switch_page(page)
+    for name, value in query.items():
+        at.query_params[name] = value
+    return at.run()
+
+
+def assert_clean(at: AppTest) -> None:
+    """No uncaught exception (a traceback on the page) and no error message."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.main.metric}
+
+
+def put_and_wait(stack: Any, key: str, data: bytes, timeout: float = 90) -> dict[str, Any]:
+    """Upload to the source bucket and wait until the function wrote the destination or failed object."""
+    s3 = stack.client("s3")
+    s3.put_object(Bucket=stack.outputs["source_bucket"], Key=key, Body=data)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for bucket in (stack.outputs["destination_bucket"], stack.outputs["failed_bucket"]):
+            try:
+                return s3.head_object(Bucket=bucket, Key=key) | {"Bucket": bucket}
+            except ClientError:
+                pass
+        time.sleep(0.3)
+    raise AssertionError(f"the function wrote no result for {key} within {timeout} s")
+
+
+def rerun_until(at: AppTest, condition: Any, timeout: float = 30) -> AppTest:
+    """Rerun the page until ``condition(at)`` holds (the pipeline is asynchronous: SNS, logs)."""
+    deadline = time.monotonic() + timeout
+    while not condition(at):
+        assert time.monotonic() < deadline, "the page never showed what the test waited for"
+        time.sleep(0.5)
+        st.cache_data.clear()
+        at.run()
+    return at
+
+
+# -- sidebar and errors -----------------------------------------------------------------------------------------------
+
+
+def test_sidebar_shows_target_endpoint_buckets_and_a_green_light_per_service(stack: Any) -> None:
+    at = app()
+    assert_clean(at)
+    sidebar = "\n".join(m.value for m in at.sidebar.markdown)
+    assert "Embedded local cloud" in sidebar
+    assert stack.endpoint in sidebar
+    for name in ("source_bucket", "destination_bucket", "failed_bucket", "function_name"):
+        assert stack.outputs[name] in sidebar
+    for service in ("S3 source", "S3 destination", "S3 failed", "SNS", "SQS", "Lambda", "Logs"):
+        assert f":green[●] {service}" in sidebar
+    assert ":red[●]" not in sidebar
+
+
+def test_a_stopped_local_cloud_gives_a_message_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    outputs = {name: f"x-{name}" for name in ("source_bucket", "destination_bucket", "failed_bucket")}
+    outputs |= {"function_name": "f", "log_group_name": "/aws/lambda/f", "dlq_url": "u", "sns_topic_arn": "a"}
+    stack_file = tmp_path / "stack.json"
+    stack_file.write_text(
+        json.dumps({"backend": "embedded", "endpoint": f"http://127.0.0.1:{port}", "outputs": outputs})
+    )
+    monkeypatch.setenv("DASHBOARD_STACK_FILE", str(stack_file))
+    for page in (None, "views/history.py", "views/failed.py"):
+        at = app(page)
+        assert not at.exception
+        message = " ".join(e.value for e in at.error)
+        assert "is not answering" in message and "make local-up" in message
+
+
+def test_a_missing_stack_file_says_how_to_make_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DASHBOARD_STACK_FILE", str(tmp_path / "nope.json"))
+    at = app()
+    assert not at.exception
+    assert "does not exist" in at.error[0].value
+    assert "No stack" in "\n".join(m.value for m in at.sidebar.markdown)
+
+
+def test_missing_aws_credentials_give_a_message_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    outputs = {name: f"x-{name}" for name in ("source_bucket", "destination_bucket", "failed_bucket")}
+    outputs |= {"function_name": "f", "log_group_name": "/aws/lambda/f", "dlq_url": "u", "sns_topic_arn": "a"}
+    stack_file = tmp_path / "stack.json"
+    stack_file.write_text(json.dumps({"backend": "aws", "endpoint": None, "region": "eu-west-1", "outputs": outputs}))
+    monkeypatch.setenv("DASHBOARD_STACK_FILE", str(stack_file))
+    at = app()
+    assert not at.exception
+    assert "No AWS credentials found" in at.error[0].value
+    assert "AWS_PROFILE" in at.error[0].value
+
+
+# -- upload & compare -------------------------------------------------------------------------------------------------
+
+
+def test_upload_shows_both_sizes_the_saving_and_the_previews(stack: Any) -> None:
+    key = new_key()
+    data = photo_jpeg(800, 600, quality=95)
+    at = app()
+    at.file_uploader(key="upload_files").set_value((key, data, "image/jpeg"))
+    at.run()
+    assert_clean(at)
+
+    head = stack.client("s3").head_object(Bucket=stack.outputs["destination_bucket"], Key=key)
+    output_bytes = head["ContentLength"]
+    figures = metrics(at)
+    assert figures["Original"] == ui.human_bytes(len(data))
+    assert figures["Compressed"] == ui.human_bytes(output_bytes)
+    assert figures["Saved"] == f"{(1 - output_bytes / len(data)) * 100:.1f} %"
+    assert figures["Dimensions"] == "800 × 600"
+    assert figures["Quality"] == head["Metadata"]["quality"]
+    assert figures["Processing"].endswith(" ms")
+    assert any(f"{len(data):,} bytes → {output_bytes:,} bytes" in c.value for c in at.caption)
+    assert ":green-badge[" in " ".join(m.value for m in at.main.markdown)
+    assert at.query_params["key"] == key  # a reload shows this result again
+    captions = [c for image in at.image for c in image.captions]
+    assert any(c.startswith("Original · 800 × 600") for c in captions)
+    assert any(c.startswith("Compressed · 800 × 600") for c in captions)
+
+
+def test_upload_of_several_files_waits_for_each_result(stack: Any) -> None:
+    good, bad = new_key(), new_key()
+    at = app()
+    at.file_uploader(key="upload_files").set_value(
+        [(good, photo_jpeg(320, 240), "image/jpeg"), (bad, CORRUPT, "image/jpeg")]
+    )
+    at.run()
+    assert not at.exception
+    status = [s for s in at.status if "result(s) arrived" in s.label]
+    assert status, "the upload status block reports that every result arrived"
+    titles = [m.value for m in at.main.markdown if m.value.startswith("#### ")]
+    assert titles == [f"#### `{good}`", f"#### `{bad}`"]
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("Failed: ") and "JPEG" in errors[0]
+
+
+def test_a_corrupt_jpg_is_shown_as_failed_with_its_reason(stack: Any) -> None:
+    key = new_key()
+    at = app()
+    at.file_uploader(key="upload_files").set_value((key, CORRUPT, "image/jpeg"))
+    at.run()
+    assert not at.exception
+    reason = stack.client("s3").head_object(Bucket=stack.outputs["failed_bucket"], Key=key)["Metadata"]["reason"]
+    assert [e.value for e in at.error] == [f"Failed: {reason}"]
+    assert ":red-badge[" in " ".join(m.value for m in at.main.markdown)
+    assert metrics(at)["Original"] == ui.human_bytes(len(CORRUPT))
+    assert any("No preview: cannot decode the original image" in c.value for c in at.caption)
+
+
+def test_reload_with_the_key_in_the_url_shows_the_result_again(stack: Any) -> None:
+    key = new_key()
+    data = photo_jpeg(400, 300)
+    put_and_wait(stack, key, data)
+    at = app(key=key)
+    assert_clean(at)
+    assert metrics(at)["Original"] == ui.human_bytes(len(data))
+    assert f"#### `{key}`" in [m.value for m in at.main.markdown]
+
+
+def test_flip_and_detail_views_show_the_same_part_at_the_same_zoom(stack: Any) -> None:
+    key = new_key()
+    put_and_wait(stack, key, photo_jpeg(900, 700))
+    at = app(key=key, view="Flip")
+    assert_clean(at)
+    toggle = at.toggle(key=f"flip-0-{key}")
+    assert [c for image in at.image for c in image.captions][0].startswith("Original")
+    toggle.set_value(True).run()
+    assert [c for image in at.image for c in image.captions][0].startswith("Compressed")
+
+    at = app(key=key, view="Detail 1:1")
+    assert_clean(at)
+    captions = [c for image in at.image for c in image.captions]
+    assert captions == ["Original · centre at 100 %", "Compressed · same region at 100 %"]
+
+
+# -- history ----------------------------------------------------------------------------------------------------------
+
+
+def test_history_lists_every_result_with_totals_and_filters_by_status(stack: Any) -> None:
+    good, bad = new_key(), new_key()
+    data = photo_jpeg(500, 400)
+    put_and_wait(stack, good, data)
+    put_and_wait(stack, bad, CORRUPT)
+
+    at = app("views/history.py")
+    assert_clean(at)
+    table = at.dataframe[0].value
+    rows = {row["key"]: row for row in table.to_dict("records")}
+    assert rows[good]["status"] == "compressed" and rows[good]["bytes_before"] == len(data)
+    assert rows[good]["bytes_after"] < len(data) and rows[good]["saved_pct"] > 0
+    assert rows[bad]["status"] == "failed" and "JPEG" in rows[bad]["reason"]
+    figures = metrics(at)
+    assert int(figures["Images"]) == len(table) and int(figures["Failed"]) >= 1
+    assert figures["Bytes saved"].endswith(("B", "KiB", "MiB"))
+    assert len(at.get("vega_lite_chart")) == 2  # before/after per image, distribution of savings
+
+    at.pills(key="status").set_value(["failed"]).run()
+    assert set(at.dataframe[0].value["status"]) == {"failed"}
+    assert int(metrics(at)["Compressed"]) == 0
+
+    reloaded = app("views/history.py", status="failed")  # the filter lives in the URL: a reload keeps it
+    assert reloaded.pills(key="status").value == ["failed"]
+    assert set(reloaded.dataframe[0].value["status"]) == {"failed"}
+
+
+# -- notifications ----------------------------------------------------------------------------------------------------
+
+
+def test_notifications_are_moved_from_the_queue_to_a_file_and_survive_a_restart(stack: Any, tmp_path: Path) -> None:
+    key = new_key()
+    put_and_wait(stack, key, photo_jpeg(300, 200))
+
+    def shows_key(at: AppTest) -> bool:
+        return any(key in e.label for e in at.expander)
+
+    at = rerun_until(app("views/notifications.py"), shows_key)
+    assert_clean(at)
+    label = next(e.label for e in at.expander if key in e.label)
+    assert f"Image compressed: {key}" in label
+    table = at.dataframe[0].value
+    row = table[table["key"] == key].iloc[0]
+    assert row["status"] == "compressed" and row["subject"] == f"Image compressed: {key}"
+    assert list(table["time"]) == sorted(table["time"], reverse=True)  # newest first
+
+    stored = [json.loads(line) for line in (tmp_path / "state" / "notifications.jsonl").read_text().splitlines()]
+    mine = [n for n in stored if n["key"] == key]
+    assert len(mine) == 1 and mine[0]["payload"]["status"] == "compressed"
+    assert "Saved" in mine[0]["body"] or "saved" in mine[0]["body"]
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    restarted = app("views/notifications.py")  # a new session: the message is no longer in SQS, only in the file
+    assert any(key in e.label for e in restarted.expander)
+
+
+def test_a_message_leaves_the_queue_only_after_it_was_written(stack: Any, tmp_path: Path) -> None:
+    from dashboard import notifications as nt
+
+    sqs = stack.client("sqs")
+    queue = sqs.create_queue(QueueName=f"dash-{uuid.uuid4().hex[:8]}", Attributes={"VisibilityTimeout": "0"})
+    url = queue["QueueUrl"]
+    try:
+        envelope = {
+            "Type": "Notification",
+            "MessageId": str(uuid.uuid4()),
+            "Subject": "Image compressed: a.jpg",
+            "Message": 'Image compressed: a.jpg\n\n---\n{"status":"compressed","key":"a.jpg","bucket":"b"}',
+            "Timestamp": "2026-01-02T03:04:05.678Z",
+            "MessageAttributes": {"status": {"Type": "String", "Value": "compressed"}},
+        }
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(envelope))
+        blocked = tmp_path / "a-file"
+        blocked.write_text("not a directory")
+        with pytest.raises(OSError):
+            nt.drain_queue(sqs, url, nt.NotificationStore(blocked / "notifications.jsonl"))
+        assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages"), "message lost"
+
+        store = nt.NotificationStore(tmp_path / "ok" / "notifications.jsonl")
+        assert nt.drain_queue(sqs, url, store) == 1
+        assert not sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages")
+        [saved] = store.read()
+        assert (saved.subject, saved.status, saved.key) == ("Image compressed: a.jpg", "compressed", "a.jpg")
+        assert saved.body == "Image compressed: a.jpg" and saved.time == "2026-01-02T03:04:05.678Z"
+
+        alarm = {"AlarmName": "image-compressor-errors", "NewStateValue": "ALARM", "NewStateReason": "1 error"}
+        later = envelope | {"MessageId": str(uuid.uuid4()), "Subject": "ALARM", "Message": json.dumps(alarm)}
+        later |= {"Timestamp": "2026-01-02T04:00:00.000Z", "MessageAttributes": {}}
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(later))
+        sqs.send_message(QueueUrl=url, MessageBody="something else entirely")
+        assert nt.drain_queue(sqs, url, store) == 2
+        items = store.read()
+        assert [n.status for n in items][:1] == ["alarm"] and {n.status for n in items} == {
+            "alarm",
+            "unknown",
+            "compressed",
+        }
+        assert items[0].body == "image-compressor-errors: ALARM\n1 error"
+        assert any(n.body == "something else entirely" for n in items)
+    finally:
+        sqs.delete_queue(QueueUrl=url)
+
+
+# -- logs -------------------------------------------------------------------------------------------------------------
+
+
+def test_logs_show_the_functions_lines_newest_first_with_report_figures_and_cost(stack: Any) -> None:
+    key = new_key()
+    put_and_wait(stack, key, photo_jpeg(640, 480))
+
+    at = rerun_until(app("views/logs.py"), lambda at: bool(at.html) and key in at.html[0].value)
+    assert_clean(at)
+    figures = metrics(at)
+    assert int(figures["Invocations"]) >= 1
+    assert figures["Duration p50"].endswith(" ms") and figures["Duration p95"].endswith(" ms")
+    assert figures["Max memory used"].endswith(" MB")
+    assert figures["AWS cost / 1,000 images"].startswith("$")
+    memory = stack.client("lambda").get_function_configuration(FunctionName=stack.outputs["function_name"])
+    assert any(f"{memory['MemorySize']} MB configured" in c.value for c in at.caption)
+    assert "REPORT RequestId" in at.html[0].value
+    assert ">INFO</span>" in at.html[0].value  # level highlighting
+
+    at.text_input(key="q").input(key).run()
+    lines = at.html[0].value.split('<div class="log-line"')[1:]
+    assert lines and all(key in line for line in lines)
+
+    reloaded = app("views/logs.py", q=key)  # the filter lives in the URL: a reload keeps it
+    assert reloaded.text_input(key="q").value == key
+    assert reloaded.html[0].value.count('<div class="log-line"') == len(lines)
+
+
+# -- failed -----------------------------------------------------------------------------------------------------------
+
+
+def test_failed_lists_the_reason_and_retry_really_reprocesses(stack: Any) -> None:
+    key = new_key()
+    head = put_and_wait(stack, key, CORRUPT)
+    assert head["Bucket"] == stack.outputs["failed_bucket"]
+    first_reason = head["Metadata"]["reason"]
+
+    at = app("views/failed.py")
+    assert_clean(at)
+    texts = [m.value for m in at.main.markdown]
+    assert f"#### `{key}`" in texts and f"**Reason:** {first_reason}" in texts
+
+    at.button(key=f"retry-{key}").click().run()
+    assert not at.exception
+    assert f"Retried `{key}`: failed again — {first_reason}" in [e.value for e in at.error]
+    again = stack.client("s3").head_object(Bucket=stack.outputs["failed_bucket"], Key=key)
+    assert again["Metadata"]["source-etag"] == head["ETag"].strip('"')  # a new failed copy from the new run
+    assert "retry-requested" not in again["Metadata"]
+
+
+def test_retry_reprocesses_even_when_the_failed_copy_matches_etag_and_settings(stack: Any) -> None:
+    """A failure recorded for these exact bytes and settings would make the handler skip a plain copy back."""
+    key = new_key()
+    data = photo_jpeg(320, 240)
+    conf = stack.client("lambda").get_function_configuration(FunctionName=stack.outputs["function_name"])
+    env = conf.get("Environment", {}).get("Variables", {})
+    fingerprint = Settings.from_env({"DEST_BUCKET": "d", "FAILED_BUCKET": "f", **env}).compression.fingerprint()
+    stack.client("s3").put_object(
+        Bucket=stack.outputs["failed_bucket"],
+        Key=key,
+        Body=data,
+        ContentType="image/jpeg",
+        Metadata={
+            "status": "failed",
+            "reason": "simulated: the destination bucket was unreachable",
+            "source-etag": hashlib.md5(data).hexdigest(),  # noqa: S324 - S3's ETag of a single-part upload
+            "settings": fingerprint,
+            "original-bytes": str(len(data)),
+        },
+    )
+    at = app("views/failed.py")
+    assert "**Reason:** simulated: the destination bucket was unreachable" in [m.value for m in at.main.markdown]
+    at.button(key=f"retry-{key}").click().run()
+    assert_clean(at)
+    assert any(s.value.startswith(f"Retried `{key}`: **compressed**") for s in at.success)
+    s3 = stack.client("s3")
+    made = s3.head_object(Bucket=stack.outputs["destination_bucket"], Key=key)
+    assert made["Metadata"]["source-etag"] == hashlib.md5(data).hexdigest()  # noqa: S324
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=stack.outputs["failed_bucket"], Key=key)
+    assert f"#### `{key}`" not in [m.value for m in at.main.markdown]

@@ -1,0 +1,249 @@
+"""End to end on the embedded local cloud: the real build, the real stack (tflocal), real uploads.
+
+The ``embedded_stack`` fixture (see ``fixtures.py``) builds, runs ``python -m localcloud up`` on a free port with a
+temporary state directory, and destroys the stack at the end of the session (its teardown checks that nothing is
+left). A ``make local-up`` on port 4566 is not touched.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from image_compressor.notification import parse_message
+from PIL import Image
+
+from localcloud import procs
+from tests.integration.fixtures import cli_env, run_cli
+from tests.jpegs import photo_image, photo_jpeg
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+WAIT_S = 120.0
+
+
+def poll(check: Callable[[], Any], timeout: float = WAIT_S, interval: float = 0.5, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout:.0f} s")
+        time.sleep(interval)
+
+
+def png_bytes() -> bytes:
+    buf = io.BytesIO()
+    photo_image(320, 240).save(buf, "PNG")
+    return buf.getvalue()
+
+
+GOOD = photo_jpeg(1024, 768, quality=95)
+UPLOADS: dict[str, tuple[bytes, str]] = {
+    # key: (body, expected bucket)
+    "photos/good.jpg": (GOOD, "destination"),
+    "photos/été 2026/ma photo ü+1.jpg": (photo_jpeg(800, 600, quality=92), "destination"),
+    "CAMERA/IMG_0001.JPG": (photo_jpeg(640, 480, quality=95), "destination"),
+    "photos/long name.jpeg": (photo_jpeg(700, 500, quality=93), "destination"),
+    "broken/truncated.jpg": (GOOD[: len(GOOD) // 2], "failed"),
+    "broken/disguised png.jpg": (png_bytes(), "failed"),
+}
+NOT_A_TRIGGER = "notes/readme.txt"
+
+
+def keys_in(s3: Any, bucket: str) -> set[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return {obj["Key"] for page in pages for obj in page.get("Contents", [])}
+
+
+def drain(sqs: Any, queue_url: str, until: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
+    """Receive (and delete) messages until ``until(messages)`` holds, then one more empty poll."""
+    messages: list[dict[str, Any]] = []
+
+    def receive() -> bool:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        for message in batch:
+            messages.append(message)
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return until(messages)
+
+    poll(receive, what="expected messages")
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages"):
+        messages.extend(batch)
+        for message in batch:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return messages
+
+
+@pytest.fixture(scope="module")
+def uploaded(embedded_stack) -> dict[str, Any]:
+    """Upload every case once for the module; wait until each landed in destination or failed."""
+    out = embedded_stack.outputs
+    s3 = embedded_stack.client("s3")
+    for key, (body, _) in UPLOADS.items():
+        s3.put_object(Bucket=out["source_bucket"], Key=key, Body=body, ContentType="image/jpeg")
+    s3.put_object(Bucket=out["source_bucket"], Key=NOT_A_TRIGGER, Body=b"not an image")
+
+    def all_landed() -> bool:
+        landed = keys_in(s3, out["destination_bucket"]) | keys_in(s3, out["failed_bucket"])
+        return set(UPLOADS) <= landed
+
+    poll(all_landed, what="every upload landing in destination or failed")
+    return {
+        "destination": keys_in(s3, out["destination_bucket"]),
+        "failed": keys_in(s3, out["failed_bucket"]),
+    }
+
+
+def test_up_wrote_the_state_file_with_the_outputs(embedded_stack):
+    current = json.loads(embedded_stack.state_file.read_text())
+
+    assert current["backend"] == "embedded"
+    assert current["endpoint"] == f"http://localhost:{embedded_stack.port}"
+    for name in ("source_bucket", "destination_bucket", "failed_bucket", "sns_topic_arn", "notifications_queue_url",
+                 "function_name", "log_group_name", "dlq_url"):  # fmt: skip
+        assert current["outputs"][name], name
+    assert current["server"]["pid"] and current["dashboard"] is None
+    assert f"s3://{current['outputs']['source_bucket']}/photo.jpg" in embedded_stack.up_output
+
+
+def test_each_upload_lands_in_exactly_one_bucket(embedded_stack, uploaded):
+    for key, (_, expected) in UPLOADS.items():
+        other = "failed" if expected == "destination" else "destination"
+        assert key in uploaded[expected], f"{key} missing from {expected}"
+        assert key not in uploaded[other], f"{key} also in {other}"
+    assert NOT_A_TRIGGER not in uploaded["destination"] | uploaded["failed"]
+
+
+def test_the_originals_stay_in_the_source_bucket(embedded_stack, uploaded):
+    s3 = embedded_stack.client("s3")
+    source = embedded_stack.outputs["source_bucket"]
+    for key, (body, _) in UPLOADS.items():
+        assert s3.get_object(Bucket=source, Key=key)["Body"].read() == body
+
+
+def test_destination_objects_are_valid_smaller_jpegs(embedded_stack, uploaded):
+    s3 = embedded_stack.client("s3")
+    destination = embedded_stack.outputs["destination_bucket"]
+    for key, (body, expected) in UPLOADS.items():
+        if expected != "destination":
+            continue
+        obj = s3.get_object(Bucket=destination, Key=key)
+        data = obj["Body"].read()
+        assert len(data) < len(body), key
+        with Image.open(io.BytesIO(data)) as image:
+            assert image.format == "JPEG"
+            image.load()
+        assert obj["ContentType"] == "image/jpeg"
+        assert obj["Metadata"]["status"] == "compressed"
+        assert int(obj["Metadata"]["original-bytes"]) == len(body)
+
+
+def test_failed_objects_hold_the_original_bytes_and_a_reason(embedded_stack, uploaded):
+    s3 = embedded_stack.client("s3")
+    failed = embedded_stack.outputs["failed_bucket"]
+    for key, (body, expected) in UPLOADS.items():
+        if expected != "failed":
+            continue
+        obj = s3.get_object(Bucket=failed, Key=key)
+        assert obj["Body"].read() == body
+        assert obj["Metadata"]["status"] == "failed"
+        assert obj["Metadata"]["reason"]
+
+
+def test_one_notification_per_upload_reaches_the_inspection_queue(embedded_stack, uploaded):
+    sqs = embedded_stack.client("sqs")
+
+    def ours(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [parse_message(m["Body"]) for m in messages]
+
+    messages = drain(
+        sqs,
+        embedded_stack.outputs["notifications_queue_url"],
+        lambda got: set(UPLOADS) <= {p["key"] for p in ours(got)},
+    )
+
+    payloads = ours(messages)
+    keys = [p["key"] for p in payloads]
+    assert sorted(keys) == sorted(UPLOADS)
+    for payload in payloads:
+        expected = UPLOADS[payload["key"]][1]
+        assert payload["status"] == ("compressed" if expected == "destination" else "failed")
+
+
+def test_the_function_logs_reach_cloudwatch_logs(embedded_stack, uploaded):
+    logs = embedded_stack.client("logs")
+    group = embedded_stack.outputs["log_group_name"]
+
+    def summaries() -> dict[str, dict[str, Any]]:
+        events = logs.filter_log_events(logGroupName=group, filterPattern='"image processed"')["events"]
+        lines = [json.loads(e["message"]) for e in events if e["message"].startswith("{")]
+        return {line["key"]: line for line in lines if line.get("key") in UPLOADS}
+
+    found = poll(lambda: (s := summaries()) and set(UPLOADS) <= set(s) and s, what="a summary line per upload")
+    assert found["photos/good.jpg"]["function_name"] == embedded_stack.outputs["function_name"]
+    reports = logs.filter_log_events(logGroupName=group, filterPattern="REPORT")["events"]
+    assert reports and all("Max Memory Used" in e["message"] for e in reports)
+    notes = logs.filter_log_events(logGroupName=group, filterPattern='"local executor"')["events"]
+    for note in notes:  # The deployed layer only gives way to project packages with a reason on record.
+        assert "instead of the layers because" in note["message"]
+
+
+def test_a_failure_the_function_cannot_handle_ends_in_the_dlq_after_retries(embedded_stack, uploaded):
+    out = embedded_stack.outputs
+    lam = embedded_stack.client("lambda")
+    s3 = embedded_stack.client("s3")
+    sqs = embedded_stack.client("sqs")
+    original = lam.get_function_configuration(FunctionName=out["function_name"])["Environment"]["Variables"]
+    broken = {**original, "DEST_BUCKET": "no-such-destination-bucket", "FAILED_BUCKET": "no-such-failed-bucket"}
+    key = "dlq/cannot be stored.jpg"
+    lam.update_function_configuration(FunctionName=out["function_name"], Environment={"Variables": broken})
+    try:
+        s3.put_object(Bucket=out["source_bucket"], Key=key, Body=photo_jpeg(320, 240))
+
+        def records(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            bodies = [json.loads(m["Body"]) for m in messages]
+            return [
+                b for b in bodies if any(r["s3"]["object"]["key"] == "dlq/cannot+be+stored.jpg"
+                                         for r in b.get("requestPayload", {}).get("Records", []))
+            ]  # fmt: skip
+
+        messages = drain(sqs, out["dlq_url"], lambda got: bool(records(got)))
+    finally:
+        lam.update_function_configuration(FunctionName=out["function_name"], Environment={"Variables": original})
+
+    [record] = records(messages)
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3  # the first attempt and MaximumRetryAttempts=2
+    assert record["responseContext"]["functionError"] == "Unhandled"
+    assert record["responsePayload"]["errorType"] == "UnprocessedObjectsError"
+    assert key not in keys_in(s3, out["destination_bucket"]) | keys_in(s3, out["failed_bucket"])
+
+
+def test_status_reports_the_running_stack(embedded_stack):
+    result = run_cli(["--state-dir", str(embedded_stack.state_dir), "status", "--json"], cli_env(), timeout=60)
+
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["up"] is True
+    assert document["state"]["outputs"] == embedded_stack.outputs
+    assert document["server_health"]["service"] == "localcloud"
+
+
+def test_up_again_reuses_the_server_and_changes_nothing(embedded_stack):
+    before = procs.localcloud_health(embedded_stack.port)
+    args = ["--state-dir", str(embedded_stack.state_dir), "up", "--backend", "embedded"]
+    args += ["--port", str(embedded_stack.port), "--no-dashboard"]
+
+    result = run_cli(args, cli_env())
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "already running" in result.stdout
+    assert "Resources: 0 added, 0 changed, 0 destroyed" in result.stdout
+    after = procs.localcloud_health(embedded_stack.port)
+    assert after["pid"] == before["pid"]
