@@ -69,8 +69,8 @@ def from_sqs(message: dict[str, Any], now: datetime | None = None) -> Notificati
     """Turn one SQS message from the SNS subscription into a :class:`Notification`.
 
     Handles both the SNS envelope (raw delivery off) and raw delivery (message attributes on the SQS message).
-    A message that is not an image-compressor notification is kept too, with status ``unknown`` and its raw body,
-    so nothing read from the queue is lost.
+    The stack's CloudWatch alarms publish to the same topic: they get status ``alarm``. Any other message is kept
+    too, with status ``unknown`` and its raw body, so nothing read from the queue is lost.
     """
     now = now or datetime.now(UTC)
     raw_body = str(message.get("Body", ""))
@@ -88,7 +88,8 @@ def from_sqs(message: dict[str, Any], now: datetime | None = None) -> Notificati
     except ValueError:
         payload = {}
     attributes = _attributes(envelope, message)
-    status = attributes.get("status") or str(payload.get("status") or "unknown")
+    alarm = _alarm(text) if not payload else None
+    status = attributes.get("status") or str(payload.get("status") or ("alarm" if alarm else "unknown"))
     subject = str(envelope.get("Subject") or "") if envelope else ""
     if not subject:
         subject = build_subject(payload) if payload.get("status") and payload.get("key") else "(no subject)"
@@ -96,6 +97,9 @@ def from_sqs(message: dict[str, Any], now: datetime | None = None) -> Notificati
     message_id = (envelope or {}).get("MessageId") or message.get("MessageId") or f"local-{now.timestamp()}"
     marker = f"\n{SEPARATOR}\n"
     body = text[: text.rfind(marker)].rstrip() if payload and marker in text else text
+    if alarm:
+        body = f"{alarm.get('AlarmName')}: {alarm.get('NewStateValue')}\n{alarm.get('NewStateReason', '')}".strip()
+        payload = {"alarm": alarm.get("AlarmName"), "state": alarm.get("NewStateValue")}
     return Notification(
         id=str(message_id),
         subject=subject,
@@ -195,6 +199,17 @@ def _parse_lines(handle: Iterable[str]) -> Iterable[Notification]:
             yield Notification.from_dict(json.loads(line))
         except (ValueError, TypeError):
             continue
+
+
+def _alarm(text: str) -> dict[str, Any] | None:
+    """The JSON a CloudWatch alarm publishes to the topic (the stack's error and DLQ alarms), else ``None``."""
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and "AlarmName" in data else None
 
 
 def _attributes(envelope: dict[str, Any] | None, message: dict[str, Any]) -> dict[str, str]:

@@ -43,6 +43,8 @@ OUTPUT_NAMES = (
     "log_group_name",
     "dlq_url",
 )
+#: Outputs a usable stack description must have; ``notifications_queue_url`` is optional (null without a queue).
+REQUIRED_OUTPUTS = tuple(name for name in OUTPUT_NAMES if name != "notifications_queue_url")
 STATUSES = ("compressed", "kept-original", "failed")
 TARGET_LABELS = {"embedded": "Embedded local cloud", "localstack": "LocalStack", "aws": "AWS"}
 
@@ -127,9 +129,10 @@ class Stack:
 def find_stack(env: Mapping[str, str] | None = None, root: Path = REPO_ROOT) -> Stack:
     """Find the stack the dashboard should show.
 
-    Order: the file named by ``DASHBOARD_STACK_FILE``; else ``<root>/.local/stack.json`` (written by
-    ``make local-up``); else the Terraform outputs of ``terraform/envs/aws`` (written by ``make deploy-aws``).
-    ``DASHBOARD_TARGET=aws`` skips the local file, ``DASHBOARD_TARGET=local`` skips Terraform.
+    Order: the file named by ``DASHBOARD_STACK_FILE``; else ``stack.json`` in ``LOCALCLOUD_STATE_DIR`` or
+    ``<root>/.local/`` (written by ``make local-up``); else the Terraform outputs of ``terraform/envs/aws``
+    (written by ``make deploy-aws``). ``DASHBOARD_TARGET=aws`` skips the local file, ``DASHBOARD_TARGET=local``
+    skips Terraform.
 
     Raises
     ------
@@ -149,7 +152,8 @@ def find_stack(env: Mapping[str, str] | None = None, root: Path = REPO_ROOT) -> 
     wanted = env.get(TARGET_ENV, "").strip().lower()
     if wanted not in {"", "local", "aws"}:
         raise StackNotFoundError(f"{TARGET_ENV} must be 'local' or 'aws', got {wanted!r}.")
-    local_file = root / DEFAULT_STACK_FILE
+    local_dir = env.get("LOCALCLOUD_STATE_DIR", "").strip()
+    local_file = Path(local_dir) / DEFAULT_STACK_FILE.name if local_dir else root / DEFAULT_STACK_FILE
     if wanted != "aws" and local_file.is_file():
         return load_stack_file(local_file, env)
     if wanted == "local":
@@ -194,7 +198,7 @@ def load_stack_file(path: Path, env: Mapping[str, str] | None = None) -> Stack:
     if not isinstance(data, dict) or not isinstance(data.get("outputs"), dict):
         raise StackNotFoundError(f"{path} has no 'outputs' object. Re-create it with `make local-up`.")
     outputs = _plain_outputs(data["outputs"])
-    missing = [name for name in OUTPUT_NAMES if not outputs.get(name)]
+    missing = [name for name in REQUIRED_OUTPUTS if not outputs.get(name)]
     if missing:
         raise StackNotFoundError(
             f"{path} lacks the outputs {', '.join(missing)}. Re-apply the stack with `make local-up`."
@@ -223,21 +227,21 @@ def terraform_outputs(env_dir: Path) -> dict[str, str]:
     StackNotFoundError
         When Terraform is installed and initialised there but the command fails.
     """
-    if not env_dir.is_dir() or not (env_dir / ".terraform").exists():
+    terraform = shutil.which("terraform")
+    if not env_dir.is_dir() or terraform is None:
         return {}
     try:
-        from localcloud import tf as _tf  # type: ignore[attr-defined]
-
-        reader = getattr(_tf, "outputs", None)
+        from localcloud import tf as _tf
     except ImportError:
-        reader = None
-    if callable(reader):
+        _tf = None
+    if _tf is not None and callable(getattr(_tf, "outputs", None)):
         try:
-            return _plain_outputs(reader(env_dir))
+            return _plain_outputs(_tf.outputs(env_dir))
         except Exception as exc:  # any failure of the helper becomes a readable message
-            raise StackNotFoundError(f"Reading the Terraform outputs of {env_dir} failed: {exc}") from exc
-    terraform = shutil.which("terraform")
-    if terraform is None:
+            raise StackNotFoundError(
+                f"Reading the Terraform outputs of {env_dir} failed: {exc}. Run `make deploy-aws` and reload."
+            ) from exc
+    if not (env_dir / ".terraform").exists():
         return {}
     proc = subprocess.run(
         [terraform, f"-chdir={env_dir}", "output", "-json"], capture_output=True, text=True, timeout=120, check=False

@@ -39,9 +39,11 @@ class Connection:
 
 def _stack_signature() -> str:
     """Change detector for the stack description: env settings plus the files' modification times."""
-    parts = [os.environ.get(stk.STACK_FILE_ENV, ""), os.environ.get(stk.TARGET_ENV, "")]
+    parts = [os.environ.get(name, "") for name in (stk.STACK_FILE_ENV, stk.TARGET_ENV, "LOCALCLOUD_STATE_DIR")]
+    local_dir = os.environ.get("LOCALCLOUD_STATE_DIR")
+    local_file = Path(local_dir) / stk.DEFAULT_STACK_FILE.name if local_dir else stk.REPO_ROOT / stk.DEFAULT_STACK_FILE
     for path in (
-        Path(os.environ.get(stk.STACK_FILE_ENV) or stk.REPO_ROOT / stk.DEFAULT_STACK_FILE),
+        Path(os.environ.get(stk.STACK_FILE_ENV) or local_file),
         stk.REPO_ROOT / stk.AWS_ENV_DIR / "terraform.tfstate",
         stk.REPO_ROOT / stk.AWS_ENV_DIR / ".terraform" / "terraform.tfstate",
     ):

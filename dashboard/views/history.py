@@ -21,7 +21,6 @@ with top[0]:
         default=list(stk.STATUSES),
         key="status",
         bind="query-params",
-        format_func=lambda s: f"{ui.STATUS_ICONS[s]} {s}",
     )
 with top[1]:
     if st.button("Refresh", key="history_refresh", icon=":material/refresh:"):
@@ -92,7 +91,8 @@ if ok:
                 yOffset=alt.YOffset("size:N", sort=["before", "after"]),
                 color=alt.Color("size:N", sort=["before", "after"], title=None),
                 tooltip=["key", "size", alt.Tooltip("bytes:Q", format=",")],
-            ),
+            )
+            .properties(height=max(160, 36 * len(recent))),
             key="history_sizes",
             width="stretch",
         )
@@ -106,7 +106,8 @@ if ok:
                 x=alt.X("saved_pct:Q", bin=alt.Bin(extent=[0, 100], step=5), title="saved %"),
                 y=alt.Y("count():Q", title="images", axis=alt.Axis(tickMinStep=1, format="d")),
                 tooltip=[alt.Tooltip("count():Q", title="images")],
-            ),
+            )
+            .properties(height=260),
             key="history_savings",
             width="stretch",
         )

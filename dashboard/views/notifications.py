@@ -23,6 +23,7 @@ else:
     st.button("Check for new messages", key="notifications_refresh", icon=":material/refresh:")
     new = nt.drain_queue(conn.cloud.client("sqs"), queue_url, store)
     if new:
+        ui.health.clear()  # the queue depth in the sidebar changed
         st.toast(f"{new} new notification(s)", icon=":material/mark_email_unread:")
 
 items = store.read()
