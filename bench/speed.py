@@ -92,6 +92,53 @@ def bare_encoder() -> tuple[str, Callable[[bytes, int], bytes]]:
     return description, bare
 
 
+def bare_search_encoder() -> tuple[str, Callable[[bytes, int], bytes]] | None:
+    """Return (description, function) of the bare decode + quality search + encode, or None without a search.
+
+    When the default options ask for a per-image quality search (``target_ssim``), this reference does the codec
+    work of that search too: decode, ``image_compressor.search.choose_quality`` with the same sample encodes the
+    core makes (the default encoder, sequential, no metadata), then one encode at the quality found, with the same
+    flags and ICC profile. compress() divided by this is the wrapper's own overhead. The ``quality`` argument is
+    ignored (the search picks it).
+    """
+    from image_compressor import core
+
+    options = default_options()
+    if getattr(options, "target_ssim", None) is None:
+        return None
+    try:
+        from image_compressor import search
+    except ImportError:
+        return None
+    encoder = core.DEFAULT_ENCODER
+
+    def bare_search(data: bytes, quality: int) -> bytes:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            pixels = img if img.mode in ("L", "RGB") else img.convert("RGB")
+
+            def encode_sample(image: Image.Image, q: int) -> bytes:
+                return encoder.encode(image, core.EncodeParams(quality=q, progressive=False, optimize=False))
+
+            found = search.choose_quality(
+                pixels, encode_sample, options.target_ssim, options.min_quality, options.quality
+            )
+            params = core.EncodeParams(
+                quality=found.quality,
+                progressive=options.progressive,
+                optimize=options.optimize,
+                icc_profile=img.info.get("icc_profile"),
+            )
+            return encoder.encode(pixels, params)
+
+    description = (
+        "Pillow decode + image_compressor.search.choose_quality (sample encodes with the default encoder, "
+        f"target SSIM {options.target_ssim}, qualities {options.min_quality}-{options.quality}) + one encode at the "
+        "quality found, same flags and ICC profile"
+    )
+    return description, bare_search
+
+
 @dataclass
 class OverheadResult:
     """Metric 3 for one photo."""
@@ -102,58 +149,80 @@ class OverheadResult:
     bare_ms: float
     ratio: float
     pairs: int
+    bare_search_ms: float | None = None
+    ratio_with_search_in_reference: float | None = None
 
 
 def codec_overhead(
     photos: Sequence[Photo], repeats: int, min_seconds: float = 0.3, max_repeats: int = 200
-) -> tuple[list[OverheadResult], str]:
-    """Time compress() against the bare decode + encode on every photo, alternating the two.
+) -> tuple[list[OverheadResult], dict[str, str]]:
+    """Time compress() against the bare references on every photo, alternating them.
 
-    Each photo gets at least ``repeats`` pairs, and more (up to ``max_repeats``) until the pairs took
-    ``min_seconds``, so that millisecond-sized photos get enough samples for a stable median on a noisy machine.
-    The garbage collector is run before and paused during each photo's loop.
+    The references are :func:`bare_encoder` (decode + one encode: the metric) and, when the defaults search the
+    quality per image, :func:`bare_search_encoder` (decode + the same search + one encode). Each photo gets at
+    least ``repeats`` rounds, and more (up to ``max_repeats``) until the rounds took ``min_seconds``, so that
+    millisecond-sized photos get enough samples for a stable median on a noisy machine. The garbage collector is
+    run before and paused during each photo's loop.
 
     Returns
     -------
-    tuple[list[OverheadResult], str]
-        Per-photo medians and ratio, and the description of the bare reference.
+    tuple[list[OverheadResult], dict[str, str]]
+        Per-photo medians and ratios, and the descriptions of the references (``bare``, ``bare_search``).
     """
     description, bare = bare_encoder()
+    searching = bare_search_encoder()
+    descriptions = {"bare": description}
+    if searching is not None:
+        descriptions["bare_search"] = searching[0]
     results = []
     for photo in photos:
         _, _, quality = core_compress(photo.data)  # warm-up, and the quality the core chose
         quality = quality or default_options().quality
         bare(photo.data, quality)
-        compress_times: list[float] = []
-        bare_times: list[float] = []
+        timed: dict[str, list[float]] = {"compress": [], "bare": [], "bare_search": []}
+        runs: list[tuple[str, Callable[[], object]]] = [
+            ("compress", lambda data=photo.data: core_compress(data)),
+            ("bare", lambda data=photo.data, q=quality: bare(data, q)),
+        ]
+        if searching is not None:
+            runs.append(("bare_search", lambda data=photo.data, q=quality: searching[1](data, q)))
         gc.collect()
         gc.disable()
         try:
             loop_start = time.perf_counter()
-            while len(compress_times) < repeats or (
-                time.perf_counter() - loop_start < min_seconds and len(compress_times) < max_repeats
+            while len(timed["compress"]) < repeats or (
+                time.perf_counter() - loop_start < min_seconds and len(timed["compress"]) < max_repeats
             ):
-                start = time.perf_counter()
-                core_compress(photo.data)
-                compress_times.append(time.perf_counter() - start)
-                start = time.perf_counter()
-                bare(photo.data, quality)
-                bare_times.append(time.perf_counter() - start)
+                for name, call in runs:
+                    start = time.perf_counter()
+                    call()
+                    timed[name].append(time.perf_counter() - start)
         finally:
             gc.enable()
-        c_ms, b_ms = median(compress_times) * 1000, median(bare_times) * 1000
+        c_ms, b_ms = median(timed["compress"]) * 1000, median(timed["bare"]) * 1000
+        s_ms = median(timed["bare_search"]) * 1000 if timed["bare_search"] else None
         results.append(
-            OverheadResult(photo.name, round(photo.megapixels, 3), c_ms, b_ms, c_ms / b_ms, len(compress_times))
+            OverheadResult(
+                photo.name,
+                round(photo.megapixels, 3),
+                c_ms,
+                b_ms,
+                c_ms / b_ms,
+                len(timed["compress"]),
+                s_ms,
+                c_ms / s_ms if s_ms else None,
+            )
         )
         log.info(
-            "overhead %-26s compress %7.1f ms  bare %7.1f ms  ratio %.3f  (%d pairs)",
+            "overhead %-26s compress %7.1f ms  bare %7.1f ms  ratio %.3f  bare+search %s ms  (%d rounds)",
             photo.name,
             c_ms,
             b_ms,
             c_ms / b_ms,
-            len(compress_times),
+            f"{s_ms:.1f}" if s_ms else "-",
+            len(timed["compress"]),
         )
-    return results, description
+    return results, descriptions
 
 
 def candidate_times(photo: Photo, names: Sequence[str], repeats: int, quality: int = 85) -> dict[str, float]:
