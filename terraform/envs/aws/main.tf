@@ -1,0 +1,55 @@
+# Root for real AWS, applied with plain terraform by `make deploy-aws` (python -m localcloud.aws deploy).
+
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = merge(
+      {
+        app         = "image-pipeline"
+        environment = var.environment
+        managed-by  = "terraform"
+      },
+      var.tags,
+    )
+  }
+}
+
+locals {
+  build_dir = "${path.module}/../../../build"
+}
+
+module "pipeline" {
+  source = "../../modules/image-pipeline"
+
+  name_prefix     = var.name_prefix
+  function_name   = var.function_name
+  lambda_zip_path = coalesce(var.lambda_zip_path, "${local.build_dir}/lambda.zip")
+  layer_zip_path  = coalesce(var.layer_zip_path, "${local.build_dir}/pillow-layer.zip")
+  architecture    = var.architecture
+
+  memory_size          = var.memory_size
+  timeout              = var.timeout
+  reserved_concurrency = var.reserved_concurrency
+  tracing_mode         = var.tracing_mode
+  log_level            = var.log_level
+
+  jpeg_quality  = var.jpeg_quality
+  max_dimension = var.max_dimension
+  keep_metadata = var.keep_metadata
+  max_pixels    = var.max_pixels
+
+  maximum_retry_attempts       = var.maximum_retry_attempts
+  maximum_event_age_in_seconds = var.maximum_event_age_in_seconds
+
+  force_destroy      = var.force_destroy
+  versioning_enabled = var.versioning_enabled
+  s3_kms_key_arn     = var.s3_kms_key_arn
+
+  admin_email                = var.admin_email
+  create_notifications_queue = var.create_notifications_queue
+  create_sns_kms_key         = var.create_sns_kms_key
+  sns_kms_master_key_id      = var.sns_kms_master_key_id
+
+  log_retention_days = var.log_retention_days
+}

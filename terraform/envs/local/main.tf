@@ -1,0 +1,51 @@
+# Root for the local targets (embedded moto cloud, LocalStack). Apply it with tflocal: its generated
+# localstack_providers_override.tf points the provider at AWS_ENDPOINT_URL with test credentials, so this file names
+# no endpoint.
+
+provider "aws" {
+  region = var.region
+
+  # The emulator does not throttle; few retries make a stopped emulator fail in seconds, not after minutes.
+  max_retries = 3
+
+  default_tags {
+    tags = {
+      app         = "image-pipeline"
+      environment = "local"
+      managed-by  = "terraform"
+    }
+  }
+}
+
+locals {
+  build_dir = "${path.module}/../../../build"
+}
+
+module "pipeline" {
+  source = "../../modules/image-pipeline"
+
+  name_prefix     = var.name_prefix
+  function_name   = var.function_name
+  lambda_zip_path = coalesce(var.lambda_zip_path, "${local.build_dir}/lambda.zip")
+  layer_zip_path  = coalesce(var.layer_zip_path, "${local.build_dir}/pillow-layer.zip")
+  architecture    = var.architecture
+
+  jpeg_quality  = var.jpeg_quality
+  max_dimension = var.max_dimension
+  keep_metadata = var.keep_metadata
+  max_pixels    = var.max_pixels
+  log_level     = var.log_level
+
+  maximum_retry_attempts       = var.maximum_retry_attempts
+  maximum_event_age_in_seconds = var.maximum_event_age_in_seconds
+
+  # Local stacks come and go with `make local-up` / `make local-down`.
+  force_destroy              = true
+  versioning_enabled         = false
+  create_notifications_queue = true
+  admin_email                = ""
+  log_retention_days         = 7
+  # No multipart lifecycle rule: nothing uploads in parts here, and the provider waits about 55 s for each new rule
+  # to settle, which would double the time of `make local-up`.
+  abort_incomplete_multipart_upload_days = 0
+}

@@ -1,0 +1,82 @@
+variable "region" {
+  description = "Region of the local stack (the emulator accepts any; keep it equal to AWS_DEFAULT_REGION)."
+  type        = string
+  default     = "eu-west-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as eu-west-1."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (see the module)."
+  type        = string
+  default     = "image-pipeline"
+}
+
+variable "function_name" {
+  description = "Name of the Lambda function."
+  type        = string
+  default     = "image-compressor"
+}
+
+variable "lambda_zip_path" {
+  description = "Function package; null means build/lambda.zip of this repository (from `make build`)."
+  type        = string
+  default     = null
+}
+
+variable "layer_zip_path" {
+  description = "Layer package; null means build/pillow-layer.zip of this repository (from `make build`)."
+  type        = string
+  default     = null
+}
+
+variable "architecture" {
+  description = "x86_64 or arm64 (must match the layer's wheels)."
+  type        = string
+  default     = "x86_64"
+}
+
+variable "jpeg_quality" {
+  description = "JPEG_QUALITY of the function (1-95)."
+  type        = number
+  default     = 80
+}
+
+variable "max_dimension" {
+  description = "MAX_DIMENSION of the function (0 keeps the size)."
+  type        = number
+  default     = 0
+}
+
+variable "keep_metadata" {
+  description = "KEEP_METADATA of the function."
+  type        = bool
+  default     = false
+}
+
+variable "max_pixels" {
+  description = "MAX_PIXELS of the function (decompression-bomb guard)."
+  type        = number
+  default     = 50000000
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL of the function."
+  type        = string
+  default     = "INFO"
+}
+
+variable "maximum_retry_attempts" {
+  description = "Retries of a failed asynchronous invocation before the dead-letter queue (0-2)."
+  type        = number
+  default     = 2
+}
+
+variable "maximum_event_age_in_seconds" {
+  description = "Maximum age of an event before it goes to the dead-letter queue (60-21600 s)."
+  type        = number
+  default     = 3600
+}

@@ -1,0 +1,89 @@
+# The image-compressor function and its dependency layer (Pillow + Powertools), both from `make build`.
+
+locals {
+  # null when the file is missing: the preconditions below then say to run `make build`, while a destroy (which
+  # needs no package) still works.
+  lambda_zip_hash = try(filebase64sha256(var.lambda_zip_path), null)
+  layer_zip_hash  = try(filebase64sha256(var.layer_zip_path), null)
+}
+
+resource "aws_lambda_layer_version" "this" {
+  layer_name               = "${var.function_name}-deps"
+  description              = "Pillow and Powertools for ${var.function_name}"
+  filename                 = var.layer_zip_path
+  source_code_hash         = local.layer_zip_hash
+  compatible_runtimes      = ["python3.13"]
+  compatible_architectures = [var.architecture]
+
+  lifecycle {
+    precondition {
+      condition     = local.layer_zip_hash != null
+      error_message = "${var.layer_zip_path} does not exist: run `make build` to create build/pillow-layer.zip."
+    }
+  }
+}
+
+resource "aws_lambda_function" "this" {
+  function_name = var.function_name
+  description   = "Compresses JPEG uploads from ${aws_s3_bucket.this["source"].bucket}"
+  role          = aws_iam_role.this.arn
+
+  runtime          = "python3.13"
+  handler          = "index.handler"
+  filename         = var.lambda_zip_path
+  source_code_hash = local.lambda_zip_hash
+  layers           = [aws_lambda_layer_version.this.arn]
+  architectures    = [var.architecture]
+
+  memory_size                    = var.memory_size
+  timeout                        = var.timeout
+  reserved_concurrent_executions = var.reserved_concurrency == null ? -1 : var.reserved_concurrency
+
+  tracing_config {
+    mode = var.tracing_mode
+  }
+
+  environment {
+    variables = {
+      DEST_BUCKET                  = aws_s3_bucket.this["destination"].bucket
+      FAILED_BUCKET                = aws_s3_bucket.this["failed"].bucket
+      SNS_TOPIC_ARN                = aws_sns_topic.this.arn
+      JPEG_QUALITY                 = tostring(var.jpeg_quality)
+      MAX_DIMENSION                = tostring(var.max_dimension)
+      KEEP_METADATA                = tostring(var.keep_metadata)
+      MAX_PIXELS                   = tostring(var.max_pixels)
+      PROGRESSIVE                  = tostring(var.progressive)
+      OPTIMIZE                     = tostring(var.optimize)
+      LOG_LEVEL                    = var.log_level
+      POWERTOOLS_SERVICE_NAME      = var.function_name
+      POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = local.lambda_zip_hash != null
+      error_message = "${var.lambda_zip_path} does not exist: run `make build` to create build/lambda.zip."
+    }
+  }
+
+  # The log group (with its retention) must exist before the first invocation, and the role's permissions before
+  # the function can use them.
+  depends_on = [
+    aws_cloudwatch_log_group.this,
+    aws_iam_role_policy.this,
+  ]
+}
+
+# Retries and the dead-letter destination of asynchronous (S3) invocations.
+resource "aws_lambda_function_event_invoke_config" "this" {
+  function_name                = aws_lambda_function.this.function_name
+  maximum_retry_attempts       = var.maximum_retry_attempts
+  maximum_event_age_in_seconds = var.maximum_event_age_in_seconds
+
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.dlq.arn
+    }
+  }
+}

@@ -1,0 +1,318 @@
+# ---------------------------------------------------------------------------------------------------------------------
+# Naming
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "name_prefix" {
+  description = "Prefix of every name (buckets, topic, queues, role). Bucket names become <prefix>-<source|destination|failed>-<account id>-<region>, so keep it short."
+  type        = string
+  default     = "image-pipeline"
+
+  validation {
+    # 20 characters leave room for "-destination-" + a 12-digit account id + the longest region name within S3's 63.
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,18}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 3-20 characters of lower-case letters, digits and hyphens, starting and ending with a letter or digit (it becomes part of S3 bucket names)."
+  }
+}
+
+variable "function_name" {
+  description = "Name of the Lambda function; its log group is /aws/lambda/<function_name>."
+  type        = string
+  default     = "image-compressor"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,64}$", var.function_name))
+    error_message = "function_name must be 1-64 characters of letters, digits, hyphens and underscores."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Artifacts (made by `make build`)
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "lambda_zip_path" {
+  description = "Path of the function's deployment package (build/lambda.zip from `make build`), holding index.py at its root."
+  type        = string
+
+  validation {
+    # Whether the file exists is checked when the function is created or updated (lambda.tf), so that
+    # `terraform destroy` still works after `make clean`.
+    condition     = endswith(var.lambda_zip_path, ".zip")
+    error_message = "lambda_zip_path must name a .zip file such as build/lambda.zip (made by `make build`)."
+  }
+}
+
+variable "layer_zip_path" {
+  description = "Path of the dependency layer package (build/pillow-layer.zip from `make build`), holding python/ at its root."
+  type        = string
+
+  validation {
+    # Whether the file exists is checked when the function is created or updated (lambda.tf), so that
+    # `terraform destroy` still works after `make clean`.
+    condition     = endswith(var.layer_zip_path, ".zip")
+    error_message = "layer_zip_path must name a .zip file such as build/pillow-layer.zip (made by `make build`)."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Function
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "architecture" {
+  description = "Instruction set of the function and its layer: x86_64 or arm64 (the layer's wheels must match)."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be x86_64 or arm64."
+  }
+}
+
+variable "memory_size" {
+  description = "Memory of the function in MB (CPU grows with it). A 50-megapixel image needs about 150 MB decoded."
+  type        = number
+  default     = 1024
+
+  validation {
+    condition     = var.memory_size >= 128 && var.memory_size <= 10240 && floor(var.memory_size) == var.memory_size
+    error_message = "memory_size must be a whole number of MB between 128 and 10240."
+  }
+}
+
+variable "timeout" {
+  description = "Function timeout in seconds."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.timeout >= 1 && var.timeout <= 900 && floor(var.timeout) == var.timeout
+    error_message = "timeout must be a whole number of seconds between 1 and 900."
+  }
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrent executions of the function; null leaves it unreserved (new accounts cannot reserve any)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.reserved_concurrency == null || try(var.reserved_concurrency >= 0 && floor(var.reserved_concurrency) == var.reserved_concurrency, false)
+    error_message = "reserved_concurrency must be null or a whole number >= 0 (0 stops the function from running)."
+  }
+}
+
+variable "tracing_mode" {
+  description = "X-Ray tracing of the function: PassThrough (off unless the caller traces) or Active (attaches AWSXRayDaemonWriteAccess)."
+  type        = string
+  default     = "PassThrough"
+
+  validation {
+    condition     = contains(["PassThrough", "Active"], var.tracing_mode)
+    error_message = "tracing_mode must be PassThrough or Active."
+  }
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL of the function's structured logger."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+variable "metrics_namespace" {
+  description = "POWERTOOLS_METRICS_NAMESPACE: CloudWatch namespace of the function's metrics."
+  type        = string
+  default     = "ImagePipeline"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/#:-]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be 1-255 characters of letters, digits and . _ / # : - and must not start with AWS/."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Compression settings (environment of the function; see lambda/image_compressor/settings.py)
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "jpeg_quality" {
+  description = "JPEG_QUALITY: encoder quality 1-95."
+  type        = number
+  default     = 80
+
+  validation {
+    condition     = var.jpeg_quality >= 1 && var.jpeg_quality <= 95 && floor(var.jpeg_quality) == var.jpeg_quality
+    error_message = "jpeg_quality must be a whole number between 1 and 95."
+  }
+}
+
+variable "max_dimension" {
+  description = "MAX_DIMENSION: longest output side in pixels; larger images are downscaled. 0 keeps the size."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.max_dimension >= 0 && floor(var.max_dimension) == var.max_dimension
+    error_message = "max_dimension must be a whole number of pixels >= 0 (0 keeps the size)."
+  }
+}
+
+variable "keep_metadata" {
+  description = "KEEP_METADATA: keep EXIF (orientation applied) and XMP; false drops them, GPS included."
+  type        = bool
+  default     = false
+}
+
+variable "max_pixels" {
+  description = "MAX_PIXELS: refuse images with more pixels than this before decoding (decompression-bomb guard)."
+  type        = number
+  default     = 50000000
+
+  validation {
+    condition     = var.max_pixels >= 1 && floor(var.max_pixels) == var.max_pixels
+    error_message = "max_pixels must be a whole number >= 1."
+  }
+}
+
+variable "progressive" {
+  description = "PROGRESSIVE: write progressive JPEG."
+  type        = bool
+  default     = true
+}
+
+variable "optimize" {
+  description = "OPTIMIZE: optimise the Huffman tables."
+  type        = bool
+  default     = true
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Asynchronous invocation (S3 events)
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "maximum_retry_attempts" {
+  description = "Retries Lambda makes after a failed asynchronous invocation before the event goes to the dead-letter queue."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = contains([0, 1, 2], var.maximum_retry_attempts)
+    error_message = "maximum_retry_attempts must be 0, 1 or 2."
+  }
+}
+
+variable "maximum_event_age_in_seconds" {
+  description = "How long Lambda keeps retrying an event before it goes to the dead-letter queue (60-21600 seconds)."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.maximum_event_age_in_seconds >= 60 && var.maximum_event_age_in_seconds <= 21600 && floor(var.maximum_event_age_in_seconds) == var.maximum_event_age_in_seconds
+    error_message = "maximum_event_age_in_seconds must be a whole number between 60 and 21600."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Buckets
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete buckets that still hold objects. True for local stacks; keep false in AWS."
+  type        = bool
+  default     = false
+}
+
+variable "versioning_enabled" {
+  description = "Turn on S3 versioning for the three buckets."
+  type        = bool
+  default     = false
+}
+
+variable "abort_incomplete_multipart_upload_days" {
+  description = "Days after which S3 deletes the parts of unfinished multipart uploads (a lifecycle rule on each bucket); 0 adds no rule. The provider waits about 55 s for a new rule to settle."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.abort_incomplete_multipart_upload_days >= 0 && floor(var.abort_incomplete_multipart_upload_days) == var.abort_incomplete_multipart_upload_days
+    error_message = "abort_incomplete_multipart_upload_days must be a whole number of days >= 0 (0 adds no rule)."
+  }
+}
+
+variable "s3_kms_key_arn" {
+  description = "ARN of a KMS key for bucket encryption (SSE-KMS with a bucket key). null uses SSE-S3 (AES256)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.s3_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.s3_kms_key_arn))
+    error_message = "s3_kms_key_arn must be null or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Notifications
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "admin_email" {
+  description = "Address subscribed to the topic by email; empty for none. AWS sends a confirmation link first."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.admin_email == "" || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.admin_email))
+    error_message = "admin_email must be empty or an e-mail address such as admin@example.com."
+  }
+}
+
+variable "create_notifications_queue" {
+  description = "Subscribe an SQS queue to the topic so tools (the dashboard) can read notifications. Messages keep the SNS envelope (raw delivery off)."
+  type        = bool
+  default     = false
+}
+
+variable "sns_kms_master_key_id" {
+  description = "KMS key (id, ARN or alias) encrypting the topic when create_sns_kms_key is false. CloudWatch alarms cannot publish to a topic under the AWS-managed alias/aws/sns."
+  type        = string
+  default     = "alias/aws/sns"
+
+  validation {
+    condition     = length(trimspace(var.sns_kms_master_key_id)) > 0
+    error_message = "sns_kms_master_key_id must not be empty: use alias/aws/sns or a customer-managed key."
+  }
+}
+
+variable "create_sns_kms_key" {
+  description = "Create a customer-managed KMS key for the topic whose policy lets CloudWatch alarms publish (about 1 USD a month). Needed for alarm e-mails in AWS."
+  type        = bool
+  default     = false
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Logs and alarms
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "log_retention_days" {
+  description = "Days CloudWatch Logs keeps the function's log (0 = never expire)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of 0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  }
+}
+
+variable "alarm_period_seconds" {
+  description = "Period of the Errors and dead-letter-queue alarms, in seconds (a multiple of 60)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.alarm_period_seconds >= 60 && var.alarm_period_seconds % 60 == 0
+    error_message = "alarm_period_seconds must be a multiple of 60, at least 60."
+  }
+}
