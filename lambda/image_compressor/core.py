@@ -22,14 +22,25 @@ import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol
 
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from image_compressor import jpegfile, metadata, sniff
+from image_compressor import jpegfile, metadata, search, sniff
+from image_compressor.encoders import EncodeParams, JpegEncoder, PillowEncoder, encoder_for
 from image_compressor.jpegfile import JpegLayout, JpegStructureError
 from image_compressor.result import Result, Status
 from image_compressor.settings import CompressionOptions
+
+# EncodeParams, JpegEncoder and PillowEncoder live in image_compressor.encoders; they are re-exported here.
+__all__ = [
+    "DEFAULT_ENCODER",
+    "Compressed",
+    "EncodeParams",
+    "JpegEncoder",
+    "PillowEncoder",
+    "compress",
+    "normalize_mode",
+]
 
 # Reducing gap for Image.resize: shrink by whole factors first while the image stays 3x the target, then
 # resample with Lanczos. Visually the same as a full Lanczos resample, several times faster on big reductions.
@@ -54,83 +65,17 @@ class Compressed:
     data: bytes | None
 
 
-@dataclass(frozen=True, slots=True)
-class EncodeParams:
-    """Everything an encoder needs besides the pixels.
-
-    Attributes
-    ----------
-    quality : int
-        JPEG quality 1-95.
-    progressive : bool
-        Write a progressive JPEG.
-    optimize : bool
-        Optimise the Huffman tables.
-    icc_profile : bytes | None
-        ICC profile to embed (matches the image's colour space), or ``None``.
-    exif : bytes | None
-        APP1 EXIF payload (``"Exif" 00 00`` + TIFF) to embed, or ``None``.
-    xmp : bytes | None
-        XMP packet to embed, or ``None``.
-    comment : bytes | None
-        COM segment payload, or ``None``.
-    extra_segments : bytes
-        Complete extra marker segments to write after the others (IPTC), or ``b""``.
-    dpi : tuple[int, int] | None
-        Pixel density for the JFIF header, or ``None``.
-    """
-
-    quality: int
-    progressive: bool
-    optimize: bool
-    icc_profile: bytes | None = None
-    exif: bytes | None = None
-    xmp: bytes | None = None
-    comment: bytes | None = None
-    extra_segments: bytes = b""
-    dpi: tuple[int, int] | None = None
+def _encoder(name: str) -> JpegEncoder:
+    """Return the shared encoder instance for an ``encoder`` option value (built on first use)."""
+    encoder = _ENCODERS.get(name)
+    if encoder is None:
+        encoder = _ENCODERS[name] = encoder_for(name)
+    return encoder
 
 
-class JpegEncoder(Protocol):
-    """Turns an ``L`` or ``RGB`` image into JPEG bytes; plug another encoder into :func:`compress` with this."""
-
-    name: str
-
-    def encode(self, image: Image.Image, params: EncodeParams) -> bytes:
-        """Return the JPEG bytes of ``image`` encoded as ``params`` say, metadata included."""
-        ...
-
-
-class PillowEncoder:
-    """The default encoder: Pillow's libjpeg-turbo, writing only the metadata passed in ``params``."""
-
-    name = "pillow"
-
-    def encode(self, image: Image.Image, params: EncodeParams) -> bytes:
-        """Encode ``image`` with Pillow; no metadata from ``image.info`` leaks in (the comment is set explicitly)."""
-        kwargs: dict[str, object] = {
-            "quality": params.quality,
-            "progressive": params.progressive,
-            "optimize": params.optimize,
-            # Pillow would otherwise copy image.info["comment"] into the output.
-            "comment": params.comment or b"",
-        }
-        if params.icc_profile:
-            kwargs["icc_profile"] = params.icc_profile
-        if params.exif:
-            kwargs["exif"] = params.exif
-        if params.xmp:
-            kwargs["xmp"] = params.xmp
-        if params.extra_segments:
-            kwargs["extra"] = params.extra_segments
-        if params.dpi:
-            kwargs["dpi"] = params.dpi
-        buf = io.BytesIO()
-        image.save(buf, "JPEG", **kwargs)
-        return buf.getvalue()
-
-
-DEFAULT_ENCODER: JpegEncoder = PillowEncoder()
+_ENCODERS: dict[str, JpegEncoder] = {}
+#: The encoder ``compress`` uses with default options (``CompressionOptions().encoder``).
+DEFAULT_ENCODER: JpegEncoder = _encoder(CompressionOptions().encoder)
 
 
 class _EncodeError(Exception):
@@ -165,7 +110,7 @@ def compress(
         many pixels). Bad input never raises.
     """
     options = options or CompressionOptions()
-    encoder = encoder or DEFAULT_ENCODER
+    encoder = encoder or _encoder(options.encoder)
     start = time.perf_counter()
     size = len(data)
 
@@ -195,7 +140,7 @@ def compress(
     orientation = meta.orientation
     target = _target_size((width, height), options.max_dimension)
     try:
-        encoded, out_size = _reencode(data, meta, target, options, encoder)
+        encoded, out_size, quality = _reencode(data, meta, target, options, encoder)
     except _EncodeError as exc:
         cause = exc.__cause__
         return failed(
@@ -217,13 +162,13 @@ def compress(
     # compressed data, metadata policy applied) is the fallback that keeps the output from growing.
     must_reencode = orientation != 1 or target is not None
     if must_reencode and len(encoded) < size:
-        return _done(Status.COMPRESSED, size, encoded, out_size, options.quality, start)
+        return _done(Status.COMPRESSED, size, encoded, out_size, quality, start)
     shown = (height, width) if orientation >= 5 else (width, height)
     stripped = _lossless_copy(data, layout, meta, options)  # None when nothing needs removing
     if stripped is not None and (must_reencode or len(stripped) <= len(encoded)):
         return _done(Status.COMPRESSED, size, stripped, shown, 0, start)
     if len(encoded) < size:
-        return _done(Status.COMPRESSED, size, encoded, out_size, options.quality, start)
+        return _done(Status.COMPRESSED, size, encoded, out_size, quality, start)
     what = "downscaling and re-encoding" if target is not None else "re-encoding"
     reason = f"{what} would not make it smaller ({size} -> {len(encoded)} bytes)"
     return _done(Status.KEPT_ORIGINAL, size, data, shown, 0, start, reason)
@@ -248,8 +193,8 @@ def _reencode(
     target: tuple[int, int] | None,
     options: CompressionOptions,
     encoder: JpegEncoder,
-) -> tuple[bytes, tuple[int, int]]:
-    """Decode, resize, normalise, orient and encode; return the JPEG bytes and the output size."""
+) -> tuple[bytes, tuple[int, int], int]:
+    """Decode, resize, normalise, orient, pick the quality and encode; return the JPEG, its size and the quality."""
     img = Image.open(io.BytesIO(data), formats=["JPEG"])
     try:
         if target is not None:
@@ -269,8 +214,9 @@ def _reencode(
         if transpose is not None:
             pixels = pixels.transpose(transpose)
             img.close()
+        quality = _quality(pixels, options, encoder)
         params = EncodeParams(
-            quality=options.quality,
+            quality=quality,
             progressive=options.progressive,
             optimize=options.optimize,
             icc_profile=icc,
@@ -278,11 +224,27 @@ def _reencode(
             **(_kept_metadata(meta, options, pixels.size) if options.keep_metadata else {}),
         )
         try:
-            return encoder.encode(pixels, params), pixels.size
+            return encoder.encode(pixels, params), pixels.size, quality
         except Exception as exc:
             raise _EncodeError from exc
     finally:
         img.close()
+
+
+def _quality(pixels: Image.Image, options: CompressionOptions, encoder: JpegEncoder) -> int:
+    """Return ``options.quality``, or with a ``target_ssim`` the quality the search on a sample picks."""
+    if options.target_ssim is None:
+        return options.quality
+
+    def encode_sample(image: Image.Image, quality: int) -> bytes:
+        # Sequential, no metadata: the same pixels as the final encode, without the lossless pass's cost.
+        return encoder.encode(image, EncodeParams(quality=quality, progressive=False, optimize=False))
+
+    try:
+        found = search.choose_quality(pixels, encode_sample, options.target_ssim, options.min_quality, options.quality)
+    except Exception as exc:
+        raise _EncodeError from exc
+    return found.quality
 
 
 def _kept_metadata(

@@ -8,6 +8,18 @@ from dataclasses import dataclass, field
 
 #: Default ``MAX_OBJECT_BYTES``: 50 MiB, far above any camera JPEG and well inside a 1 GB function's memory.
 DEFAULT_MAX_OBJECT_BYTES = 50 * 1024 * 1024
+#: Default ``JPEG_QUALITY`` with a ``TARGET_SSIM``: the ceiling of the quality search.
+DEFAULT_QUALITY = 95
+#: Default ``JPEG_QUALITY`` without a ``TARGET_SSIM``: the fixed quality of every image.
+DEFAULT_FIXED_QUALITY = 85
+#: Default ``TARGET_SSIM``: luma SSIM each image is compressed to.
+DEFAULT_TARGET_SSIM = 0.96
+#: Default ``MIN_QUALITY``: the lowest quality the search may pick.
+DEFAULT_MIN_QUALITY = 60
+#: Values of ``JPEG_ENCODER``.
+ENCODERS = ("jpegli", "pillow")
+#: ``TARGET_SSIM`` values that turn the quality search off.
+_OFF = frozenset({"", "0", "off", "none", "false", "no"})
 
 
 class SettingsError(ValueError):
@@ -21,7 +33,10 @@ class CompressionOptions:
     Attributes
     ----------
     quality : int
-        JPEG quality 1-95 for the encoder.
+        JPEG quality 1-95 on the chosen encoder's scale. With ``target_ssim`` set (the default) it is the highest
+        quality the search may pick (the ceiling); with ``target_ssim=None`` it is the fixed quality of every image.
+        Left out (``None``), it becomes the mode's default: ``DEFAULT_QUALITY`` (95) as the search's ceiling,
+        ``DEFAULT_FIXED_QUALITY`` (85) without a target; after construction it is always a number.
     max_dimension : int | None
         Longest output side in pixels; larger images are downscaled. ``None`` keeps the size.
     keep_metadata : bool
@@ -35,20 +50,43 @@ class CompressionOptions:
         Optimise Huffman tables.
     keep_gps : bool
         With ``keep_metadata``, also keep GPS location (EXIF GPS IFD, GPS in XMP). Ignored without it.
+    encoder : str
+        ``jpegli`` (jpegli + mozjpeg lossless pass, the default: smallest output) or ``pillow`` (libjpeg-turbo:
+        fastest).
+    target_ssim : float | None
+        Luma SSIM (0-1, exclusive) each image's quality is searched for: the lowest quality in
+        ``min_quality..quality`` whose output reaches it. ``None`` turns the search off (fixed ``quality``).
+    min_quality : int
+        Lowest quality the search may pick (1-95; when above ``quality``, ``quality`` wins).
     """
 
-    quality: int = 80
+    quality: int | None = None  # type: ignore[assignment]  # always an int after __post_init__
     max_dimension: int | None = None
     keep_metadata: bool = False
     max_pixels: int = 50_000_000
     progressive: bool = True
     optimize: bool = True
     keep_gps: bool = False
+    encoder: str = "jpegli"
+    target_ssim: float | None = DEFAULT_TARGET_SSIM
+    min_quality: int = DEFAULT_MIN_QUALITY
 
     def __post_init__(self) -> None:
-        """Check value ranges so a bad setting fails loudly before any image is touched."""
+        """Fill in the mode's default quality; check value ranges so a bad setting fails before any image."""
+        if self.quality is None:
+            default = DEFAULT_QUALITY if self.target_ssim is not None else DEFAULT_FIXED_QUALITY
+            object.__setattr__(self, "quality", default)
         if not 1 <= self.quality <= 95:
             raise SettingsError(f"quality must be between 1 and 95, got {self.quality}")
+        if not 1 <= self.min_quality <= 95:
+            raise SettingsError(f"min_quality must be between 1 and 95, got {self.min_quality}")
+        if self.encoder not in ENCODERS:
+            raise SettingsError(f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
+        if self.target_ssim is not None and not 0.0 < self.target_ssim < 1.0:
+            raise SettingsError(
+                f"target_ssim must be above 0 and below 1 (for example 0.96), or None for a fixed quality; "
+                f"got {self.target_ssim}"
+            )
         if self.max_dimension is not None and self.max_dimension < 1:
             raise SettingsError(f"max_dimension must be a positive number of pixels, got {self.max_dimension}")
         if self.max_pixels < 1:
@@ -60,10 +98,12 @@ class CompressionOptions:
         Every option that can change the outcome is in it (the pixel cap too, so raising it re-processes objects
         that failed on the old cap).
         """
+        search = f"-s{self.target_ssim:g}-n{min(self.min_quality, self.quality)}" if self.target_ssim else ""
         return (
             f"q{self.quality}-d{self.max_dimension or 0}-m{int(self.keep_metadata)}"
             f"-p{int(self.progressive)}-o{int(self.optimize)}-x{self.max_pixels}"
             + ("-g1" if self.keep_metadata and self.keep_gps else "")
+            + f"-e{self.encoder}{search}"
         )
 
 
@@ -81,7 +121,7 @@ class Settings:
         ``SNS_TOPIC_ARN``: topic for success and failure notifications; unset disables publishing.
     compression : CompressionOptions
         From ``JPEG_QUALITY``, ``MAX_DIMENSION``, ``KEEP_METADATA``, ``KEEP_GPS``, ``MAX_PIXELS``, ``PROGRESSIVE``,
-        ``OPTIMIZE``.
+        ``OPTIMIZE``, ``JPEG_ENCODER``, ``TARGET_SSIM``, ``MIN_QUALITY``.
     max_object_bytes : int
         ``MAX_OBJECT_BYTES``: larger source objects are not downloaded; they go to the failed bucket with a reason.
     """
@@ -109,13 +149,16 @@ class Settings:
         env = os.environ if env is None else env
         defaults = CompressionOptions()
         compression = CompressionOptions(
-            quality=_int(env, "JPEG_QUALITY", defaults.quality),
+            quality=_optional_int(env, "JPEG_QUALITY"),
             max_dimension=_int(env, "MAX_DIMENSION", 0) or None,
             keep_metadata=_bool(env, "KEEP_METADATA", defaults.keep_metadata),
             max_pixels=_int(env, "MAX_PIXELS", defaults.max_pixels),
             progressive=_bool(env, "PROGRESSIVE", defaults.progressive),
             optimize=_bool(env, "OPTIMIZE", defaults.optimize),
             keep_gps=_bool(env, "KEEP_GPS", defaults.keep_gps),
+            encoder=_choice(env, "JPEG_ENCODER", ENCODERS, defaults.encoder),
+            target_ssim=_target_ssim(env, "TARGET_SSIM", defaults.target_ssim),
+            min_quality=_int(env, "MIN_QUALITY", defaults.min_quality),
         )
         return cls(
             dest_bucket=_required(env, "DEST_BUCKET"),
@@ -143,6 +186,11 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"environment variable {name} must be a whole number, got {raw!r}") from None
 
 
+def _optional_int(env: Mapping[str, str], name: str) -> int | None:
+    """The variable as a whole number, or None when it is unset or empty."""
+    return _int(env, name, 0) if env.get(name, "").strip() else None
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -152,3 +200,31 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in {"0", "false", "no", "off"}:
         return False
     raise SettingsError(f"environment variable {name} must be true or false, got {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise SettingsError(f"environment variable {name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
+def _target_ssim(env: Mapping[str, str], name: str, default: float | None) -> float | None:
+    """Unset: the default. Set to empty, 0, off, none, false or no: None (search off). Else a number in (0, 1)."""
+    if name not in env:
+        return default
+    raw = env[name].strip().lower()
+    if raw in _OFF:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value < 1.0:
+        raise SettingsError(
+            f"environment variable {name} must be an SSIM above 0 and below 1 (for example 0.96), or off for a "
+            f"fixed JPEG_QUALITY; got {raw!r}"
+        )
+    return value
