@@ -24,7 +24,14 @@ from rich.table import Table
 
 from image_compressor.core import compress
 from image_compressor.result import Result, Status
-from image_compressor.settings import DEFAULT_MAX_OBJECT_BYTES, CompressionOptions, SettingsError
+from image_compressor.settings import (
+    DEFAULT_FIXED_QUALITY,
+    DEFAULT_MAX_OBJECT_BYTES,
+    DEFAULT_QUALITY,
+    ENCODERS,
+    CompressionOptions,
+    SettingsError,
+)
 
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 EXIT_OK = 0
@@ -73,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_dimension=args.max_dimension,
             keep_metadata=args.keep_metadata,
             keep_gps=args.keep_gps,
+            encoder=args.encoder,
+            target_ssim=args.target_ssim,
+            min_quality=args.min_quality,
         )
     except SettingsError as exc:
         parser.error(str(exc))
@@ -105,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "Exit status: 0 when every input was compressed or kept, 1 when some input failed, 2 on a usage error. "
             "Progress is shown on stderr when it is a terminal. Example: "
-            "image-compressor compress --quality 75 --max-dimension 2048 --out small/ photos/"
+            "image-compressor compress --target-ssim 0.95 --max-dimension 2048 --out small/ photos/"
         ),
     )
     sub.add_argument("paths", nargs="+", metavar="PATH", help="JPEG files and/or folders to compress")
@@ -115,9 +125,32 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--quality",
         type=_quality,
-        default=_DEFAULTS.quality,
+        default=None,
         metavar="Q",
-        help=f"JPEG quality 1-95 (default: {_DEFAULTS.quality})",
+        help=f"JPEG quality 1-95: the highest quality the search may pick (default: {DEFAULT_QUALITY}), or with "
+        f"--target-ssim off the quality of every image (default: {DEFAULT_FIXED_QUALITY})",
+    )
+    sub.add_argument(
+        "--target-ssim",
+        type=_target_ssim,
+        default=_DEFAULTS.target_ssim,
+        metavar="S",
+        help="luma SSIM each image is compressed to: the lowest quality between --min-quality and --quality that "
+        f"reaches it is used; 'off' for a fixed --quality (default: {_DEFAULTS.target_ssim})",
+    )
+    sub.add_argument(
+        "--min-quality",
+        type=_quality,
+        default=_DEFAULTS.min_quality,
+        metavar="Q",
+        help=f"lowest quality the SSIM search may pick (default: {_DEFAULTS.min_quality})",
+    )
+    sub.add_argument(
+        "--encoder",
+        choices=ENCODERS,
+        default=_DEFAULTS.encoder,
+        help="jpegli: jpegli + mozjpeg lossless pass, smallest files; pillow: libjpeg-turbo, fastest "
+        f"(default: {_DEFAULTS.encoder})",
     )
     sub.add_argument(
         "--max-dimension",
@@ -369,6 +402,20 @@ def _quality(text: str) -> int:
     value = _int(text, "quality")
     if not 1 <= value <= 95:
         raise argparse.ArgumentTypeError(f"quality must be between 1 and 95, got {value}")
+    return value
+
+
+def _target_ssim(text: str) -> float | None:
+    if text.strip().lower() in {"off", "none", "0"}:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"target SSIM must be above 0 and below 1 (for example 0.96), or off for a fixed --quality; got {text!r}"
+        )
     return value
 
 

@@ -41,6 +41,11 @@ KEPT = "low.jpg"
 BAD = ["png-named.jpg", "empty.jpg", "truncated.jpg"]
 
 
+def already_small() -> bytes:
+    """A JPEG our own encoder already wrote at quality 20: re-encoding it at the default quality range grows it."""
+    return compress(photo_jpeg(64, 48), CompressionOptions(quality=20, target_ssim=None)).data
+
+
 def _png() -> bytes:
     buf = io.BytesIO()
     photo_image(40, 30).save(buf, "PNG")
@@ -54,7 +59,7 @@ def photos(tmp_path: Path) -> Path:
     for rel, (w, h) in GOOD.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(photo_jpeg(w, h, quality=95))
-    (root / KEPT).write_bytes(photo_jpeg(64, 48, quality=30))
+    (root / KEPT).write_bytes(already_small())
     (root / "png-named.jpg").write_bytes(_png())
     (root / "empty.jpg").write_bytes(b"")
     whole = photo_jpeg(400, 300)
@@ -96,7 +101,7 @@ def test_json_rows_for_a_mixed_folder(photos: Path, tmp_path: Path, capsys: pyte
         assert row["input_bytes"] == source.stat().st_size
         assert row["output_bytes"] == target.stat().st_size < row["input_bytes"]
         assert (row["width"], row["height"]) == (w, h)
-        assert row["quality"] == CompressionOptions().quality
+        assert row["quality"] == compress(source.read_bytes()).result.quality  # the quality the search chose
         assert row["reason"] is None
         with Image.open(target) as img:
             assert img.format == "JPEG" and img.size == (w, h)
@@ -149,7 +154,8 @@ def test_options_reach_the_core(tmp_path: Path, capsys: pytest.CaptureFixture[st
         assert 0x010F not in img.getexif()  # metadata dropped by default
 
     code, rows = run_json(capsys, "--keep-metadata", "--out", str(tmp_path / "m"), str(source))
-    assert code == 0 and rows[0]["quality"] == 80 and rows[0]["width"] == 900
+    searched = compress(source.read_bytes(), CompressionOptions(keep_metadata=True)).result.quality
+    assert code == 0 and rows[0]["quality"] == searched and rows[0]["width"] == 900
     with Image.open(tmp_path / "m" / "camera.jpg") as img:
         assert img.getexif().get(0x010F) == "TestCamera"
 
@@ -257,8 +263,67 @@ def test_help_documents_options_and_defaults(capsys: pytest.CaptureFixture[str])
         main(["compress", "--help"])
     assert exc.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
-    for needle in ("--quality Q", "(default: 80)", "--max-dimension N", "keep the size", "--keep-metadata", "--json"):
+    for needle in (
+        "--quality Q",
+        "(default: 95)",
+        "--target-ssim S",
+        "(default: 0.96)",
+        "--min-quality Q",
+        "(default: 60)",
+        "--encoder {jpegli,pillow}",
+        "(default: jpegli)",
+        "--max-dimension N",
+        "keep the size",
+        "--keep-metadata",
+        "--json",
+    ):
         assert needle in text, needle
+
+
+def test_target_ssim_min_quality_and_encoder_reach_the_core(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "photo.jpg"
+    source.write_bytes(photo_jpeg(500, 400, quality=95))
+    cases = {
+        "fixed": (["--target-ssim", "off", "--quality", "70"], CompressionOptions(target_ssim=None, quality=70)),
+        "fixed-default": (["--target-ssim", "off"], CompressionOptions(target_ssim=None)),
+        "target": (
+            ["--target-ssim", "0.9", "--min-quality", "30"],
+            CompressionOptions(target_ssim=0.9, min_quality=30),
+        ),
+        "pillow": (
+            ["--encoder", "pillow", "--target-ssim", "off"],
+            CompressionOptions(encoder="pillow", target_ssim=None),
+        ),
+    }
+    quality = {}
+    for name, (args, options) in cases.items():
+        code, rows = run_json(capsys, *args, "--out", str(tmp_path / name), str(source))
+        assert code == 0
+        expected = compress(source.read_bytes(), options)
+        assert rows[0]["quality"] == expected.result.quality
+        assert (tmp_path / name / "photo.jpg").read_bytes() == expected.data  # the very same core, same options
+        quality[name] = rows[0]["quality"]
+    assert (quality["fixed"], quality["fixed-default"], quality["pillow"]) == (70, 85, 85)
+    assert 30 <= quality["target"] < compress(source.read_bytes()).result.quality  # a lower target, a lower quality
+    assert (tmp_path / "pillow" / "photo.jpg").read_bytes() != (tmp_path / "fixed-default" / "photo.jpg").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--target-ssim", "1.5"], "target SSIM must be above 0 and below 1"),
+        (["--target-ssim", "high"], "target SSIM must be above 0 and below 1"),
+        (["--encoder", "guetzli"], "invalid choice: 'guetzli'"),
+        (["--min-quality", "0"], "quality must be between 1 and 95"),
+    ],
+)
+def test_bad_search_options_are_usage_errors(
+    args: list[str], words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["compress", *args, "--out", str(tmp_path / "out"), str(tmp_path)])
+    assert exc.value.code == 2
+    assert words in capsys.readouterr().err
 
 
 def _console_script() -> list[str]:
