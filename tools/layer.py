@@ -82,6 +82,15 @@ class LayerTarget:
         return f"{MANYLINUX}_{self.machine}"
 
     @property
+    def platforms(self) -> tuple[str, ...]:
+        """Every wheel platform tag accepted: ``manylinux_2_28`` and the older manylinux tags it runs (glibc 2.17+).
+
+        pip does not widen an explicit ``--platform manylinux_2_28_*`` to older tags, and some pinned wheels (cffi)
+        are tagged ``manylinux_2_17``/``manylinux2014`` only; Lambda's python3.13 runtime has glibc 2.34.
+        """
+        return (self.platform, f"manylinux_2_17_{self.machine}", f"manylinux2014_{self.machine}")
+
+    @property
     def extension_suffix(self) -> str:
         """File-name suffix of CPython 3.13 extension modules on this platform."""
         return f".cpython-{PYTHON_VERSION.replace('.', '')}-{self.machine}-linux-gnu.so"
@@ -274,8 +283,7 @@ def install_wheels(staging: Path, *, target: LayerTarget, requirements: Path, ca
     """
     cache_dir.mkdir(parents=True, exist_ok=True)
     platform_args = [
-        "--platform",
-        target.platform,
+        *(arg for tag in target.platforms for arg in ("--platform", tag)),
         "--implementation",
         "cp",
         "--python-version",
