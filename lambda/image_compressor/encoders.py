@@ -29,6 +29,8 @@ _XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 _ICC_HEADER = b"ICC_PROFILE\x00"
 #: ICC payload bytes per APP2 segment: 65533 minus the 14-byte header (name, sequence number, count).
 _ICC_CHUNK = 65533 - len(_ICC_HEADER) - 2
+#: Rows of pixels copied at a time when packing RGB for jpegli.
+_STRIP_BYTES = 4 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,11 +184,27 @@ class JpegliMozEncoder:
             return self._optimize(self._grey.encode(image, replace(params, progressive=False, optimize=False)))
         if image.mode != "RGB":
             raise ValueError(f"the jpegli encoder takes L or RGB images, got mode {image.mode}")
-        pixels = image.tobytes()
+        pixels = packed_rgb(image)
         data = self._jpegli(pixels, image.width, image.height, params.quality)
         del pixels  # a 24 MP image is 72 MB of bytes; free it before the mozjpeg pass
         data = splice_segments(data, metadata_segments(params))
         return self._optimize(data) if params.progressive else data
+
+
+def packed_rgb(image: Image.Image, strip_bytes: int = _STRIP_BYTES) -> bytearray:
+    """Return the pixels of an ``RGB`` image as packed bytes (R, G, B per pixel, row after row).
+
+    Same bytes as ``image.tobytes()``, copied a strip of rows at a time into one buffer: ``tobytes`` joins its
+    chunks at the end, so for a moment it holds the pixels twice (another 72 MB at 24 MP).
+    """
+    width, height = image.size
+    row = width * 3
+    out = bytearray(row * height)
+    rows = max(1, strip_bytes // max(row, 1))
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        out[top * row : bottom * row] = image.crop((0, top, width, bottom)).tobytes()
+    return out
 
 
 def metadata_segments(params: EncodeParams) -> bytes:

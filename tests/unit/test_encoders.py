@@ -13,6 +13,7 @@ from image_compressor.encoders import (
     PillowEncoder,
     encoder_for,
     metadata_segments,
+    packed_rgb,
     splice_segments,
 )
 from image_compressor.result import Status
@@ -221,3 +222,10 @@ def test_every_new_option_is_in_the_fingerprint():
         CompressionOptions(target_ssim=None, min_quality=50).fingerprint()
         == CompressionOptions(target_ssim=None).fingerprint()
     )
+
+
+@pytest.mark.parametrize("size", [(1, 1), (37, 23), (640, 480)])
+@pytest.mark.parametrize("strip_bytes", [1, 100, 1 << 20])
+def test_packed_rgb_is_tobytes_in_strips(size, strip_bytes):
+    image = photo_image(*size)
+    assert packed_rgb(image, strip_bytes) == image.tobytes()
