@@ -79,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results folder (default bench/results)")
     parser.add_argument("--no-cache", action="store_true", help="build the corpus in memory, do not cache it")
     parser.add_argument("--skip-e2e", action="store_true", help="do not start the embedded stack (metrics 4, 6)")
+    parser.add_argument(
+        "--render-only", action="store_true", help="measure nothing: redraw report.md and the plots from latest.json"
+    )
     return parser
 
 
@@ -166,9 +169,8 @@ def run(plan: Plan, out_dir: Path, cache_dir: Path | None, skip_e2e: bool) -> di
     meta["seconds"] = time.perf_counter() - started
     doc = report.build_json(figures, not_measured, details, meta)
     out_dir.mkdir(parents=True, exist_ok=True)
-    drawn = _plots(doc, out_dir)
     (out_dir / "latest.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    (out_dir / "report.md").write_text(report.render_markdown(doc, drawn))
+    drawn = write_report(doc, out_dir)
     log.info(
         "wrote %s, %s and %d plots in %.0f s",
         out_dir / "latest.json",
@@ -177,6 +179,13 @@ def run(plan: Plan, out_dir: Path, cache_dir: Path | None, skip_e2e: bool) -> di
         meta["seconds"],
     )
     return doc
+
+
+def write_report(doc: dict[str, Any], out_dir: Path) -> dict[str, str]:
+    """Draw the plots and write ``report.md`` for a ``latest.json`` document; return title -> plot file name."""
+    drawn = _plots(doc, out_dir)
+    (out_dir / "report.md").write_text(report.render_markdown(doc, drawn))
+    return drawn
 
 
 def _plots(doc: dict[str, Any], out_dir: Path) -> dict[str, str]:
@@ -225,6 +234,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, set up logging to stderr and run the benchmarks; return the exit code."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
+    if args.render_only:
+        path = args.out / "latest.json"
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            log.error("cannot read %s (%s); run `make bench` first", path, exc)
+            return 2
+        write_report(doc, args.out)
+        print(report.results_table(doc))
+        return 0
     plan = QUICK if args.quick else FULL
     cache_dir = None if args.no_cache else args.out / "corpus"
     try:

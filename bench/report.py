@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+#: Lambda memory (MB) that buys one full vCPU.
+FULL_VCPU_MB = 1769
+
 #: The figures of ``latest.json`` in report order.
 KEYS = (
     "bytes_ratio_at_equal_ssim",
@@ -347,16 +350,26 @@ def render_markdown(doc: dict[str, Any], plots: dict[str, str]) -> str:
             f"(status {mem['status']}); the same process without the compress() call (interpreter, imports, input "
             f"bytes): {mem['baseline_rss_mb']} MB; with the handler's imports (boto3, Powertools) instead: "
             f"{mem['handler_imports_rss_mb']} MB.",
-            f"- Implied Lambda memory size: **{mem['implied_lambda_memory_mb']} MB** (peak + handler imports, +25% "
-            "headroom, rounded up to 64 MB). Lambda's CPU share grows with memory: one full vCPU needs 1769 MB, "
-            "which is what this bench's single-core timings correspond to.",
+            f"- Implied Lambda memory size, for memory alone: **{mem['implied_lambda_memory_mb']} MB** (peak + the "
+            "handler's imports, +25% headroom, rounded up to 64 MB).",
+            f"- CPU: Lambda gives a function CPU in proportion to its memory; {FULL_VCPU_MB} MB buys one full vCPU. "
+            "This bench's timings ran on one core of this machine, so its end-to-end figures hold on AWS only from "
+            f"{FULL_VCPU_MB} MB up"
+            + (
+                f"; at {mem['terraform_default_mb']} MB the compute part would take about "
+                f"{FULL_VCPU_MB / mem['terraform_default_mb']:.1f}x as long."
+                if mem["terraform_default_mb"] and mem["terraform_default_mb"] < FULL_VCPU_MB
+                else "."
+            ),
             f"- Terraform default `memory_size` (terraform/modules/image-pipeline/variables.tf): "
             f"{mem['terraform_default_mb']} MB"
             + (
-                " - covers the implied size."
+                " - covers the memory need."
                 if (mem["terraform_default_mb"] or 0) >= mem["implied_lambda_memory_mb"]
-                else " - **below** the implied size; raise it."
-            ),
+                else " - **below** the memory need; raise it."
+            )
+            + f" Recommended default: **{max(mem['implied_lambda_memory_mb'], FULL_VCPU_MB)} MB** "
+            "(the larger of the memory need and one full vCPU, so the latency measured here carries over).",
             "",
         ]
 

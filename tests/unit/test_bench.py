@@ -145,3 +145,43 @@ def test_bare_reference_uses_the_core_default_encoder_and_quality():
     with Image.open(io.BytesIO(out)) as img:
         assert img.size == (64, 48)
     assert "quality as compress() reported" in description
+
+
+def test_quality_run_and_report_on_tiny_photos(tmp_path):
+    from bench import quality
+    from bench.__main__ import write_report
+    from bench.corpus import Photo
+
+    photos = [Photo(f"p{i}.jpg", camera_jpeg(photo_image(96, 64, seed=i)), 96, 64) for i in (1, 2)]
+    q = quality.run(photos, speed.core_compress, ["pillow-optprog"], [85])
+    assert [r.name for r in q.images] == ["p1.jpg", "p2.jpg"]
+    for r in q.images:
+        assert 0.0 < r.ssim <= 1.0
+        assert r.baseline_bytes > 0 and 1 <= r.baseline_quality <= 100
+    assert q.summary["min_ssim"] <= q.summary["median_ssim"]
+    assert q.candidates[0].encoder == "pillow-optprog"
+
+    overhead, refs = speed.codec_overhead(photos[:1], repeats=1, min_seconds=0.0)
+    assert overhead[0].pairs == 1 and "bare" in refs
+    figures = {key: q.summary.get(key) for key in report.KEYS}
+    figures["codec_overhead_ratio"] = overhead[0].ratio
+    details = {
+        "quality": q.to_dict(),
+        "overhead": {"reference": refs["bare"], "repeats": 1, "images": [vars(r) for r in overhead]},
+        "e2e": {"latency": [], "burst": None, "error": "skipped in the unit test"},
+    }
+    meta = {
+        "date": report.now_utc(),
+        "mode": "quick",
+        "mode_note": "unit test",
+        "seconds": 1.0,
+        "machine": report.machine_info(),
+        "defaults": {"options": "CompressionOptions()", "encoder": "test"},
+        "burst_count": 0,
+    }
+    doc = report.build_json(figures, {"e2e_p50_ms_12mp": "skipped in the unit test"}, details, meta)
+    drawn = write_report(json.loads(json.dumps(doc)), tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    assert "| metric | value | goal | met |" in text
+    assert "p1.jpg" in text and "skipped in the unit test" in text
+    assert all((tmp_path / name).is_file() for name in drawn.values())
