@@ -392,16 +392,16 @@ def _failure_message(args: list[str], cwd: Path, output: str, returncode: int) -
 
 
 @contextlib.contextmanager
-def _root_lock(root: Path, what: str, timeout: float | None = None) -> Iterator[None]:
+def _root_lock(root: Path, what: str, timeout: float | None = None, lock_dir: Path = CLI_CONFIG_DIR) -> Iterator[None]:
     """Hold an exclusive lock for tflocal in ``root``: it writes a fixed override file there for each command.
 
     Waits up to ``timeout`` seconds (default ``TFLOCAL_LOCK_TIMEOUT``) for another run to finish, then raises
-    :class:`TerraformError` naming the process that holds the lock.
+    :class:`TerraformError` naming the process that holds the lock. The lock file lives in ``lock_dir``.
     """
     timeout = TFLOCAL_LOCK_TIMEOUT if timeout is None else timeout
-    CLI_CONFIG_DIR.mkdir(parents=True, exist_ok=True)
+    lock_dir.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
-    with open(CLI_CONFIG_DIR / f"tflocal-{digest}.lock", "a+") as handle:
+    with open(lock_dir / f"tflocal-{digest}.lock", "a+") as handle:
         deadline = time.monotonic() + timeout
         waiting = False
         while True:

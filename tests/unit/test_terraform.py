@@ -234,10 +234,11 @@ def test_tflocal_runs_in_one_root_take_turns(tmp_path: Path):
     root = tmp_path / "root"
     root.mkdir()
     (root / tf.TFLOCAL_OVERRIDE_FILE).write_text("# left by a killed run\n")
-    with tf._root_lock(root, "first run"):
+    locks = tmp_path / "locks"
+    with tf._root_lock(root, "first run", lock_dir=locks):
         assert not (root / tf.TFLOCAL_OVERRIDE_FILE).exists()  # a stale override would make tflocal refuse
         with pytest.raises(tf.TerraformError, match=r"busy for 1 s with: pid \d+: first run"):
-            with tf._root_lock(root, "second run", timeout=1):
+            with tf._root_lock(root, "second run", timeout=1, lock_dir=locks):
                 pass
-    with tf._root_lock(root, "third run", timeout=1):
+    with tf._root_lock(root, "third run", timeout=1, lock_dir=locks):
         pass

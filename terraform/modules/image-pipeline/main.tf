@@ -34,11 +34,12 @@ locals {
   # Topic key: a key this module creates (readable by CloudWatch alarms) or the one given (default alias/aws/sns).
   sns_kms_key_id = var.create_sns_kms_key ? aws_kms_key.sns[0].arn : var.sns_kms_master_key_id
 
-  # KMS keys the function uses directly: the S3 key and a customer-managed SNS key. AWS-managed keys (alias/aws/...)
-  # need no grant; an alias of a customer key cannot be granted by ARN, so pass the key ARN instead.
-  function_kms_key_arns = compact([
-    var.s3_kms_key_arn,
-    var.create_sns_kms_key ? aws_kms_key.sns[0].arn : null,
-    startswith(var.sns_kms_master_key_id, "arn:") && strcontains(var.sns_kms_master_key_id, ":key/") && !var.create_sns_kms_key ? var.sns_kms_master_key_id : null,
-  ])
+  # Customer-managed key of the topic, if any: the one created here, or a key ARN given in sns_kms_master_key_id.
+  # AWS-managed keys (alias/aws/...) need no grant; an alias of a customer key cannot be granted by ARN, so pass the
+  # key ARN instead.
+  sns_given_key_arn    = can(regex("^arn:[^:]+:kms:.*:key/", var.sns_kms_master_key_id)) ? var.sns_kms_master_key_id : null
+  sns_customer_key_arn = var.create_sns_kms_key ? aws_kms_key.sns[0].arn : local.sns_given_key_arn
+
+  # KMS keys the function uses directly (S3 objects and SNS messages).
+  function_kms_key_arns = compact([var.s3_kms_key_arn, local.sns_customer_key_arn])
 }
