@@ -15,8 +15,8 @@ this module, so they all get the same environment:
 Each stack keeps its Terraform data directory (``TF_DATA_DIR``) and state in a ``state_dir`` of its own, so the
 end-to-end tests can apply a second local stack without touching the one ``make local-up`` made.
 
-Public API: :func:`terraform_env`, :func:`check_terraform`, :func:`init`, :func:`validate`, :func:`apply`,
-:func:`destroy`, :func:`outputs`, :func:`fmt_check`, and the error :class:`TerraformError`.
+Public API: :func:`terraform_env`, :func:`check_terraform`, :func:`init`, :func:`validate`, :func:`plan`,
+:func:`apply`, :func:`destroy`, :func:`outputs`, :func:`fmt_check`, and the error :class:`TerraformError`.
 """
 
 from __future__ import annotations
@@ -672,12 +672,12 @@ def outputs(root: Path, *, state_dir: Path | None = None, env: Mapping[str, str]
     """Return the outputs of the stack whose state is in ``state_dir`` (or the root's own), name to value.
 
     Reading outputs needs no provider, so this runs plain ``terraform output -json`` and no cloud has to be running.
+    A stack that was never initialised or applied gives ``{}``; outputs whose value is null are left out.
 
     Raises
     ------
     TerraformError
-        When the state cannot be read (for example the stack was never applied: the result is then ``{}``, not an
-        error).
+        When the state exists but cannot be read.
     """
     extra, _ = _paths(state_dir)
     run_env = terraform_env(extra) if env is None else {**env, **extra}
