@@ -11,17 +11,25 @@ CHECKOV_VENV := .venv-checkov
 BACKEND ?= auto
 AWS_REGION ?= eu-west-1
 PYTEST_ARGS ?=
+# Our own .tf files (tflocal's generated localstack_providers_override.tf and .terraform/ are not ours to format).
+TF_FILES = $(shell find terraform -name '*.tf' ! -name 'localstack_providers_override.tf' ! -path '*/.terraform/*')
 
 # Offline Terraform: a directory laid out as a filesystem mirror (registry.terraform.io/hashicorp/aws/...).
 # Exported so every terraform/tflocal call below (and the tests) picks it up.
 export TF_PROVIDER_MIRROR
+# A TF_CLI_CONFIG_FILE that points at a missing file only makes every terraform command warn: drop it.
+ifneq ($(TF_CLI_CONFIG_FILE),)
+ifeq ($(wildcard $(TF_CLI_CONFIG_FILE)),)
+unexport TF_CLI_CONFIG_FILE
+endif
+endif
 export DISABLE_DEPRECATION_NOTICE := 1
 
 .PHONY: help
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\nTargets:\n"} \
 		/^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@printf "\nVariables: BACKEND=auto|embedded|localstack  TF_PROVIDER_MIRROR=<dir>  AWS_REGION=$(AWS_REGION)\n"
+	@printf "\nVariables: BACKEND=auto|embedded|localstack  TF_PROVIDER_MIRROR=<dir>  AWS_REGION=$(AWS_REGION)\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n"
 
 # The venv is a file target: rebuilt when the dependency list or the lock changes.
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
@@ -44,13 +52,13 @@ install: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## Create .venv (project,
 lint: $(VENV)/.installed ## ruff check + format check, terraform fmt check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	terraform fmt -check -recursive terraform
+	terraform fmt -check $(TF_FILES)
 
 .PHONY: fmt
 fmt: $(VENV)/.installed ## Format Python (ruff) and Terraform (terraform fmt)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
-	terraform fmt -recursive terraform
+	terraform fmt $(TF_FILES)
 
 .PHONY: test
 test: install ## Run the whole suite: lint, unit, Terraform checks, integration, browser
