@@ -7,10 +7,14 @@ The steps of :func:`compress`:
    components, coding process, end of image. Pixel bombs, truncated headers and unsupported variants fail here,
    before a single pixel is decoded.
 3. Decode with Pillow (DCT-domain downscaling via ``draft`` when ``max_dimension`` asks for a smaller image),
-   resample to the exact size, bring the pixels to a JPEG mode (CMYK through its ICC profile to sRGB), apply the
-   EXIF orientation, and encode (progressive, optimised Huffman tables, quality from the options) with the ICC
-   profile and only the metadata the options keep.
-4. Pick the output: the re-encoded image, or the original's own compressed data with metadata removed losslessly,
+   resample to the exact size, bring the pixels to a JPEG mode (CMYK through its ICC profile to sRGB) and apply the
+   EXIF orientation.
+4. Pick the quality: with ``target_ssim`` the lowest quality whose output reaches that luma SSIM, found on a tile
+   sample (:mod:`image_compressor.search`); else the fixed ``quality``.
+5. Encode once with the chosen encoder (:mod:`image_compressor.encoders`; by default jpegli, then mozjpeg's
+   lossless pass: progressive, optimal Huffman tables), with the ICC profile and only the metadata the options
+   keep.
+6. Pick the output: the re-encoded image, or the original's own compressed data with metadata removed losslessly,
    or the untouched original (``kept-original``), so the output is never bigger than the input and private
    metadata (GPS) never survives by default. See ``docs/compression.md`` for the exact rules.
 """
@@ -95,10 +99,10 @@ def compress(
     data : bytes
         The whole input object.
     options : CompressionOptions | None
-        How to compress; ``None`` means ``CompressionOptions()`` (quality 80, progressive, optimised, metadata
-        stripped except the ICC profile, 50 MP cap).
+        How to compress; ``None`` means ``CompressionOptions()`` (jpegli + mozjpeg, per-image quality 60-95 for
+        luma SSIM 0.96, progressive, metadata stripped except the ICC profile, 50 MP cap).
     encoder : JpegEncoder | None
-        Encoder for the re-encode; ``None`` uses Pillow (:class:`PillowEncoder`).
+        Encoder for the quality search and the re-encode; ``None`` uses the one ``options.encoder`` names.
 
     Returns
     -------

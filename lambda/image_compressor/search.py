@@ -3,7 +3,8 @@
 The search answers: what is the lowest quality in ``lo..hi`` whose encoded image still has a luma SSIM of at
 least ``target`` against the pixels that were encoded? Each step encodes the sample, decodes it and measures SSIM
 (:mod:`image_compressor.ssim`); SSIM grows with quality, so the steps close in on the answer like a bisection,
-guided by interpolation (``log(1 - SSIM)`` is close to linear in quality), which usually needs 3-4 steps.
+guided by interpolation (``log(1 - SSIM)`` is close to linear in quality): 2-6 steps, 3.3 on average on the
+benchmark corpus, where a plain bisection of 60..95 needs 5-6.
 
 To stay cheap on 12-24 MP photos the steps do not encode the whole image but a mosaic of tiles
 (:func:`make_sample`): up to :data:`TILES` tiles of :data:`TILE` x :data:`TILE` pixels taken on an even grid over
@@ -169,6 +170,10 @@ def choose_quality(
     sample: Sample | None = None,
 ) -> SearchResult:
     """Return the lowest quality in ``lo..hi`` whose encoding of ``image`` reaches luma SSIM ``target``.
+
+    The returned quality always reaches the target when it was measured (``ssim`` is set). It is the lowest one
+    unless the line fitted through the steps predicted the quality just below it to miss the target by more than
+    :data:`STOP_MARGIN` and was wrong: then the search stopped one step early and the answer is one step high.
 
     Parameters
     ----------

@@ -60,7 +60,7 @@ class CompressionOptions:
         Lowest quality the search may pick (1-95; when above ``quality``, ``quality`` wins).
     """
 
-    quality: int | None = None  # type: ignore[assignment]  # always an int after __post_init__
+    quality: int | None = None  # always an int after __post_init__
     max_dimension: int | None = None
     keep_metadata: bool = False
     max_pixels: int = 50_000_000
@@ -98,7 +98,7 @@ class CompressionOptions:
         Every option that can change the outcome is in it (the pixel cap too, so raising it re-processes objects
         that failed on the old cap).
         """
-        search = f"-s{self.target_ssim:g}-n{min(self.min_quality, self.quality)}" if self.target_ssim else ""
+        search = f"-s{self.target_ssim!r}-n{min(self.min_quality, self.quality)}" if self.target_ssim else ""
         return (
             f"q{self.quality}-d{self.max_dimension or 0}-m{int(self.keep_metadata)}"
             f"-p{int(self.progressive)}-o{int(self.optimize)}-x{self.max_pixels}"
