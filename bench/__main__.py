@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -167,6 +168,7 @@ def run(plan: Plan, out_dir: Path, cache_dir: Path | None, skip_e2e: bool) -> di
             not_measured[key] = reason
 
     meta["seconds"] = time.perf_counter() - started
+    meta["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     doc = report.build_json(figures, not_measured, details, meta)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "latest.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")

@@ -153,6 +153,7 @@ class LatencyResult:
     p50_ms: float
     p95_ms: float
     failed: int = 0
+    function_p50_ms: float | None = None
 
 
 @dataclass
@@ -182,13 +183,20 @@ class E2EResult:
         return asdict(self)
 
 
-def _wait_for(s3: Any, buckets: dict[str, str], key: str, timeout: float) -> str | None:
-    """Poll until ``key`` is in the destination (returns "destination") or the failed bucket; None on timeout."""
+def _wait_for(
+    s3: Any, buckets: dict[str, str], key: str, timeout: float, found: dict[str, str] | None = None
+) -> str | None:
+    """Poll until ``key`` is in the destination (returns "destination") or the failed bucket; None on timeout.
+
+    ``found``, when given, receives the destination object's user metadata (the function's result record).
+    """
     deadline = time.perf_counter() + timeout
     polls = 0
     while time.perf_counter() < deadline:
         try:
-            s3.head_object(Bucket=buckets["destination"], Key=key)
+            head = s3.head_object(Bucket=buckets["destination"], Key=key)
+            if found is not None:
+                found.update(head.get("Metadata") or {})
             return "destination"
         except s3.exceptions.ClientError:
             pass
@@ -253,12 +261,14 @@ def latency(
             f"the {size} warm-up uploads did not reach the destination bucket ({ends}){function_errors(stack)}"
         )
     times: list[float] = []
+    function_ms: list[float] = []
     failed = 0
     for i in range(samples):
         key = f"bench/{run}/{size}-{i}.jpg"
+        record: dict[str, str] = {}
         start = time.perf_counter()
         s3.put_object(Bucket=buckets["source"], Key=key, Body=photo.data, ContentType="image/jpeg")
-        where = _wait_for(s3, buckets, key, timeout)
+        where = _wait_for(s3, buckets, key, timeout, record)
         elapsed = (time.perf_counter() - start) * 1000
         if where != "destination":
             failed += 1
@@ -267,7 +277,17 @@ def latency(
                 raise StackError(f"a {size} upload did not arrive within {timeout:.0f} s{function_errors(stack)}")
             continue
         times.append(elapsed)
-        log.info("e2e %-5s upload %2d: %7.1f ms", size, i, elapsed)
+        try:
+            function_ms.append(float(record.get("processing-ms", "")))
+        except ValueError:
+            pass
+        log.info(
+            "e2e %-5s upload %2d: %7.1f ms (function's own compress: %s ms)",
+            size,
+            i,
+            elapsed,
+            record.get("processing-ms", "?"),
+        )
     if not times:
         raise StackError(f"no {size} upload reached the destination bucket{function_errors(stack)}")
     return LatencyResult(
@@ -278,6 +298,7 @@ def latency(
         median(times),
         percentile(times, 95),
         failed,
+        median(function_ms) if function_ms else None,
     )
 
 

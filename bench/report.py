@@ -189,7 +189,7 @@ def render_markdown(doc: dict[str, Any], plots: dict[str, str]) -> str:
         "",
         f"- Date: {meta['date']}; mode: **{meta['mode']}** ({meta['mode_note']}); run took {meta['seconds']:.0f} s.",
         f"- Machine: {m['cpu']}, {m['cores']} cores (shared with other work: load average at start "
-        f"{m['load_average_at_start']}), {m['os']}.",
+        f"{m['load_average_at_start']}, at the end {meta.get('load_average_at_end')}), {m['os']}.",
         f"- Python {m['python']}, Pillow {m['pillow']} with libjpeg-turbo {m['libjpeg_turbo']}, numpy {m['numpy']}, "
         f"scikit-image {m['scikit_image']}, pyjpegli {m['pyjpegli']}, mozjpeg-lossless-optimization "
         f"{m['mozjpeg_lossless_optimization']}, moto {m['moto']}.",
@@ -378,7 +378,7 @@ def render_markdown(doc: dict[str, Any], plots: dict[str, str]) -> str:
     if e2e.get("latency"):
         parts += [
             _table(
-                ["size", "MP", "input bytes", "samples", "p50 ms", "p95 ms", "failed"],
+                ["size", "MP", "input bytes", "samples", "p50 ms", "p95 ms", "failed", "function's processing-ms p50"],
                 [
                     [
                         r["size"],
@@ -388,10 +388,18 @@ def render_markdown(doc: dict[str, Any], plots: dict[str, str]) -> str:
                         f"{r['p50_ms']:.0f}",
                         f"{r['p95_ms']:.0f}",
                         str(r["failed"]),
+                        f"{r['function_p50_ms']:.0f}" if r.get("function_p50_ms") is not None else "-",
                     ]
                     for r in e2e["latency"]
                 ],
             ),
+            "",
+        ]
+    if e2e.get("latency"):
+        parts += [
+            "The last column is the function's own processing time, as it recorded it on each output (`processing-ms` "
+            "in the object's metadata, from its result record); the rest of the end-to-end time is the upload, the S3 "
+            "event, the local executor, the download, the output upload and the polling.",
             "",
         ]
     burst = e2e.get("burst")
