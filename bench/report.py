@@ -235,12 +235,16 @@ def render_markdown(doc: dict[str, Any], plots: dict[str, str]) -> str:
         "matched the same way.",
         f"- **Codec overhead**: {det.get('overhead', {}).get('reference', '')}. This is what *identical encoder "
         "settings* means here: the same encoder object, quality, flags and profile, encoding once. Everything else "
-        "compress() does (header checks, metadata policy, orientation, mode normalisation, the lossless-copy "
-        "candidate, picking the smaller output) is overhead. compress() and the bare reference run alternately; "
-        "per photo the ratio of the medians; the figure is the median over the photos.",
-        "- **Peak RSS**: a fresh Python process imports the core, reads the 24 MP upload and calls compress() once "
-        "with the defaults; `ru_maxrss` of that child (via `os.wait4`). Nothing is subtracted; the baseline "
-        "(same process without the compress() call) is reported beside it.",
+        "compress() does (header checks, metadata policy, orientation, mode normalisation, a per-image quality "
+        "search if the defaults ask for one, the lossless-copy candidate, picking the smaller output) is overhead. "
+        "compress() and the bare reference run alternately; per photo the ratio of the medians; the figure is the "
+        "median over the photos.",
+        "- **Peak RSS**: a small launcher process starts a fresh Python child that imports the core, reads the 24 MP "
+        "upload and calls compress() once with the defaults; the figure is that child's peak RSS "
+        "(`getrusage(RUSAGE_CHILDREN).ru_maxrss` in the launcher, which has no other child). Nothing is subtracted; "
+        "the same child without the compress() call (interpreter, imports, input) is reported beside it. The "
+        "launcher keeps the bench's own memory out of the figure (a child's peak counts the process it was forked "
+        "from).",
         "- **End to end**: the bench's own embedded stack (tools.build, local cloud on a free port, terraform/envs/"
         "local applied with tflocal); `put_object` to the source bucket until `head_object` finds the key in the "
         "destination bucket, polled every 20 ms; warm (two uploads of each size sent at once first, not counted, "

@@ -5,16 +5,18 @@ Codec overhead
     identical encoder settings: Pillow decodes the upload, and the core's own default encoder
     (``image_compressor.core.DEFAULT_ENCODER``) encodes the pixels once with the same quality (the quality the
     core reports it used), progressive and optimize flags and ICC profile. Everything else compress() does
-    (header checks, metadata parsing and policy, orientation, mode normalisation, the lossless-copy candidate,
-    picking the smaller output, the result record) is the overhead. The two are run alternately, ``repeats``
-    times each, and the per-image ratio is median(compress) / median(bare); the metric is the median of those
-    ratios over the photos.
+    (header checks, metadata parsing and policy, orientation, mode normalisation, the per-image quality search
+    when the defaults ask for one, the lossless-copy candidate, picking the smaller output, the result record) is
+    the overhead. A second reference also runs the same quality search (:func:`bare_search_encoder`), to show the
+    wrapper's own overhead. They run alternately with compress(), and the per-image ratio is median(compress) /
+    median(reference); the metric is the median of those ratios over the photos.
 
 Peak memory
-    A fresh Python process imports the core, reads the 24 MP upload and calls compress() once with the defaults;
-    its peak RSS (``ru_maxrss`` from ``os.wait4`` on that child) is the metric, raw. A second fresh process that
-    does everything except the compress() call gives the interpreter + imports + input baseline, and a third that
-    also imports the handler's libraries (boto3, Powertools) shows what the function adds around the core.
+    A small launcher process starts a fresh Python child that imports the core, reads the 24 MP upload and calls
+    compress() once with the defaults; the child's peak RSS (``getrusage(RUSAGE_CHILDREN).ru_maxrss`` in the
+    launcher, which has no other child) is the metric, raw. The same child without the compress() call gives the
+    interpreter + imports + input baseline, and one that also imports the handler's libraries (boto3,
+    Powertools) shows what the function adds around the core.
 """
 
 from __future__ import annotations
