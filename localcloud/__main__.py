@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--port", type=int, default=int(os.environ.get("LOCALCLOUD_PORT", stack.DEFAULT_PORT)))
     up.add_argument("--no-dashboard", action="store_true", help="do not start the Streamlit dashboard")
+    up.add_argument(
+        "--dashboard-port",
+        type=int,
+        default=int(os.environ.get("DASHBOARD_PORT", stack.DASHBOARD_PORT)),
+        help="port of the dashboard on 127.0.0.1 (default 8501)",
+    )
     commands.add_parser("down", help="stop everything `up` started and remove the local state")
     st = commands.add_parser("status", help="show what runs and the stack outputs")
     st.add_argument("--json", action="store_true", help="print the state file plus process status as JSON")
@@ -55,14 +61,14 @@ def _summary(current: state.StackState) -> None:
     endpoint = current.endpoint
     _say("")
     _say(f"The {current.backend} local cloud is up.")
-    _say(f"  endpoint            {endpoint}   (region {current.region}, credentials test/test)")
+    _say(f"  {'endpoint':<24} {endpoint}   (region {current.region}, credentials test/test)")
     for name in state.REQUIRED_OUTPUTS:
         if name in out:
-            _say(f"  {name:<19} {out[name]}")
+            _say(f"  {name:<24} {out[name]}")
     if current.dashboard:
-        _say(f"  dashboard           {current.dashboard['url']}")
+        _say(f"  {'dashboard':<24} {current.dashboard['url']}")
     else:
-        _say("  dashboard           not running (start it with `make dashboard`)")
+        _say(f"  {'dashboard':<24} not running (start it with `make dashboard`)")
     _say("")
     _say("Upload a photo:")
     _say(
@@ -129,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                 port=args.port,
                 state_dir=args.state_dir,
                 dashboard=not args.no_dashboard,
+                dashboard_port=args.dashboard_port,
                 say=_say,
             )
             _summary(current)

@@ -230,8 +230,13 @@ def _start_dashboard(p: Paths, say: Say, port: int = DASHBOARD_PORT) -> dict[str
     log_path = p.state_dir / "dashboard.log"
     pid = p.dashboard_pid.running_pid(STREAMLIT_MARKER)
     if pid is not None:
-        say(f"dashboard already running (pid {pid}) on {url}")
-        return {"pid": pid, "url": url, "log": str(log_path)}
+        recorded = (p.dashboard_pid.read() or {}).get("port")
+        if recorded == port:
+            say(f"dashboard already running (pid {pid}) on {url}")
+            return {"pid": pid, "url": url, "log": str(log_path)}
+        say(f"moving the dashboard from port {recorded} to {port} ...")
+        procs.stop_group(pid)
+        p.dashboard_pid.remove()
     if procs.port_in_use(port):
         say(f"warning: port {port} is in use by another program, so the dashboard was not started; free the port "
             "and run `make local-up` again, or run `make dashboard` yourself")  # fmt: skip
@@ -304,6 +309,7 @@ def up(
     dashboard: bool = True,
     region: str = tf.LOCAL_REGION,
     say: Say = _quiet,
+    dashboard_port: int = DASHBOARD_PORT,
 ) -> state.StackState:
     """Start the local cloud, apply the stack, write the state file and start the dashboard; return the state.
 
@@ -362,15 +368,17 @@ def up(
         )
         state.save(current, p.state_dir)
         if dashboard:
-            current.dashboard = _start_dashboard(p, say)
+            current.dashboard = _start_dashboard(p, say, dashboard_port)
             state.save(current, p.state_dir)
         return current
 
 
 def _progress(line: str, say: Say) -> None:
-    text = line.rstrip()
-    if any(key in text for key in ("Creation complete", "Modifications complete", "Apply complete", "Error")):
-        say("  " + text.strip())
+    text = line.strip()
+    if text.startswith("Error:") or any(
+        key in text for key in ("Creation complete", "Modifications complete", "Destruction complete", "Apply complete")
+    ):
+        say("  " + text)
 
 
 def _load_state(p: Paths) -> state.StackState | None:

@@ -21,15 +21,17 @@
     ``client(service)``. At the end of the session the stack is destroyed with Terraform, the teardown checks
     that nothing of it is left (an error there fails the run), and ``python -m localcloud down`` stops the server.
 
-Both need ``terraform`` >= 1.6 on PATH and, offline, ``TF_PROVIDER_MIRROR`` (``make`` exports it).
+Both need ``terraform`` >= 1.6 on PATH and, offline, ``TF_PROVIDER_MIRROR`` (``make`` exports it). Each exists
+once per test process even when several ``conftest.py`` files import it (under pytest-xdist: once per worker).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,16 +96,39 @@ class StackInfo:
         return make_client(self.endpoint, self.region, service)
 
 
+# One instance per process even when several conftest files import these fixtures (pytest then holds one
+# fixture definition per conftest): the first user starts it, the last one to finish tears it down.
+_SHARED: dict[str, list[Any]] = {}
+
+
+@contextlib.contextmanager
+def _shared(name: str, start: Callable[[], tuple[Any, Callable[[], None]]]) -> Iterator[Any]:
+    entry = _SHARED.get(name)
+    if entry is None:
+        value, stop = start()
+        entry = _SHARED[name] = [value, 0, stop]
+    entry[1] += 1
+    try:
+        yield entry[0]
+    finally:
+        entry[1] -= 1
+        if entry[1] == 0:
+            del _SHARED[name]
+            entry[2]()
+
+
 @pytest.fixture(scope="session")
 def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     """Start an embedded local cloud server on a free port for the session; stop it (and its workers) after."""
-    state_dir = tmp_path_factory.mktemp("localcloud")
-    port = procs.free_port()
-    handle = procs.start_server(port, state_dir, retry_delays=TEST_RETRY_DELAYS)
-    try:
-        yield LocalCloud(handle.endpoint, REGION, port, state_dir, handle.pid)
-    finally:
-        procs.stop_group(handle.pid)
+
+    def start() -> tuple[LocalCloud, Callable[[], None]]:
+        state_dir = tmp_path_factory.mktemp("localcloud")
+        port = procs.free_port()
+        handle = procs.start_server(port, state_dir, retry_delays=TEST_RETRY_DELAYS)
+        return LocalCloud(handle.endpoint, REGION, port, state_dir, handle.pid), lambda: procs.stop_group(handle.pid)
+
+    with _shared("local_cloud", start) as cloud:
+        yield cloud
 
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -183,6 +208,11 @@ def destroy_stack(info: StackInfo, port: int) -> None:
 @pytest.fixture(scope="session")
 def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
     """Build, start an embedded local cloud and apply the real stack once per session; destroy and stop after."""
+    with _shared("embedded_stack", lambda: _start_stack(tmp_path_factory)) as info:
+        yield info
+
+
+def _start_stack(tmp_path_factory: pytest.TempPathFactory) -> tuple[StackInfo, Callable[[], None]]:
     env = cli_env()
     build = subprocess.run(
         [sys.executable, "-m", "tools.build"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900
@@ -203,9 +233,9 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackIn
     current = state.load(state_dir)
     assert current is not None, f"up succeeded but wrote no {state.STATE_FILE}:\n{up.stdout}"
     info = StackInfo(current.endpoint, current.region, current.outputs, state_dir, port, up.stdout)
-    try:
-        yield info
-    finally:
+
+    def stop() -> None:
+        left: list[str] = []
         try:
             destroy_stack(info, port)
             left = leftovers(info)
@@ -213,3 +243,5 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackIn
             down = run_cli([*base, "down"], env)
         assert down.returncode == 0, f"`python -m localcloud down` failed:\n{down.stdout}\n{down.stderr}"
         assert not left, f"terraform destroy left resources behind: {left}"
+
+    return info, stop
