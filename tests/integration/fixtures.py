@@ -14,7 +14,7 @@
     The real stack, once per test session, on an embedded local cloud of its own (free port, temporary state
     directory): ``python -m tools.build`` builds ``build/lambda.zip`` and ``build/pillow-layer.zip``, then
     ``python -m localcloud up --backend embedded --no-dashboard`` starts the server and applies
-    ``terraform/envs/local`` with tflocal (about two minutes: each SQS queue takes ~25 s against moto). Yields a
+    ``terraform/envs/local`` with tflocal (about a minute: each SQS queue takes ~25 s against moto). Yields a
     :class:`StackInfo` with ``endpoint``, ``region``, ``outputs`` (``source_bucket``, ``destination_bucket``,
     ``failed_bucket``, ``sns_topic_arn``, ``notifications_queue_url``, ``function_name``, ``log_group_name``,
     ``dlq_url``, ...), ``state_file`` (its ``stack.json``, e.g. for ``DASHBOARD_STACK_FILE``) and

@@ -172,3 +172,36 @@ def test_runtimes_older_than_the_project_python_fall_back_with_a_reason():
 
     assert choice.python == "/project/python" and not choice.use_layers
     assert "python3.9 is older than the project's Python" in choice.note
+
+
+@pytest.mark.integration
+def test_stopping_the_server_stops_its_lambda_workers(tmp_path):
+    import io
+    import zipfile
+
+    from tests.integration.fixtures import make_client
+
+    handle = procs.start_server(procs.free_port(), tmp_path)
+    try:
+        iam = make_client(handle.endpoint, "eu-west-1", "iam")
+        lam = make_client(handle.endpoint, "eu-west-1", "lambda")
+        role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as archive:
+            archive.writestr("index.py", "def handler(event, context):\n    return 'ok'\n")
+        lam.create_function(
+            FunctionName="f",
+            Runtime="python3.13",
+            Role=role,
+            Handler="index.handler",
+            Code={"ZipFile": code.getvalue()},
+        )
+        assert lam.invoke(FunctionName="f")["Payload"].read() == b'"ok"'
+        workers = [w["pid"] for w in procs.localcloud_health(handle.port)["lambda"]["workers"]]
+        assert len(workers) == 1 and procs.pid_alive(workers[0])
+    finally:
+        assert procs.stop_group(handle.pid)
+
+    assert procs.wait_for(lambda: not any(procs.pid_alive(pid) for pid in workers), 10)
+    assert not procs.port_in_use(handle.port)
+    assert "local cloud stopped" in (tmp_path / "server.log").read_text()
