@@ -592,7 +592,8 @@ class LocalExecutor:
                 "LANG": "C.UTF-8",
                 "TZ": ":UTC",
                 "PYTHONUNBUFFERED": "1",
-                "PYTHONDONTWRITEBYTECODE": "1",
+                # Bytecode goes to the cache (not into the extracted code), so cold starts after the first are faster.
+                "PYTHONPYCACHEPREFIX": str(self.cache_dir / "pycache"),
                 "LAMBDA_TASK_ROOT": str(spec.code_dir),
                 "LAMBDA_RUNTIME_DIR": str(BOOTSTRAP.parent),
                 "_HANDLER": spec.handler,
