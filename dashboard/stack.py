@@ -413,7 +413,7 @@ class ServiceHealth:
     ok : bool
         The check call succeeded.
     detail : str
-        What was checked, or the problem in one line.
+        A short figure (queue depth, function state) or, when not ok, the problem in one sentence.
     """
 
     service: str
@@ -516,11 +516,11 @@ class Cloud:
 
     def _bucket_text(self, bucket: str) -> str:
         self.client("s3").head_bucket(Bucket=bucket)
-        return bucket
+        return ""
 
     def _topic_text(self) -> str:
         self.client("sns").get_topic_attributes(TopicArn=self.stack.output("sns_topic_arn"))
-        return "topic reachable"
+        return ""
 
     def _queue_depth_text(self) -> str:
         sqs = self.client("sqs")
@@ -528,25 +528,25 @@ class Cloud:
         queue = self.stack.outputs.get("notifications_queue_url")
         if queue:
             attrs = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])
-            parts.append(f"{attrs['Attributes'].get('ApproximateNumberOfMessages', '?')} unread notifications")
+            parts.append(f"{attrs['Attributes'].get('ApproximateNumberOfMessages', '?')} unread")
         else:
             parts.append("no inspection queue")
         dlq = sqs.get_queue_attributes(
             QueueUrl=self.stack.output("dlq_url"), AttributeNames=["ApproximateNumberOfMessages"]
         )
-        parts.append(f"{dlq['Attributes'].get('ApproximateNumberOfMessages', '?')} events in the DLQ")
+        parts.append(f"{dlq['Attributes'].get('ApproximateNumberOfMessages', '?')} in the DLQ")
         return ", ".join(parts)
 
     def _function_state_text(self) -> str:
         conf = self.function_configuration()
-        return f"{conf.get('State', 'Active')}, {conf.get('MemorySize', '?')} MB, {conf.get('Runtime', '?')}"
+        return f"{conf.get('State', 'Active')}, {conf.get('MemorySize', '?')} MB"
 
     def _log_group_text(self) -> str:
         name = self.stack.output("log_group_name")
         groups = self.client("logs").describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
         if not any(g.get("logGroupName") == name for g in groups):
             raise DashboardError(f"log group {name} does not exist yet")
-        return name
+        return ""
 
     def function_configuration(self) -> dict[str, Any]:
         """Return Lambda ``GetFunctionConfiguration`` for the stack's function."""

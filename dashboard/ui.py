@@ -200,27 +200,30 @@ def sidebar(found: Connection | str) -> None:
             f"**Endpoint** `{stack.endpoint or f'AWS {stack.region}'}`  \n"
             f"**Region** `{stack.region}`" + (f" · profile `{stack.profile}`" if stack.profile else "")
         )
-        st.markdown(
-            "  \n".join(
-                f"**{label}** `{stack.outputs.get(name, '?')}`"
-                for label, name in (
-                    ("Source", "source_bucket"),
-                    ("Destination", "destination_bucket"),
-                    ("Failed", "failed_bucket"),
-                    ("Function", "function_name"),
-                )
-            )
-        )
         st.markdown("**Health**")
         lines = []
         for check in health(found.stack_json):
             colour = "green" if check.ok else "red"
-            lines.append(f":{colour}[●] {check.service} :gray[· {_escape(check.detail)}]")
+            detail = f" :gray[· {_escape(check.detail)}]" if check.detail else ""
+            lines.append(f":{colour}[●] {check.service}{detail}")
         st.markdown("  \n".join(lines))
         if st.button("Re-check", key="sidebar_recheck", icon=":material/refresh:", type="tertiary"):
             health.clear()
             st.rerun()
-        st.caption(f"Stack from {stack.source}")
+        st.markdown("**Resources**")
+        st.caption(
+            "  \n".join(
+                f"{label} `{stack.outputs.get(name, '–')}`"
+                for label, name in (
+                    ("source", "source_bucket"),
+                    ("destination", "destination_bucket"),
+                    ("failed", "failed_bucket"),
+                    ("function", "function_name"),
+                    ("log group", "log_group_name"),
+                )
+            )
+            + f"  \nfrom {stack.source}"
+        )
 
 
 # -- one result -------------------------------------------------------------------------------------------------------

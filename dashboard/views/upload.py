@@ -38,7 +38,7 @@ if new_files:
     pending: dict[str, str] = {}
     with st.status(f"Uploading {len(new_files)} image(s)...", expanded=True) as status:
         for upload in new_files:
-            key = f"{prefix.strip()}{upload.name}"
+            key = f"{prefix.strip().lstrip('/')}{upload.name}"
             data = upload.getvalue()
             total = max(1, len(data))
             bar = st.progress(0.0, text=f"Uploading `{key}` ({ui.human_bytes(len(data))})")

@@ -114,10 +114,10 @@ def rerun_until(at: AppTest, condition: Any, timeout: float = 30) -> AppTest:
 def test_sidebar_shows_target_endpoint_buckets_and_a_green_light_per_service(stack: Any) -> None:
     at = app()
     assert_clean(at)
-    sidebar = "\n".join(m.value for m in at.sidebar.markdown)
+    sidebar = "\n".join([m.value for m in at.sidebar.markdown] + [c.value for c in at.sidebar.caption])
     assert "Embedded local cloud" in sidebar
     assert stack.endpoint in sidebar
-    for name in ("source_bucket", "destination_bucket", "failed_bucket", "function_name"):
+    for name in ("source_bucket", "destination_bucket", "failed_bucket", "function_name", "log_group_name"):
         assert stack.outputs[name] in sidebar
     for service in ("S3 source", "S3 destination", "S3 failed", "SNS", "SQS", "Lambda", "Logs"):
         assert f":green[●] {service}" in sidebar
@@ -449,3 +449,47 @@ def test_retry_reprocesses_even_when_the_failed_copy_matches_etag_and_settings(s
     with pytest.raises(ClientError):
         s3.head_object(Bucket=stack.outputs["failed_bucket"], Key=key)
     assert f"#### `{key}`" not in [m.value for m in at.main.markdown]
+
+
+# -- the plain helpers behind the pages -------------------------------------------------------------------------------
+
+
+def test_previews_are_downscaled_to_the_same_size_while_the_figures_keep_the_full_size() -> None:
+    from dashboard import images
+
+    before = photo_jpeg(3000, 2000, quality=90)
+    after = photo_jpeg(1500, 1000, quality=70)  # as if the pipeline had downscaled it
+    left, right = images.preview_pair(before, after)
+    assert (left.width, left.height) == (images.PREVIEW_SIDE, 683)
+    assert (right.width, right.height) == (left.width, left.height)  # same zoom
+    assert (left.full_width, left.full_height) == (3000, 2000)
+    assert (right.full_width, right.full_height) == (1500, 1000)
+    with pytest.raises(ValueError, match="cannot decode the original image"):
+        images.preview_pair(CORRUPT, None)
+
+
+def test_report_lines_give_percentiles_max_memory_and_the_cost_of_1000_images() -> None:
+    from dashboard import logs
+
+    text = (
+        "REPORT RequestId: r1\tDuration: 99.20 ms\tBilled Duration: 100 ms\tMemory Size: 512 MB\tMax Memory Used: 80 MB"
+    )
+    platform = json.dumps(
+        {
+            "type": "platform.report",
+            "record": {"metrics": {"durationMs": 300.5, "billedDurationMs": 301, "maxMemoryUsedMB": 120}},
+        }
+    )
+    reports = [logs.parse_report(text), logs.parse_report(platform)]
+    assert reports[0] == logs.Report(99.2, 100.0, 512, 80, None)
+    assert logs.parse_report("START RequestId: r1 Version: $LATEST") is None
+    summary = logs.summarise_reports(reports, configured_memory_mb=1024)
+    assert (summary.count, summary.p50_ms, summary.p95_ms, summary.max_memory_mb) == (2, 99.2, 300.5, 120)
+    # mean billed 200.5 ms at 1 GB: 0.2005 GB-s per image
+    assert summary.cost_per_1000_usd == pytest.approx(1000 * (0.2005 * 0.0000166667 + 0.0000002))
+    assert [logs.level_of(m) for m in (text, '{"level":"WARNING","message":"x"}', "[ERROR] boom", "hello")] == [
+        "REPORT",
+        "WARNING",
+        "ERROR",
+        "OTHER",
+    ]
