@@ -88,9 +88,22 @@ def lambda_context() -> LambdaContext:
 @pytest.fixture
 def function_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and region only (never real ones), no endpoint, and the function's own variables."""
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "POWERTOOLS_DEV", "MAX_OBJECT_BYTES"):
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "POWERTOOLS_DEV", "SNS_TOPIC_ARN"):
         monkeypatch.delenv(name, raising=False)
-    for name in ("JPEG_QUALITY", "MAX_DIMENSION", "KEEP_METADATA", "KEEP_GPS", "MAX_PIXELS", "PROGRESSIVE", "OPTIMIZE"):
+    # Every setting Settings.from_env reads besides the buckets, so a developer's shell cannot change a test's outcome.
+    for name in (
+        "JPEG_QUALITY",
+        "TARGET_SSIM",
+        "MIN_QUALITY",
+        "JPEG_ENCODER",
+        "MAX_DIMENSION",
+        "KEEP_METADATA",
+        "KEEP_GPS",
+        "MAX_PIXELS",
+        "PROGRESSIVE",
+        "OPTIMIZE",
+        "MAX_OBJECT_BYTES",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

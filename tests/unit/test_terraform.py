@@ -1,7 +1,10 @@
-"""Static checks of the Terraform stack (fmt, validate, checkov) and unit tests of localcloud/tf.py.
+"""Static checks of the Terraform stack (fmt, validate, checkov), its contract with the function's settings, and unit
+tests of localcloud/tf.py.
 
 Offline: providers come from TF_PROVIDER_MIRROR when it is set (CI sets it). Without a mirror and without the
-registry the validate tests fail with a message saying to set it; they are never skipped.
+registry the validate tests fail with a message saying to set it; they are never skipped. The settings tests need no
+provider: they evaluate the module's environment.tf with `terraform console`/`plan` and parse it with
+Settings.from_env.
 """
 
 from __future__ import annotations
@@ -9,10 +12,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aws_lambda_powertools.shared import constants as powertools_constants
+from image_compressor.settings import CompressionOptions, Settings
 
 from localcloud import tf
 
@@ -29,6 +37,21 @@ CONTRACT_OUTPUTS = {
     "function_name",
     "log_group_name",
     "dlq_url",
+}
+
+
+# Read by Powertools, not by Settings.from_env.
+POWERTOOLS_VARIABLES = {
+    powertools_constants.POWERTOOLS_LOG_LEVEL_LEGACY_ENV,  # LOG_LEVEL
+    powertools_constants.SERVICE_NAME_ENV,
+    powertools_constants.METRICS_NAMESPACE_ENV,
+}
+# Module files that make the function's settings: variables only, so they evaluate without a provider.
+SETTINGS_FILES = ("variables.tf", "environment.tf")
+# Root variables whose default deliberately differs from the module's (reason beside each).
+ROOT_DEFAULT_DIFFERS = {
+    # AWS: a customer-managed key so CloudWatch alarms can e-mail (docs/terraform.md); the module stays free.
+    (tf.AWS_ROOT, "create_sns_kms_key"),
 }
 
 
@@ -68,15 +91,232 @@ def test_roots_export_the_contract_outputs():
     assert CONTRACT_OUTPUTS <= module_outputs
 
 
-def test_every_module_variable_is_typed_and_described():
-    text = (MODULE / "variables.tf").read_text()
+def _variable_blocks(directory: Path) -> dict[str, str]:
+    """Return each variable's name and the text of its block in ``directory/variables.tf``."""
+    text = (directory / "variables.tf").read_text()
     blocks = re.split(r'^variable "', text, flags=re.MULTILINE)[1:]
+    return {block.split('"', 1)[0]: block for block in blocks}
+
+
+def _default(block: str) -> str | None:
+    """Return the text of a variable block's ``default`` (``None`` when the variable is required)."""
+    match = re.search(r"^\s+default\s+=\s+(.+?)\s*$", block, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+@pytest.mark.parametrize("directory", [MODULE, tf.LOCAL_ROOT, tf.AWS_ROOT], ids=["module", "envs-local", "envs-aws"])
+def test_every_variable_is_typed_and_described(directory: Path):
+    blocks = _variable_blocks(directory)
     assert len(blocks) > 10
-    for block in blocks:
-        name = block.split('"', 1)[0]
+    for name, block in blocks.items():
         assert re.search(r"^\s+type\s+=", block, re.MULTILINE), f"variable {name} has no type"
         assert re.search(r"^\s+description\s+=", block, re.MULTILINE), f"variable {name} has no description"
         assert not re.search(r"^\s+type\s+=\s+any\b", block, re.MULTILINE), f"variable {name} is type = any"
+
+
+@pytest.mark.parametrize("root", [tf.LOCAL_ROOT, tf.AWS_ROOT], ids=["envs-local", "envs-aws"])
+def test_roots_pass_every_variable_on_with_the_module_default(root: Path):
+    module_variables = _variable_blocks(MODULE)
+    main = (root / "main.tf").read_text()
+    module_block = main[main.index('module "pipeline" {') :]
+    for name, block in _variable_blocks(root).items():
+        if name not in module_variables:
+            # Provider settings (region, tags, ...): used outside the module.
+            assert f"var.{name}" in main, f"{root.name}: variable {name} is declared but never used"
+            continue
+        assert f"var.{name}" in module_block, f"{root.name}: variable {name} is not passed to the module"
+        passed_as_is = re.search(rf"^\s+{name}\s+=\s+var\.{name}\s*$", module_block, re.MULTILINE)
+        if passed_as_is and (root, name) not in ROOT_DEFAULT_DIFFERS:
+            assert _default(block) == _default(module_variables[name]), (
+                f"{root.name}: default of {name} ({_default(block)}) differs from the module's "
+                f"({_default(module_variables[name])})"
+            )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The function's environment against lambda/image_compressor/settings.py
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class _RecordingEnv(Mapping[str, str]):
+    """A read-only environment that records every variable name looked up in it."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = dict(values)
+        self.read: set[str] = set()
+
+    def __getitem__(self, name: str) -> str:
+        self.read.add(name)
+        return self._values[name]
+
+    def __contains__(self, name: object) -> bool:
+        if isinstance(name, str):
+            self.read.add(name)
+        return name in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+@pytest.fixture
+def settings_module(tmp_path: Path) -> Path:
+    """A copy of the module's variables.tf and environment.tf: all `terraform console` needs for the settings."""
+    directory = tmp_path / "settings-module"
+    directory.mkdir()
+    for name in SETTINGS_FILES:
+        shutil.copyfile(MODULE / name, directory / name)
+    return directory
+
+
+def _terraform(directory: Path, args: list[str], variables: Mapping[str, Any], stdin: str = "") -> tuple[int, str]:
+    """Run terraform in ``directory`` with ``variables`` (plus the required zip paths); return exit code and output."""
+    var_file = directory / "test.tfvars.json"
+    var_file.write_text(json.dumps({"lambda_zip_path": "lambda.zip", "layer_zip_path": "layer.zip", **variables}))
+    env = tf.terraform_env({"TF_DATA_DIR": str(directory / ".terraform")})
+    result = subprocess.run(
+        ["terraform", *args, f"-var-file={var_file}"],
+        cwd=directory,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def _function_settings(directory: Path, variables: Mapping[str, Any]) -> dict[str, str]:
+    """Evaluate the module's ``local.function_settings`` for ``variables``: the environment the function gets."""
+    code, output = _terraform(directory, ["console"], variables, stdin="jsonencode(local.function_settings)\n")
+    assert code == 0, output
+    return json.loads(json.loads(output.strip().splitlines()[-1]))  # an HCL string holding the JSON
+
+
+def _function_env(directory: Path, variables: Mapping[str, Any]) -> dict[str, str]:
+    """The settings plus the names lambda.tf fills in from resources (bucket names, topic ARN)."""
+    return {
+        **_function_settings(directory, variables),
+        "DEST_BUCKET": "dest",
+        "FAILED_BUCKET": "failed",
+        "SNS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:topic",
+    }
+
+
+def test_function_env_names_are_those_settings_reads(settings_module: Path):
+    lambda_tf = (MODULE / "lambda.tf").read_text()
+    environment = lambda_tf[lambda_tf.index("  environment {") :]
+    environment = environment[: environment.index("\n  }\n")]
+    assert "local.function_settings" in environment, "lambda.tf must merge environment.tf's local.function_settings"
+    from_resources = set(re.findall(r"^\s+([A-Z][A-Z0-9_]*)\s+=", environment, re.MULTILINE))
+    assert from_resources == {"DEST_BUCKET", "FAILED_BUCKET", "SNS_TOPIC_ARN"}
+
+    # Every optional variable set (jpeg_quality is only exported when it is).
+    module_names = from_resources | set(_function_settings(settings_module, {"jpeg_quality": 80}))
+
+    recording = _RecordingEnv({"DEST_BUCKET": "dest", "FAILED_BUCKET": "failed"})
+    Settings.from_env(recording)
+    assert recording.read == module_names - POWERTOOLS_VARIABLES, (
+        f"Terraform sets but the function never reads: {sorted(module_names - POWERTOOLS_VARIABLES - recording.read)};"
+        f" the function reads but Terraform never sets: {sorted(recording.read - module_names)}"
+    )
+    assert POWERTOOLS_VARIABLES <= module_names
+
+
+def test_module_defaults_are_the_function_defaults(settings_module: Path):
+    env = _function_env(settings_module, {})
+    assert "JPEG_QUALITY" not in env  # the function picks the mode's default
+    settings = Settings.from_env(env)
+    assert settings.compression == CompressionOptions()
+    assert settings.compression.quality == 95  # the ceiling of the SSIM search, not a cap at 80
+    assert settings.max_object_bytes == Settings("d", "f").max_object_bytes
+    assert env["LOG_LEVEL"] == "INFO"
+    assert env["POWERTOOLS_SERVICE_NAME"] == "image-compressor"
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected", "max_object_bytes"),
+    [
+        pytest.param({"target_ssim": 0}, CompressionOptions(target_ssim=None), 52428800, id="search-off"),
+        pytest.param(
+            {"target_ssim": 0, "jpeg_quality": 70, "jpeg_encoder": "pillow"},
+            CompressionOptions(target_ssim=None, quality=70, encoder="pillow"),
+            52428800,
+            id="fixed-quality-pillow",
+        ),
+        pytest.param(
+            {
+                "target_ssim": 0.999,
+                "jpeg_quality": 95,
+                "min_quality": 1,
+                "max_dimension": 2048,
+                "keep_metadata": True,
+                "keep_gps": True,
+                "max_pixels": 1,
+                "progressive": False,
+                "optimize": False,
+                "max_object_bytes": 1,
+            },
+            CompressionOptions(
+                target_ssim=0.999,
+                quality=95,
+                min_quality=1,
+                max_dimension=2048,
+                keep_metadata=True,
+                keep_gps=True,
+                max_pixels=1,
+                progressive=False,
+                optimize=False,
+            ),
+            1,
+            id="every-setting-at-an-edge",
+        ),
+        pytest.param(
+            {"target_ssim": 0.5, "jpeg_quality": 1, "min_quality": 95, "max_object_bytes": 10 * 2**30},
+            CompressionOptions(target_ssim=0.5, quality=1, min_quality=95),
+            10 * 2**30,
+            id="lowest-target-and-quality",
+        ),
+    ],
+)
+def test_every_value_terraform_accepts_parses_in_the_function(
+    settings_module: Path, variables: dict[str, Any], expected: CompressionOptions, max_object_bytes: int
+):
+    settings = Settings.from_env(_function_env(settings_module, variables))
+    assert settings.compression == expected
+    assert settings.max_object_bytes == max_object_bytes
+
+
+REFUSED = [
+    ({"jpeg_quality": 96}, "jpeg_quality must be null"),
+    ({"jpeg_quality": 0}, "jpeg_quality must be null"),
+    ({"jpeg_quality": 80.5}, "jpeg_quality must be null"),
+    ({"target_ssim": 1}, "target_ssim must be between 0.5 and 0.999"),
+    ({"target_ssim": 0.3}, "target_ssim must be between 0.5 and 0.999"),
+    ({"target_ssim": -0.96}, "target_ssim must be between 0.5 and 0.999"),
+    ({"min_quality": 0}, "min_quality must be a whole number between 1 and 95"),
+    ({"min_quality": 96}, "min_quality must be a whole number between 1 and 95"),
+    ({"jpeg_encoder": "mozjpeg"}, "jpeg_encoder must be jpegli or pillow"),
+    ({"jpeg_encoder": "Pillow"}, "jpeg_encoder must be jpegli or pillow"),
+    ({"max_object_bytes": 0}, "max_object_bytes must be a whole number of bytes >= 1"),
+]
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    REFUSED,
+    ids=[",".join(f"{name}={value}" for name, value in variables.items()) for variables, _ in REFUSED],
+)
+def test_values_the_function_would_refuse_are_refused_by_terraform(
+    settings_module: Path, variables: dict[str, Any], message: str
+):
+    code, output = _terraform(settings_module, ["plan", "-no-color", "-input=false"], variables)
+    assert code == 1
+    assert "Invalid value for variable" in output
+    assert message in " ".join(output.split())  # Terraform wraps long messages
 
 
 def test_checkov_passes_with_every_skip_explained(tmp_path: Path):

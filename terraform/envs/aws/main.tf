@@ -34,10 +34,15 @@ module "pipeline" {
   tracing_mode         = var.tracing_mode
   log_level            = var.log_level
 
-  jpeg_quality  = var.jpeg_quality
-  max_dimension = var.max_dimension
-  keep_metadata = var.keep_metadata
-  max_pixels    = var.max_pixels
+  jpeg_encoder     = var.jpeg_encoder
+  target_ssim      = var.target_ssim
+  jpeg_quality     = var.jpeg_quality
+  min_quality      = var.min_quality
+  max_dimension    = var.max_dimension
+  keep_metadata    = var.keep_metadata
+  keep_gps         = var.keep_gps
+  max_pixels       = var.max_pixels
+  max_object_bytes = var.max_object_bytes
 
   maximum_retry_attempts       = var.maximum_retry_attempts
   maximum_event_age_in_seconds = var.maximum_event_age_in_seconds

@@ -30,11 +30,16 @@ module "pipeline" {
   layer_zip_path  = coalesce(var.layer_zip_path, "${local.build_dir}/pillow-layer.zip")
   architecture    = var.architecture
 
-  jpeg_quality  = var.jpeg_quality
-  max_dimension = var.max_dimension
-  keep_metadata = var.keep_metadata
-  max_pixels    = var.max_pixels
-  log_level     = var.log_level
+  jpeg_encoder     = var.jpeg_encoder
+  target_ssim      = var.target_ssim
+  jpeg_quality     = var.jpeg_quality
+  min_quality      = var.min_quality
+  max_dimension    = var.max_dimension
+  keep_metadata    = var.keep_metadata
+  keep_gps         = var.keep_gps
+  max_pixels       = var.max_pixels
+  max_object_bytes = var.max_object_bytes
+  log_level        = var.log_level
 
   maximum_retry_attempts       = var.maximum_retry_attempts
   maximum_event_age_in_seconds = var.maximum_event_age_in_seconds

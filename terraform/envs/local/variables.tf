@@ -39,10 +39,28 @@ variable "architecture" {
   default     = "x86_64"
 }
 
-variable "jpeg_quality" {
-  description = "JPEG_QUALITY of the function (1-95)."
+variable "jpeg_encoder" {
+  description = "JPEG_ENCODER of the function: jpegli (smallest files) or pillow (fastest)."
+  type        = string
+  default     = "jpegli"
+}
+
+variable "target_ssim" {
+  description = "TARGET_SSIM of the function: luma SSIM each image is compressed to (0.5-0.999), or 0 for a fixed jpeg_quality."
   type        = number
-  default     = 80
+  default     = 0.96
+}
+
+variable "jpeg_quality" {
+  description = "JPEG_QUALITY of the function (1-95): the search's ceiling, or the fixed quality with target_ssim = 0. null leaves it to the function (95 as the ceiling, 85 fixed)."
+  type        = number
+  default     = null
+}
+
+variable "min_quality" {
+  description = "MIN_QUALITY of the function (1-95): the lowest quality the search may pick."
+  type        = number
+  default     = 60
 }
 
 variable "max_dimension" {
@@ -57,10 +75,22 @@ variable "keep_metadata" {
   default     = false
 }
 
+variable "keep_gps" {
+  description = "KEEP_GPS of the function: with keep_metadata, also keep the GPS location."
+  type        = bool
+  default     = false
+}
+
 variable "max_pixels" {
   description = "MAX_PIXELS of the function (decompression-bomb guard)."
   type        = number
   default     = 50000000
+}
+
+variable "max_object_bytes" {
+  description = "MAX_OBJECT_BYTES of the function: larger source objects go to the failed bucket undownloaded (52428800 = 50 MiB)."
+  type        = number
+  default     = 52428800
 }
 
 variable "log_level" {

@@ -1,4 +1,5 @@
-# The image-compressor function and its dependency layer (Pillow + Powertools), both from `make build`.
+# The image-compressor function and its dependency layer (Pillow, pyjpegli, mozjpeg-lossless-optimization, numpy,
+# Powertools), both from `make build`. Its environment is in environment.tf.
 
 locals {
   # null when the file is missing: the preconditions below then say to run `make build`, while a destroy (which
@@ -9,7 +10,7 @@ locals {
 
 resource "aws_lambda_layer_version" "this" {
   layer_name               = "${var.function_name}-deps"
-  description              = "Pillow and Powertools for ${var.function_name}"
+  description              = "Pillow, jpegli, mozjpeg, numpy and Powertools for ${var.function_name}"
   filename                 = var.layer_zip_path
   source_code_hash         = local.layer_zip_hash
   compatible_runtimes      = ["python3.13"]
@@ -44,20 +45,15 @@ resource "aws_lambda_function" "this" {
   }
 
   environment {
-    variables = {
-      DEST_BUCKET                  = aws_s3_bucket.this["destination"].bucket
-      FAILED_BUCKET                = aws_s3_bucket.this["failed"].bucket
-      SNS_TOPIC_ARN                = aws_sns_topic.this.arn
-      JPEG_QUALITY                 = tostring(var.jpeg_quality)
-      MAX_DIMENSION                = tostring(var.max_dimension)
-      KEEP_METADATA                = tostring(var.keep_metadata)
-      MAX_PIXELS                   = tostring(var.max_pixels)
-      PROGRESSIVE                  = tostring(var.progressive)
-      OPTIMIZE                     = tostring(var.optimize)
-      LOG_LEVEL                    = var.log_level
-      POWERTOOLS_SERVICE_NAME      = var.function_name
-      POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
-    }
+    # The settings (JPEG_QUALITY, TARGET_SSIM, ..., LOG_LEVEL) are in environment.tf.
+    variables = merge(
+      {
+        DEST_BUCKET   = aws_s3_bucket.this["destination"].bucket
+        FAILED_BUCKET = aws_s3_bucket.this["failed"].bucket
+        SNS_TOPIC_ARN = aws_sns_topic.this.arn
+      },
+      local.function_settings,
+    )
   }
 
   lifecycle {

@@ -138,14 +138,50 @@ variable "metrics_namespace" {
 # Compression settings (environment of the function; see lambda/image_compressor/settings.py)
 # ---------------------------------------------------------------------------------------------------------------------
 
-variable "jpeg_quality" {
-  description = "JPEG_QUALITY: encoder quality 1-95."
-  type        = number
-  default     = 80
+variable "jpeg_encoder" {
+  description = "JPEG_ENCODER: jpegli (jpegli + mozjpeg lossless pass, the smallest files) or pillow (libjpeg-turbo, about 1.5-2x as fast, about 10% bigger at the same SSIM)."
+  type        = string
+  default     = "jpegli"
+  nullable    = false
 
   validation {
-    condition     = var.jpeg_quality >= 1 && var.jpeg_quality <= 95 && floor(var.jpeg_quality) == var.jpeg_quality
-    error_message = "jpeg_quality must be a whole number between 1 and 95."
+    condition     = contains(["jpegli", "pillow"], var.jpeg_encoder)
+    error_message = "jpeg_encoder must be jpegli or pillow."
+  }
+}
+
+variable "target_ssim" {
+  description = "TARGET_SSIM: luma SSIM each image is compressed to; the lowest quality between min_quality and jpeg_quality that reaches it is used. 0 turns the search off (every image at the fixed jpeg_quality)."
+  type        = number
+  default     = 0.96
+  nullable    = false
+
+  validation {
+    condition     = var.target_ssim == 0 || (var.target_ssim >= 0.5 && var.target_ssim <= 0.999)
+    error_message = "target_ssim must be between 0.5 and 0.999 (for example 0.96; 0.95 gives smaller files, 0.97 better quality), or 0 to turn the quality search off."
+  }
+}
+
+variable "jpeg_quality" {
+  description = "JPEG_QUALITY, 1-95 on the encoder's scale: the highest quality the search may pick (with target_ssim), or the fixed quality of every image (target_ssim = 0). null leaves JPEG_QUALITY unset, so the function uses its default for the mode: 95 as the ceiling, 85 as the fixed quality."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.jpeg_quality == null || try(var.jpeg_quality >= 1 && var.jpeg_quality <= 95 && floor(var.jpeg_quality) == var.jpeg_quality, false)
+    error_message = "jpeg_quality must be null (the function's default: 95 with target_ssim, 85 without) or a whole number between 1 and 95."
+  }
+}
+
+variable "min_quality" {
+  description = "MIN_QUALITY: the lowest quality the search may pick, 1-95 (when above jpeg_quality, jpeg_quality wins). Ignored with target_ssim = 0."
+  type        = number
+  default     = 60
+  nullable    = false
+
+  validation {
+    condition     = var.min_quality >= 1 && var.min_quality <= 95 && floor(var.min_quality) == var.min_quality
+    error_message = "min_quality must be a whole number between 1 and 95."
   }
 }
 
@@ -161,9 +197,17 @@ variable "max_dimension" {
 }
 
 variable "keep_metadata" {
-  description = "KEEP_METADATA: keep EXIF (orientation applied) and XMP; false drops them, GPS included."
+  description = "KEEP_METADATA: keep EXIF (orientation applied), XMP, IPTC and comments; false drops them. GPS is dropped unless keep_gps is also true."
   type        = bool
   default     = false
+  nullable    = false
+}
+
+variable "keep_gps" {
+  description = "KEEP_GPS: with keep_metadata, also keep the GPS location. Ignored without keep_metadata."
+  type        = bool
+  default     = false
+  nullable    = false
 }
 
 variable "max_pixels" {
@@ -174,6 +218,18 @@ variable "max_pixels" {
   validation {
     condition     = var.max_pixels >= 1 && floor(var.max_pixels) == var.max_pixels
     error_message = "max_pixels must be a whole number >= 1."
+  }
+}
+
+variable "max_object_bytes" {
+  description = "MAX_OBJECT_BYTES: source objects larger than this are not downloaded; they go to the failed bucket with a reason. The default, 50 MiB, is far above any camera JPEG and well inside the function's memory."
+  type        = number
+  default     = 52428800
+  nullable    = false
+
+  validation {
+    condition     = var.max_object_bytes >= 1 && floor(var.max_object_bytes) == var.max_object_bytes
+    error_message = "max_object_bytes must be a whole number of bytes >= 1 (52428800 = 50 MiB)."
   }
 }
 
