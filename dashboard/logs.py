@@ -116,6 +116,33 @@ def level_of(message: str) -> str:
     return "OTHER"
 
 
+#: Fields of a structured (Powertools) line shown in its one-line summary, in this order.
+SUMMARY_FIELDS = ("key", "status", "duplicate", "input_bytes", "output_bytes", "ms", "reason", "objects", "error")
+
+
+def summary_of(message: str) -> str | None:
+    """One readable line for a structured JSON log line: its ``message`` then the interesting fields.
+
+    Returns ``None`` for lines that are not JSON objects with a ``message`` (they are short enough as they are).
+    """
+    text = message.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or "message" not in data:
+        return None
+    parts = [str(data["message"])]
+    parts += [f"{name}={data[name]}" for name in SUMMARY_FIELDS if _worth_showing(data.get(name))]
+    return " · ".join(parts)
+
+
+def _worth_showing(value: Any) -> bool:
+    return value is not None and value is not False and value != "" and value != []
+
+
 def parse_report(message: str) -> Report | None:
     """Return the figures of a REPORT line (plain text or JSON ``platform.report``), else ``None``."""
     text = message.strip()

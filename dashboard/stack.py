@@ -355,7 +355,7 @@ class ImageResult:
             "status": self.status,
             "bytes_before": self.original_bytes,
             "bytes_after": self.output_bytes,
-            "saved_pct": round(self.saved_ratio * 100, 1),
+            "saved_pct": None if self.status == "failed" else round(self.saved_ratio * 100, 1),
             "processing_ms": self.processing_ms,
             "width": self.width,
             "height": self.height,

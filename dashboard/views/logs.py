@@ -23,6 +23,19 @@ LEVEL_STYLE = {
 }
 MAX_LINES = 300
 
+
+def _text(message: str) -> str:
+    """The message as HTML: structured lines as a summary that unfolds to the full JSON."""
+    style = "white-space:pre-wrap;word-break:break-word"
+    summary = lg.summary_of(message)
+    if summary is None:
+        return f'<span style="{style}">{html.escape(message)}</span>'
+    return (
+        f'<details style="{style}"><summary style="cursor:pointer">{html.escape(summary)}</summary>'
+        f'<span style="color:#475467">{html.escape(message)}</span></details>'
+    )
+
+
 conn = ui.connection()
 st.title("Logs")
 st.caption(f"Log group `{conn.stack.output('log_group_name')}` of function `{conn.stack.output('function_name')}`.")
@@ -85,6 +98,6 @@ for event in shown[:MAX_LINES]:
         f'<span style="color:#667085;white-space:nowrap">{stamp}</span>'
         f'<span class="log-level" style="color:{fg};background:{bg};border-radius:4px;padding:0 .4rem;'
         f'min-width:4.6rem;text-align:center;font-weight:600">{event.level}</span>'
-        f'<span style="white-space:pre-wrap;word-break:break-word">{html.escape(event.message)}</span></div>'
+        f"{_text(event.message)}</div>"
     )
 st.html("".join(rows))

@@ -487,6 +487,9 @@ def test_report_lines_give_percentiles_max_memory_and_the_cost_of_1000_images() 
     assert (summary.count, summary.p50_ms, summary.p95_ms, summary.max_memory_mb) == (2, 99.2, 300.5, 120)
     # mean billed 200.5 ms at 1 GB: 0.2005 GB-s per image
     assert summary.cost_per_1000_usd == pytest.approx(1000 * (0.2005 * 0.0000166667 + 0.0000002))
+    line = json.dumps({"level": "INFO", "message": "image processed", "key": "a.jpg", "duplicate": False, "ms": 0})
+    assert logs.summary_of(line) == "image processed · key=a.jpg · ms=0"
+    assert logs.summary_of(text) is None
     assert [logs.level_of(m) for m in (text, '{"level":"WARNING","message":"x"}', "[ERROR] boom", "hello")] == [
         "REPORT",
         "WARNING",
