@@ -177,7 +177,7 @@ def _terraform(directory: Path, args: list[str], variables: Mapping[str, Any], s
     var_file.write_text(json.dumps({"lambda_zip_path": "lambda.zip", "layer_zip_path": "layer.zip", **variables}))
     env = tf.terraform_env({"TF_DATA_DIR": str(directory / ".terraform")})
     result = subprocess.run(
-        ["terraform", *args, f"-var-file={var_file}"],
+        [tf.terraform_binary(env), *args, f"-var-file={var_file}"],
         cwd=directory,
         env=env,
         input=stdin,
