@@ -774,6 +774,8 @@ def explain(exc: BaseException, stack: Stack | None = None) -> str:
             return f"AWS rejected the credentials ({code}). Refresh them (e.g. `aws sso login`) and reload."
         if code in {"AccessDenied", "AccessDeniedException", "AuthorizationError"}:
             return f"Access denied ({message}). Use a profile allowed to read the stack's resources."
+        if code == "NoSuchKey":
+            return f"The object no longer exists ({message}); it may have been deleted or replaced. Refresh the page."
         if code in {"NoSuchBucket", "ResourceNotFoundException", "NotFound", "404", "NotFoundException"}:
             return (
                 f"A resource of the stack is missing in {where} ({code}: {message}). "

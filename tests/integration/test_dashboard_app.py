@@ -264,6 +264,38 @@ def test_flip_and_detail_views_show_the_same_part_at_the_same_zoom(stack: Any) -
     assert captions == ["Original · centre at 100 %", "Compressed · same region at 100 %"]
 
 
+def test_a_kept_original_result_shows_its_reason_and_no_saving(stack: Any) -> None:
+    """A result as the function writes it when re-encoding would not be smaller (the original is the output)."""
+    key = new_key()
+    data = photo_jpeg(200, 150, quality=30)
+    stack.client("s3").put_object(
+        Bucket=stack.outputs["destination_bucket"],
+        Key=key,
+        Body=data,
+        Metadata={
+            "status": "kept-original",
+            "original-bytes": str(len(data)),
+            "output-bytes": str(len(data)),
+            "quality": "0",
+            "processing-ms": "4.2",
+            "source-etag": hashlib.md5(data).hexdigest(),  # noqa: S324 - S3's ETag of a single-part upload
+            "settings": "test",
+            "width": "200",
+            "height": "150",
+            "reason": "re-encoding would not make it smaller; the original was kept",
+        },
+    )
+    at = app(key=key)
+    assert not at.exception
+    figures = metrics(at)
+    assert figures["Original"] == figures["Compressed"] == ui.human_bytes(len(data))
+    assert figures["Saved"] == "0.0 %" and figures["Quality"] == "–"
+    assert [i.value for i in at.info] == ["re-encoding would not make it smaller; the original was kept"]
+    assert ":blue-badge[" in " ".join(m.value for m in at.main.markdown)
+    # the source object is not there (the result was written directly), so the page says why there is no preview
+    assert any(w.value.startswith("No preview: The object no longer exists") for w in at.warning)
+
+
 # -- history ----------------------------------------------------------------------------------------------------------
 
 
