@@ -57,7 +57,7 @@ variable "architecture" {
 variable "memory_size" {
   description = "Memory of the function in MB."
   type        = number
-  default     = 1024
+  default     = 1769
 }
 
 variable "timeout" {
