@@ -9,7 +9,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 BACKEND ?= auto
-AWS_REGION ?= eu-west-1
 PYTEST_ARGS ?=
 # Our own .tf files (tflocal's generated localstack_providers_override.tf and .terraform/ are not ours to format).
 TF_FILES = $(shell find terraform -name '*.tf' ! -name 'localstack_providers_override.tf' ! -path '*/.terraform/*')
@@ -29,7 +28,7 @@ export DISABLE_DEPRECATION_NOTICE := 1
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\nTargets:\n"} \
 		/^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@printf "\nVariables: BACKEND=auto|embedded|localstack  TF_PROVIDER_MIRROR=<dir>  AWS_REGION=$(AWS_REGION)\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n"
+	@printf "\nVariables: BACKEND=auto|embedded|localstack  TF_PROVIDER_MIRROR=<dir>\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n"
 
 # The venv is a file target: rebuilt when the dependency list or the lock changes.
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
