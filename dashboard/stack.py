@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +25,8 @@ import boto3
 import botocore.exceptions as bx
 from botocore.config import Config
 
+from localcloud import state, tf
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STACK_FILE_ENV = "DASHBOARD_STACK_FILE"
 TARGET_ENV = "DASHBOARD_TARGET"
@@ -33,16 +34,8 @@ STATE_DIR_ENV = "DASHBOARD_STATE_DIR"
 DEFAULT_STACK_FILE = Path(".local") / "stack.json"
 AWS_ENV_DIR = Path("terraform") / "envs" / "aws"
 DEFAULT_REGION = "eu-west-1"
-OUTPUT_NAMES = (
-    "source_bucket",
-    "destination_bucket",
-    "failed_bucket",
-    "sns_topic_arn",
-    "notifications_queue_url",
-    "function_name",
-    "log_group_name",
-    "dlq_url",
-)
+#: The stack outputs (the contract in DESIGN.md), as the local cloud records them.
+OUTPUT_NAMES = state.REQUIRED_OUTPUTS
 #: Outputs a usable stack description must have; ``notifications_queue_url`` is optional (null without a queue).
 REQUIRED_OUTPUTS = tuple(name for name in OUTPUT_NAMES if name != "notifications_queue_url")
 STATUSES = ("compressed", "kept-original", "failed")
@@ -218,43 +211,21 @@ def load_stack_file(path: Path, env: Mapping[str, str] | None = None) -> Stack:
 
 
 def terraform_outputs(env_dir: Path) -> dict[str, str]:
-    """Return ``terraform output -json`` of ``env_dir`` as plain values, or ``{}`` when there is no applied state.
-
-    Uses ``localcloud.tf`` when it offers an ``outputs`` function, else runs ``terraform`` itself.
+    """Return the Terraform outputs of ``env_dir`` (through ``localcloud.tf``) as plain values, ``{}`` when unapplied.
 
     Raises
     ------
     StackNotFoundError
-        When Terraform is installed and initialised there but the command fails.
+        When Terraform is installed but reading the outputs fails.
     """
-    terraform = shutil.which("terraform")
-    if not env_dir.is_dir() or terraform is None:
+    if not env_dir.is_dir() or shutil.which("terraform") is None:
         return {}
     try:
-        from localcloud import tf as _tf
-    except ImportError:
-        _tf = None
-    if _tf is not None and callable(getattr(_tf, "outputs", None)):
-        try:
-            return _plain_outputs(_tf.outputs(env_dir))
-        except Exception as exc:  # any failure of the helper becomes a readable message
-            raise StackNotFoundError(
-                f"Reading the Terraform outputs of {env_dir} failed: {exc}. Run `make deploy-aws` and reload."
-            ) from exc
-    if not (env_dir / ".terraform").exists():
-        return {}
-    proc = subprocess.run(
-        [terraform, f"-chdir={env_dir}", "output", "-json"], capture_output=True, text=True, timeout=120, check=False
-    )
-    if proc.returncode != 0:
+        return _plain_outputs(tf.outputs(env_dir))
+    except tf.TerraformError as exc:
         raise StackNotFoundError(
-            f"`terraform output -json` in {env_dir} failed: {proc.stderr.strip()[:400]}. "
-            "Run `make deploy-aws` (or `terraform init` there) and reload."
-        )
-    try:
-        return _plain_outputs(json.loads(proc.stdout or "{}"))
-    except ValueError as exc:
-        raise StackNotFoundError(f"`terraform output -json` in {env_dir} printed no JSON: {exc}") from exc
+            f"Reading the Terraform outputs of {env_dir} failed: {exc}. Run `make deploy-aws` and reload."
+        ) from exc
 
 
 def aws_region(env: Mapping[str, str]) -> str:
