@@ -87,6 +87,21 @@ def destination_record(
     }
 
 
+def runner_failure(request_id: str, exc: BaseException) -> Invocation:
+    """Return the failed :class:`Invocation` that stands for an attempt the executor could not run at all.
+
+    Lambda reports such failures (no execution environment, the runtime could not start) like a crash of the
+    runtime, so the event is retried and in the end reaches the on-failure destination instead of being lost.
+    """
+    document = {
+        "errorMessage": f"RequestId: {request_id} Error: the local executor could not run the function: {exc}",
+        "errorType": "Runtime.ExitError",
+        "requestId": request_id,
+        "stackTrace": [],
+    }
+    return Invocation(request_id, json.dumps(document).encode(), "Unhandled", "Runtime.ExitError")
+
+
 class AsyncInvoker:
     """Queue of asynchronous invocations served by ``threads`` background threads.
 
@@ -118,6 +133,8 @@ class AsyncInvoker:
         self._pending = 0
         self._idle = threading.Condition(self._lock)
         self._closed = False
+        self._running: dict[str, tuple[str, int, float]] = {}  # request id -> function, attempt, start (monotonic)
+        self._oldest: dict[str, float] = {}  # request id -> enqueued (monotonic), for every pending job
         self._threads = [
             threading.Thread(target=self._serve, name=f"lambda-async-{i}", daemon=True) for i in range(threads)
         ]
@@ -131,6 +148,7 @@ class AsyncInvoker:
         job = _Job(spec, event, settings, str(uuid.uuid4()))
         with self._lock:
             self._pending += 1
+            self._oldest[job.request_id] = job.enqueued
         self._queue.put(job)
         return job.request_id
 
@@ -138,6 +156,22 @@ class AsyncInvoker:
         """Return how many submitted invocations have not finished (retries included)."""
         with self._lock:
             return self._pending
+
+    def running(self) -> list[dict[str, Any]]:
+        """Describe the attempts running now: request id, function, attempt number and seconds since it started."""
+        now = time.monotonic()
+        with self._lock:
+            items = list(self._running.items())
+        return [
+            {"request_id": rid, "function": fn, "attempt": attempt, "running_s": round(now - started, 1)}
+            for rid, (fn, attempt, started) in items
+        ]
+
+    def oldest_pending_s(self) -> float:
+        """Return how long the oldest unfinished invocation has been waiting or running (0 when none)."""
+        with self._lock:
+            oldest = min(self._oldest.values(), default=None)
+        return 0.0 if oldest is None else round(time.monotonic() - oldest, 1)
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until no invocation is queued, running or waiting to retry; return False on timeout."""
@@ -162,12 +196,16 @@ class AsyncInvoker:
         for thread in self._threads:
             thread.join(timeout=5)
 
-    def _done(self) -> None:
+    def _done(self, job: _Job) -> None:
         with self._idle:
             self._pending -= 1
+            self._oldest.pop(job.request_id, None)
             self._idle.notify_all()
 
     def _serve(self) -> None:
+        # One failure must neither kill this thread nor lose the event: an attempt that raises (the worker could
+        # not be started, the code could not be extracted, ...) counts as a failed attempt and is retried, and
+        # after the retries the record goes to the on-failure destination like any other failure.
         while True:
             job = self._queue.get()
             if job is None:
@@ -176,7 +214,7 @@ class AsyncInvoker:
                 self._attempt(job)
             except Exception:
                 log.exception("asynchronous invocation %s of %s failed in the invoker", job.request_id, job.spec.name)
-                self._done()
+                self._done(job)
 
     def _attempt(self, job: _Job) -> None:
         age = time.monotonic() - job.enqueued
@@ -184,7 +222,17 @@ class AsyncInvoker:
             self._finish(job, "EventAgeExceeded", None)
             return
         job.attempts += 1
-        invocation = self.executor.invoke(job.spec, job.event, request_id=job.request_id)
+        with self._lock:
+            self._running[job.request_id] = (job.spec.name, job.attempts, time.monotonic())
+        try:
+            invocation = self.executor.invoke(job.spec, job.event, request_id=job.request_id)
+        except Exception as exc:
+            log.exception("attempt %d of asynchronous invocation %s of %s could not run", job.attempts,
+                          job.request_id, job.spec.name)  # fmt: skip
+            invocation = runner_failure(job.request_id, exc)
+        finally:
+            with self._lock:
+                self._running.pop(job.request_id, None)
         if invocation.ok:
             self._finish(job, "Success", invocation)
             return
@@ -230,4 +278,4 @@ class AsyncInvoker:
         except Exception:
             log.exception("could not deliver the destination record of %s", job.request_id)
         finally:
-            self._done()
+            self._done(job)
