@@ -12,6 +12,7 @@ crashes is killed and replaced on the next call.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -37,6 +38,12 @@ log = logging.getLogger(__name__)
 
 BOOTSTRAP = Path(bootstrap.__file__).resolve()
 INIT_TIMEOUT_S = 10.0  # Lambda's limit for the init phase; the function timeout is added on top.
+# Locally the init phase gets more: a cold start on a busy laptop (or a CI machine running several test sessions)
+# can take far longer than on Lambda, and a slow start must not turn every invocation into a failure.
+LOCAL_INIT_TIMEOUT_S = 60.0
+# How long to wait for the end-of-phase marker on the log channel after the reply arrived. The worker writes the
+# marker before the reply, so it is already in the pipe; only a busy machine delays its reader thread.
+MARK_WAIT_S = 30.0
 LOG_RESULT_BYTES = 4096  # Invoke's LogResult holds the last 4 KB of the log.
 
 # Variables Lambda sets itself and does not let a function override.
@@ -263,34 +270,49 @@ class _Worker:
         return self.proc.pid
 
     def _read_replies(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            try:
-                self.replies.put(json.loads(raw))
-            except ValueError:
-                log.warning("worker %s wrote a line that is not JSON on the reply channel: %r", self.pid, raw[:200])
-        self.replies.put(None)
+        # The end-of-channel sentinel is always queued, whatever happens here, so nobody waits for a dead worker.
+        pipe = self.proc.stdout
+        assert pipe is not None
+        try:
+            for raw in pipe:
+                try:
+                    self.replies.put(json.loads(raw))
+                except ValueError:
+                    log.warning("worker %s wrote a line that is not JSON on the reply channel: %r", self.pid, raw[:200])
+        except Exception:
+            log.exception("reading the replies of worker %s failed", self.pid)
+        finally:
+            self.replies.put(None)
+            with contextlib.suppress(OSError):
+                pipe.close()
 
     def _read_lines(self) -> None:
-        assert self.proc.stderr is not None
+        pipe = self.proc.stderr
+        assert pipe is not None
         held_blank = False
-        for raw in self.proc.stderr:
-            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            if bootstrap.MARK in text:
-                before, _, phase = text.partition(bootstrap.MARK)
-                if before:
-                    self.lines.put(("line", before))
-                self.lines.put(("mark", phase.strip()))
-                held_blank = False
-                continue
+        try:
+            for raw in pipe:
+                text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                if bootstrap.MARK in text:
+                    before, _, phase = text.partition(bootstrap.MARK)
+                    if before:
+                        self.lines.put(("line", before))
+                    self.lines.put(("mark", phase.strip()))
+                    held_blank = False
+                    continue
+                if held_blank:
+                    self.lines.put(("line", ""))
+                held_blank = text == ""
+                if not held_blank:
+                    self.lines.put(("line", text))
             if held_blank:
                 self.lines.put(("line", ""))
-            held_blank = text == ""
-            if not held_blank:
-                self.lines.put(("line", text))
-        if held_blank:
-            self.lines.put(("line", ""))
-        self.lines.put(("eof", ""))
+        except Exception:
+            log.exception("reading the log output of worker %s failed", self.pid)
+        finally:
+            self.lines.put(("eof", ""))
+            with contextlib.suppress(OSError):
+                pipe.close()
 
     def collect(self, phase: str, wait_s: float) -> list[tuple[int, str]]:
         """Return the output lines up to the marker of ``phase`` (waiting at most ``wait_s`` for it)."""
@@ -312,9 +334,9 @@ class _Worker:
             reply = self.replies.get(timeout=timeout)
         except queue.Empty:
             self.kill()
-            self.init_lines = self.collect("init", 0.5)
+            self.init_lines = self.collect("init", 5.0)
             raise _WorkerDied(f"init did not finish within {timeout:.0f} s") from None
-        self.init_lines = self.collect("init", 2.0)
+        self.init_lines = self.collect("init", MARK_WAIT_S)
         if reply is None:
             raise _WorkerDied(self._exit_text())
         self.init_ms = float(reply.get("init_ms", 0.0))
@@ -326,7 +348,7 @@ class _Worker:
         try:
             self.proc.stdin.write(json.dumps(request).encode() + b"\n")
             self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
+        except (OSError, ValueError):  # ValueError: the pipe was closed because the worker was stopped
             raise _WorkerDied(self._exit_text()) from None
         try:
             reply = self.replies.get(timeout=max(0.0, timeout))
@@ -359,20 +381,17 @@ class _Worker:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             log.warning("worker %s did not exit after SIGKILL", self.pid)
-        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                try:
-                    pipe.close()
-                except OSError:
-                    pass
+        # stdout and stderr are closed by their reader threads once they reach the end (closing them here, while
+        # a reader is blocked in read(), could leave that thread stuck or dying without its end-of-channel mark).
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.proc.stdin.close()
 
     def stop(self, grace_s: float = 2.0) -> None:
         """Close the request channel (the worker exits when idle), then kill it if it is still running."""
         if self.proc.stdin is not None:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 self.proc.stdin.close()
-            except OSError:
-                pass
         try:
             self.proc.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
@@ -453,6 +472,9 @@ class LocalExecutor:
         Maximum workers (parallel invocations) per function version.
     project_python : str | None
         Interpreter for the fallback when no interpreter of the function's runtime (or no matching layer) exists.
+    init_timeout : float
+        Seconds a new worker may take to start and import the handler, on top of the function's timeout (Lambda
+        allows 10 s; the default :data:`LOCAL_INIT_TIMEOUT_S` leaves room for a busy machine).
     """
 
     def __init__(
@@ -462,9 +484,13 @@ class LocalExecutor:
         log_sink: LogSink,
         concurrency: int = 2,
         project_python: str | None = None,
+        init_timeout: float = LOCAL_INIT_TIMEOUT_S,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if init_timeout <= 0:
+            raise ValueError(f"init_timeout must be more than 0 seconds, got {init_timeout}")
+        self.init_timeout = init_timeout
         self.cache = CodeCache(cache_dir)
         self.cache_dir = cache_dir
         self.endpoint_url = endpoint_url
@@ -576,7 +602,7 @@ class LocalExecutor:
         worker = _Worker(spec, choice, env, stream)
         pending = [(started, f"INIT_START Runtime Version: {spec.runtime} (local executor, {choice.python})")]
         try:
-            worker.wait_ready(INIT_TIMEOUT_S + spec.timeout)
+            worker.wait_ready(self.init_timeout + spec.timeout)
         except _WorkerDied as exc:
             pending.extend(worker.init_lines)
             worker.init_error = {"errorType": "Runtime.ExitError", "errorMessage": str(exc), "stackTrace": []}
@@ -658,7 +684,7 @@ class LocalExecutor:
                 reply = worker.request(request, spec.timeout)
             except _WorkerDied as exc:
                 healthy = False
-                events.extend(worker.collect(request_id, 1.0))
+                events.extend(worker.collect(request_id, 5.0))
                 error = {
                     "errorType": "Runtime.ExitError",
                     "errorMessage": f"RequestId: {request_id} Error: {exc}",
@@ -670,14 +696,14 @@ class LocalExecutor:
                 if reply is None:
                     healthy = False
                     worker.kill()
-                    events.extend(worker.collect(request_id, 1.0))
+                    events.extend(worker.collect(request_id, 5.0))
                     message = f"Task timed out after {spec.timeout:.2f} seconds"
                     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
                     events.append((_now_ms(), f"{stamp} {request_id} {message}"))
                     error = {"errorType": "Sandbox.Timedout", "errorMessage": f"{stamp} {request_id} {message}"}
                     status = "\tStatus: timeout"
                 else:
-                    events.extend(worker.collect(request_id, 2.0))
+                    events.extend(worker.collect(request_id, MARK_WAIT_S))
                     if not reply.get("ok"):
                         error = reply.get("error") or {"errorType": "Unknown", "errorMessage": "no error details"}
                         if reply.get("error_log"):

@@ -15,8 +15,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 # Pure-Python packages that AWS's Python runtimes ship (boto3 and its dependencies). On Lambda they live in the
@@ -64,24 +64,37 @@ def _candidates(version: tuple[int, int]) -> list[str]:
     return found
 
 
-@lru_cache(maxsize=16)
-def _interpreter_info(path: str) -> tuple[str, tuple[int, int]] | None:
-    """Run ``path`` once and return its real executable and version, or ``None`` when it does not start.
+_PROBED: dict[str, tuple[str, tuple[int, int]]] = {}
+_PROBE_LOCK = threading.Lock()
+PROBE_TIMEOUT_S = 60.0
 
-    pyenv shims exist on PATH even when the version is not active; running them is the only reliable check.
+
+def _interpreter_info(path: str) -> tuple[str, tuple[int, int]] | None:
+    """Run ``path`` and return its real executable and version, or ``None`` when it does not start.
+
+    pyenv shims exist on PATH even when the version is not active; running them is the only reliable check. Only
+    an answer is remembered: a probe that failed (for instance timed out on a busy machine) is tried again next
+    time, so one slow moment does not send every later worker to the fallback interpreter.
     """
+    with _PROBE_LOCK:
+        known = _PROBED.get(path)
+    if known is not None:
+        return known
     try:
         out = subprocess.run(
             [path, "-c", "import sys; print(sys.executable); print(*sys.version_info[:2])"],
             capture_output=True,
             text=True,
-            timeout=20,
+            timeout=PROBE_TIMEOUT_S,
             check=True,
         ).stdout.split("\n")
         major, minor = out[1].split()
-        return out[0], (int(major), int(minor))
+        info = out[0], (int(major), int(minor))
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
         return None
+    with _PROBE_LOCK:
+        _PROBED[path] = info
+    return info
 
 
 def find_interpreter(version: tuple[int, int]) -> str | None:
