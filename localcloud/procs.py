@@ -209,12 +209,17 @@ def start_server(
     host: str = "127.0.0.1",
     retry_delays: str | None = None,
     concurrency: int | None = None,
-    timeout: float = 60.0,
+    timeout: float = 120.0,
     env: dict[str, str] | None = None,
+    exit_with: int | None = None,
+    on_spawn: Callable[[int], None] | None = None,
 ) -> ServerHandle:
     """Start ``python -m localcloud.server`` detached on ``host:port`` and wait until its health check answers.
 
-    The server's log is ``state_dir/server.log``, its Lambda cache ``state_dir/lambda-cache``.
+    The server's log is ``state_dir/server.log``, its Lambda cache ``state_dir/lambda-cache``. With ``exit_with``
+    the server stops by itself once that process is gone (tests pass their own pid). ``on_spawn`` is called with
+    the server's pid right after it was started, before the wait, so a caller can record it even when it is
+    interrupted while waiting.
 
     Raises
     ------
@@ -235,15 +240,27 @@ def start_server(
         cmd += ["--retry-delays", retry_delays]
     if concurrency:
         cmd += ["--concurrency", str(concurrency)]
+    if exit_with is not None:
+        cmd += ["--exit-with", str(exit_with)]
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYTHONUNBUFFERED", "1")
     pid = spawn(cmd, log_path, env=child_env, cwd=Path(__file__).resolve().parents[1])
     handle = ServerHandle(pid, host, port, log_path)
+    try:
+        if on_spawn is not None:
+            on_spawn(pid)
+    except BaseException:
+        stop_group(pid, 5)
+        raise
 
     def ready() -> bool:
         return not pid_alive(pid) or localcloud_health(port, host) is not None
 
-    wait_for(ready, timeout, 0.2)
+    try:
+        wait_for(ready, timeout, 0.2)
+    except BaseException:  # interrupted (KeyboardInterrupt, a signal turned into an exception): leave nothing behind
+        stop_group(pid, 5)
+        raise
     if not pid_alive(pid) or localcloud_health(port, host) is None:
         stop_group(pid, 5)
         raise LocalCloudError(

@@ -12,11 +12,22 @@ Settings (flags, or environment variables for the defaults):
 - ``--cache-dir`` / ``LOCALCLOUD_CACHE_DIR`` (``.local/lambda-cache``): extracted function and layer zips
 - ``--concurrency`` / ``LOCALCLOUD_LAMBDA_CONCURRENCY`` (2): warm workers per function version
 - ``--retry-delays`` / ``LOCALCLOUD_RETRY_DELAYS`` (``1,2``): seconds before async retries 1, 2, ...
+- ``--init-timeout`` / ``LOCALCLOUD_INIT_TIMEOUT`` (60): seconds a Lambda worker may take to start, on top of the
+  function's timeout
+- ``--exit-with PID`` / ``LOCALCLOUD_EXIT_WITH_PID``: stop (with every worker) as soon as process ``PID`` is gone.
+  Test fixtures pass their own pid, so a test run that is killed leaves no server behind; ``make local-up`` does
+  not set it, because its server is meant to outlive the command that started it.
+
+An exception in any background thread is logged (with its traceback) and the server keeps going. While an
+asynchronous invocation has been unfinished for longer than :data:`STALL_WARN_S`, the server logs what runs and the
+stack of every thread, once per :data:`STALL_WARN_S`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import faulthandler
 import json
 import logging
 import os
@@ -29,8 +40,97 @@ from pathlib import Path
 from typing import Any
 
 HEALTH_PATH = "/_localcloud/health"
+STALL_WARN_S = 300.0
 
 log = logging.getLogger("localcloud.server")
+
+
+def process_start_time(pid: int) -> str | None:
+    """Return the start time of process ``pid`` (clock ticks since boot, from /proc), or ``None`` when it is gone.
+
+    Together with the pid it names one process: a recycled pid has another start time.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    # After the command name: state is field 3 of stat(5), starttime field 22.
+    if len(fields) < 20 or fields[0] in ("Z", "X"):
+        return None
+    return fields[19]
+
+
+class Watchdog:
+    """Background checks of the server: the watched parent process, and invocations that stall.
+
+    Parameters
+    ----------
+    stop : Callable[[str], None]
+        Called (once) with the reason when the watched process is gone.
+    exit_with : int | None
+        Pid to watch (``None``: watch nothing).
+    stalled : Callable[[], str | None]
+        Returns a description of a stall worth logging, or ``None``.
+    interval : float
+        Seconds between checks of the watched process.
+    """
+
+    def __init__(
+        self,
+        stop: Callable[[str], None],
+        exit_with: int | None,
+        stalled: Callable[[], str | None],
+        interval: float = 1.0,
+    ) -> None:
+        self.stop = stop
+        self.exit_with = exit_with
+        self.started_at = process_start_time(exit_with) if exit_with else None
+        self.stalled = stalled
+        self.interval = interval
+        self._halt = threading.Event()
+        self._last_warning = 0.0
+        self._thread = threading.Thread(target=self._run, name="localcloud-watchdog", daemon=True)
+
+    def start(self) -> None:
+        """Start checking in a daemon thread; stop the server at once when the watched process is already gone."""
+        if self.exit_with is not None and self.started_at is None:
+            self.stop(f"process {self.exit_with} (--exit-with) does not exist")
+            return
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the checks."""
+        self._halt.set()
+
+    def parent_gone(self) -> bool:
+        """Return True when the watched process no longer exists (or its pid now names another process)."""
+        return self.exit_with is not None and process_start_time(self.exit_with) != self.started_at
+
+    def _run(self) -> None:
+        while not self._halt.wait(self.interval):
+            try:
+                if self.parent_gone():
+                    self.stop(f"process {self.exit_with} (--exit-with) is gone")
+                    return
+                now = time.monotonic()
+                if now - self._last_warning >= STALL_WARN_S:
+                    report = self.stalled()
+                    if report:
+                        self._last_warning = now
+                        log.warning("%s; the stack of every thread follows", report)
+                        with contextlib.suppress(Exception):
+                            faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+            except Exception:
+                log.exception("the server's watchdog check failed; it keeps checking")
+
+
+def log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    """``threading.excepthook`` of the server: log a background thread's uncaught exception with its traceback."""
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    log.error("uncaught exception in thread %s", name, exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
 
 
 def parse_delays(text: str) -> tuple[float, ...]:
@@ -92,6 +192,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=parse_delays(os.environ.get("LOCALCLOUD_RETRY_DELAYS", "1,2")),
         help="seconds before asynchronous retry 1, 2, ... (default 1,2)",
     )
+    parser.add_argument(
+        "--init-timeout",
+        type=float,
+        default=float(os.environ.get("LOCALCLOUD_INIT_TIMEOUT", "60")),
+        help="seconds a Lambda worker may take to start, on top of the function timeout (default 60)",
+    )
+    parser.add_argument(
+        "--exit-with",
+        type=int,
+        default=int(os.environ["LOCALCLOUD_EXIT_WITH_PID"]) if os.environ.get("LOCALCLOUD_EXIT_WITH_PID") else None,
+        metavar="PID",
+        help="stop as soon as process PID is gone (test fixtures pass their own pid)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
     return parser
 
@@ -101,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    threading.excepthook = log_thread_exception
 
     # Imported here so --help works and the version check comes first with a clear message.
     from localcloud import motopatch
@@ -112,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.concurrency < 1:
         log.error("--concurrency must be at least 1, got %d", args.concurrency)
+        return 2
+    if args.init_timeout <= 0:
+        log.error("--init-timeout must be more than 0 seconds, got %s", args.init_timeout)
         return 2
 
     os.environ.setdefault("MOTO_PORT", str(args.port))
@@ -129,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         endpoint_url=endpoint,
         log_sink=motopatch.MotoLogSink(),
         concurrency=args.concurrency,
+        init_timeout=args.init_timeout,
     )
     patch = motopatch.install(executor, retry_delays=args.retry_delays, workers=args.concurrency)
     started = time.time()
@@ -148,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
                 "concurrency": args.concurrency,
                 "retry_delays_s": list(args.retry_delays),
                 "pending_async": patch.invoker.pending(),
+                "oldest_pending_s": patch.invoker.oldest_pending_s(),
+                "running_async": patch.invoker.running(),
                 "workers": executor.workers(),
             },
         }
@@ -166,12 +286,31 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
 
+    stopping = threading.Event()
+
+    def shut_down(reason: str) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
+        log.info("%s, shutting down", reason)
+        threading.Thread(target=server.shutdown, name="localcloud-shutdown", daemon=True).start()
+
     def stop(signum: int, _frame: Any) -> None:
-        log.info("received %s, shutting down", signal.Signals(signum).name)
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        shut_down(f"received {signal.Signals(signum).name}")
+
+    def stalled() -> str | None:
+        oldest = patch.invoker.oldest_pending_s()
+        if oldest < STALL_WARN_S:
+            return None
+        return (
+            f"an asynchronous invocation has been unfinished for {oldest:.0f} s "
+            f"({patch.invoker.pending()} pending; running: {patch.invoker.running()}; workers: {executor.workers()})"
+        )
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    watchdog = Watchdog(shut_down, args.exit_with, stalled)
+    watchdog.start()
     log.info(
         "local cloud listening on %s (moto %s, Lambda cache %s)",
         endpoint,
@@ -179,8 +318,10 @@ def main(argv: list[str] | None = None) -> int:
         args.cache_dir,
     )
     try:
-        server.serve_forever()
+        if not stopping.is_set():
+            server.serve_forever()
     finally:
+        watchdog.close()
         patch.invoker.shutdown()
         executor.shutdown()
         patch.uninstall()

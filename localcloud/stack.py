@@ -217,8 +217,13 @@ def _start_embedded(p: Paths, port: int, say: Say) -> tuple[str, bool]:
             f"python -m localcloud up --port N"
         )
     say(f"starting the embedded local cloud (moto + local Lambda executor) on 127.0.0.1:{port} ...")
-    handle = procs.start_server(port, p.state_dir)
-    p.server_pid.write(handle.pid, ["python", "-m", procs.SERVER_MARKER], port=port, log=str(handle.log_path))
+    log_path = p.state_dir / "server.log"
+
+    def record(pid: int) -> None:
+        # Recorded before the health wait, so `down` finds the server even when this `up` is killed while waiting.
+        p.server_pid.write(pid, ["python", "-m", procs.SERVER_MARKER], port=port, log=str(log_path))
+
+    handle = procs.start_server(port, p.state_dir, on_spawn=record)
     return handle.endpoint, True
 
 
