@@ -23,6 +23,12 @@
 
 Both need ``terraform`` >= 1.6 on PATH and, offline, ``TF_PROVIDER_MIRROR`` (``make`` exports it). Each exists
 once per test process even when several ``conftest.py`` files import it (under pytest-xdist: once per worker).
+
+Every server they start is stopped on every path (a failing, timed-out or interrupted ``up`` included), and is
+started with ``--exit-with <pytest's pid>`` (``LOCALCLOUD_EXIT_WITH_PID``): when the test process dies without
+tearing down (``kill -9``, a crashed CI runner), the server notices within a second and stops with its workers.
+The end of each server's log is kept as ``server-session.log`` in its state directory (``down`` removes
+``server.log``).
 """
 
 from __future__ import annotations
@@ -46,6 +52,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 REGION = "eu-west-1"
 TEST_RETRY_DELAYS = "0.2,0.4"
+# Longer than localcloud.tf's wait for another tflocal run in the same Terraform root (900 s) plus an apply, so a
+# busy root ends in tflocal's own error message (which names the run holding it), not in a bare timeout here.
+UP_TIMEOUT_S = 1800
+DOWN_TIMEOUT_S = 120
 
 
 def make_client(endpoint: str, region: str, service: str) -> Any:
@@ -124,31 +134,56 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud
     def start() -> tuple[LocalCloud, Callable[[], None]]:
         state_dir = tmp_path_factory.mktemp("localcloud")
         port = procs.free_port()
-        handle = procs.start_server(port, state_dir, retry_delays=TEST_RETRY_DELAYS)
-        return LocalCloud(handle.endpoint, REGION, port, state_dir, handle.pid), lambda: procs.stop_group(handle.pid)
+        handle = procs.start_server(port, state_dir, retry_delays=TEST_RETRY_DELAYS, exit_with=os.getpid())
+
+        def stop() -> None:
+            assert procs.stop_group(handle.pid), f"the local cloud server (pid {handle.pid}) did not stop"
+
+        return LocalCloud(handle.endpoint, REGION, port, state_dir, handle.pid), stop
 
     with _shared("local_cloud", start) as cloud:
         yield cloud
 
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m localcloud <args>`` in the project root and return the finished process (output captured)."""
-    return subprocess.run(
-        [sys.executable, "-m", "localcloud", *args],
+    """Run ``python -m localcloud <args>`` in the project root and return the finished process (output captured).
+
+    The command runs in a process group of its own. When it does not finish within ``timeout`` seconds, or the
+    wait is interrupted (Ctrl-C), the whole group (terraform and its provider included) is stopped before
+    ``subprocess.TimeoutExpired`` (with the output so far) or the interruption is raised.
+    """
+    cmd = [sys.executable, "-m", "localcloud", *args]
+    proc = subprocess.Popen(
+        cmd,
         cwd=PROJECT_ROOT,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
-        check=False,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except BaseException as exc:
+        procs.stop_group(proc.pid, timeout=10)
+        stdout, stderr = proc.communicate()
+        if isinstance(exc, subprocess.TimeoutExpired):
+            raise subprocess.TimeoutExpired(cmd, timeout, output=stdout, stderr=stderr) from None
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
 
 
 def cli_env() -> dict[str, str]:
-    """Return the environment for the local cloud CLI in tests: short async retry delays, no inherited state dir."""
+    """Return the environment for the local cloud CLI in tests.
+
+    Short async retry delays, no inherited state directory, and ``LOCALCLOUD_EXIT_WITH_PID`` set to this process,
+    so a server that ``up`` starts stops when the test process is gone.
+    """
     env = dict(os.environ)
     env.pop("LOCALCLOUD_STATE_DIR", None)
     env["LOCALCLOUD_RETRY_DELAYS"] = TEST_RETRY_DELAYS
+    # A server started by `up` for the tests stops by itself when this test process dies.
+    env["LOCALCLOUD_EXIT_WITH_PID"] = str(os.getpid())
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
@@ -222,17 +257,22 @@ def _start_stack(tmp_path_factory: pytest.TempPathFactory) -> tuple[StackInfo, C
     state_dir = tmp_path_factory.mktemp("embedded-stack")
     port = procs.free_port()
     base = ["--state-dir", str(state_dir)]
+    ready = False
     try:
-        up = run_cli([*base, "up", "--backend", "embedded", "--port", str(port), "--no-dashboard"], env)
-    except subprocess.TimeoutExpired as exc:
-        run_cli([*base, "down"], env)
-        pytest.fail(f"`python -m localcloud up` did not finish within {exc.timeout} s:\n{exc.output}")
-    if up.returncode != 0:
-        down = run_cli([*base, "down"], env)
-        pytest.fail(f"`python -m localcloud up` failed:\n{up.stdout}\n{up.stderr}\n(down: {down.stdout}{down.stderr})")
-    current = state.load(state_dir)
-    assert current is not None, f"up succeeded but wrote no {state.STATE_FILE}:\n{up.stdout}"
-    info = StackInfo(current.endpoint, current.region, current.outputs, state_dir, port, up.stdout)
+        try:
+            up_args = [*base, "up", "--backend", "embedded", "--port", str(port), "--no-dashboard"]
+            up = run_cli(up_args, env, UP_TIMEOUT_S)
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(f"`python -m localcloud up` did not finish within {exc.timeout} s:\n{exc.output}\n{exc.stderr}")
+        if up.returncode != 0:
+            pytest.fail(f"`python -m localcloud up` failed:\n{up.stdout}\n{up.stderr}")
+        current = state.load(state_dir)
+        assert current is not None, f"up succeeded but wrote no {state.STATE_FILE}:\n{up.stdout}"
+        info = StackInfo(current.endpoint, current.region, current.outputs, state_dir, port, up.stdout)
+        ready = True
+    finally:
+        if not ready:  # failed, timed out or interrupted: stop whatever `up` got to start
+            _down(state_dir, env)
 
     def stop() -> None:
         left: list[str] = []
@@ -240,8 +280,26 @@ def _start_stack(tmp_path_factory: pytest.TempPathFactory) -> tuple[StackInfo, C
             destroy_stack(info, port)
             left = leftovers(info)
         finally:
-            down = run_cli([*base, "down"], env)
+            down = _down(state_dir, env)
         assert down.returncode == 0, f"`python -m localcloud down` failed:\n{down.stdout}\n{down.stderr}"
         assert not left, f"terraform destroy left resources behind: {left}"
 
     return info, stop
+
+
+def _down(state_dir: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Keep the end of the server's log, run ``python -m localcloud down``; stop the recorded server if that fails.
+
+    Returns the finished ``down`` (a stand-in with return code 1 and the reason when it timed out).
+    """
+    log_path = state_dir / "server.log"
+    with contextlib.suppress(OSError):
+        (state_dir / "server-session.log").write_text(procs.tail(log_path, 2000) + "\n")
+    recorded = procs.PidFile(state_dir / "server.pid").running_pid(procs.SERVER_MARKER)
+    try:
+        down = run_cli(["--state-dir", str(state_dir), "down"], env, DOWN_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        down = subprocess.CompletedProcess(exc.cmd, 1, exc.output or "", f"timed out after {exc.timeout} s")
+    if recorded is not None and procs.pid_alive(recorded):
+        procs.stop_group(recorded)
+    return down
