@@ -404,3 +404,195 @@ def test_list_object_versions_honours_url_encoding(local_cloud):
     assert encoded == "photos/%C3%A9t%C3%A9%201%2B1%3D2%20100%25.jpg"
     assert urllib.parse.unquote_plus(encoded) == key
     assert [v["Key"] for v in s3.list_object_versions(Bucket=bucket)["Versions"]] == [key]
+
+
+# -- robustness: nothing is lost, nothing stays stuck, nothing is left running ------------------------------------
+
+
+class ListDestinations:
+    """Destination records kept in memory (the on-success/on-failure targets of the in-process invoker tests)."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, dict[str, Any]]] = []
+
+    def send(self, destination_arn: str, record: dict[str, Any]) -> None:
+        self.records.append((destination_arn, record))
+
+
+def local_spec(code_dir, timeout: float = 5.0):
+    from localcloud.executor import FunctionSpec
+
+    return FunctionSpec(
+        name="inproc",
+        arn="arn:aws:lambda:eu-west-1:123456789012:function:inproc",
+        version="$LATEST",
+        handler="index.handler",
+        runtime="python3.13",
+        timeout=timeout,
+        memory_size=128,
+        environment=(),
+        region="eu-west-1",
+        account_id="123456789012",
+        code_dir=code_dir,
+    )
+
+
+def test_an_attempt_the_executor_cannot_start_is_retried_then_sent_on_failure(tmp_path):
+    from localcloud.asyncinvoke import AsyncInvoker, EventInvokeSettings
+    from localcloud.executor import ListLogSink, LocalExecutor
+
+    executor = LocalExecutor(tmp_path / "cache", "http://127.0.0.1:9", ListLogSink(), concurrency=1)
+    destinations = ListDestinations()
+    invoker = AsyncInvoker(executor, destinations, retry_delays=(0.0,), threads=1)
+    good_code = tmp_path / "good"
+    good_code.mkdir()
+    (good_code / "index.py").write_text("def handler(event, context):\n    return {'ok': event['n']}\n")
+    settings = EventInvokeSettings(maximum_retry_attempts=2, on_success="arn:ok", on_failure="arn:failed")
+    try:
+        # The code directory is gone, so no worker can even be started for this function.
+        invoker.submit(local_spec(tmp_path / "vanished"), {"n": 1}, settings)
+        invoker.submit(local_spec(good_code), {"n": 2}, settings)
+        assert invoker.wait_idle(120)
+    finally:
+        invoker.shutdown()
+        executor.shutdown()
+
+    by_payload = {record["requestPayload"]["n"]: (arn, record) for arn, record in destinations.records}
+    assert sorted(by_payload) == [1, 2]
+    arn, failed = by_payload[1]
+    assert arn == "arn:failed"
+    assert failed["requestContext"]["condition"] == "RetriesExhausted"
+    assert failed["requestContext"]["approximateInvokeCount"] == 3
+    assert failed["responsePayload"]["errorType"] == "Runtime.ExitError"
+    assert "could not run the function" in failed["responsePayload"]["errorMessage"]
+    # The invoker's thread survived and served the next event.
+    assert by_payload[2][0] == "arn:ok"
+    assert by_payload[2][1]["responsePayload"] == {"ok": 2}
+
+
+def test_a_worker_slower_to_start_than_the_init_timeout_fails_once_and_the_next_worker_is_started_again(tmp_path):
+    from localcloud.executor import ListLogSink, LocalExecutor
+
+    code = tmp_path / "slow"
+    code.mkdir()
+    (code / "index.py").write_text("import time\ntime.sleep(3)\n\ndef handler(event, context):\n    return 'warm'\n")
+    sink = ListLogSink()
+    executor = LocalExecutor(tmp_path / "cache", "http://127.0.0.1:9", sink, concurrency=1, init_timeout=0.2)
+    spec = local_spec(code, timeout=1.0)
+    try:
+        first = executor.invoke(spec, {})
+        executor.init_timeout = 60.0
+        second = executor.invoke(spec, {})
+    finally:
+        executor.shutdown()
+
+    assert first.error_type == "Runtime.ExitError"
+    assert "init did not finish within" in json.loads(first.payload)["errorMessage"]
+    assert second.ok
+    assert json.loads(second.payload) == "warm"
+    assert second.cold_start
+
+
+@pytest.fixture(scope="module")
+def one_worker_cloud(tmp_path_factory):
+    """A server of its own with one Lambda worker (and one async thread) per function version."""
+    import os
+
+    from localcloud import procs
+    from tests.integration.fixtures import REGION, LocalCloud
+
+    state_dir = tmp_path_factory.mktemp("one-worker")
+    port = procs.free_port()
+    handle = procs.start_server(port, state_dir, retry_delays="0.1", concurrency=1, exit_with=os.getpid())
+    yield LocalCloud(handle.endpoint, REGION, port, state_dir, handle.pid)
+    assert procs.stop_group(handle.pid)
+
+
+def test_a_burst_of_async_invocations_on_one_worker_all_end_in_a_destination(one_worker_cloud):
+    cloud = one_worker_cloud
+    iam, lam, sqs, s3 = (cloud.client(s) for s in ("iam", "lambda", "sqs", "s3"))
+    role = iam.create_role(RoleName=f"burst-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    name = f"burst-{uuid.uuid4().hex[:8]}"
+    lam.create_function(FunctionName=name, Runtime="python3.13", Role=role, Handler="index.handler",
+                        Code={"ZipFile": zip_bytes({"index.py": HANDLER})}, Timeout=2, MemorySize=128)  # fmt: skip
+    queues = {}
+    for kind in ("ok", "failed"):
+        url = sqs.create_queue(QueueName=f"burst-{kind}-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+        queues[kind] = (
+            url,
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"],
+        )
+    lam.put_function_event_invoke_config(
+        FunctionName=name,
+        MaximumRetryAttempts=1,
+        DestinationConfig={"OnSuccess": {"Destination": queues["ok"][1]},
+                           "OnFailure": {"Destination": queues["failed"][1]}},
+    )  # fmt: skip
+    bucket = f"burst-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": cloud.region})
+    # Successes that call back into the server (S3 PutObject), exceptions, hangs past the timeout, crashes.
+    events = [{"n": i, "action": "put", "bucket": bucket, "key": f"k{i}"} for i in range(20)]
+    events += [{"n": 20 + i, "action": "raise"} for i in range(3)]
+    events += [{"n": 23 + i, "action": "sleep", "seconds": 60} for i in range(3)]
+    events += [{"n": 26 + i, "action": "exit"} for i in range(3)]
+
+    for event in events:
+        lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(event))
+
+    records: dict[str, dict[int, dict[str, Any]]] = {"ok": {}, "failed": {}}
+
+    def all_accounted() -> bool:
+        for kind, (url, _) in queues.items():
+            for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                record = json.loads(message["Body"])
+                records[kind][record["requestPayload"]["n"]] = record
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return len(records["ok"]) + len(records["failed"]) >= len(events)
+
+    poll(all_accounted, timeout=600, interval=0.5)
+    assert sorted(records["ok"]) == list(range(20))
+    assert sorted(records["failed"]) == list(range(20, 29))
+    assert {records["failed"][n]["responsePayload"]["errorType"] for n in range(23, 26)} == {"Sandbox.Timedout"}
+    assert {records["failed"][n]["responsePayload"]["errorType"] for n in range(26, 29)} == {"Runtime.ExitError"}
+    assert all(r["requestContext"]["approximateInvokeCount"] == 2 for r in records["failed"].values())
+    assert {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]} == {f"k{i}" for i in range(20)}
+    health = poll(lambda: (h := procs_health(cloud.port)) and h["lambda"]["pending_async"] == 0 and h)
+    assert len([w for w in health["lambda"]["workers"] if w["function"] == name]) <= 1  # never more than the pool
+
+
+def procs_health(port: int) -> dict[str, Any] | None:
+    from localcloud import procs
+
+    return procs.localcloud_health(port)
+
+
+def test_the_server_and_its_workers_stop_when_the_exit_with_process_is_gone(tmp_path):
+    import subprocess
+
+    from localcloud import procs
+    from tests.integration.fixtures import REGION, make_client
+
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    port = procs.free_port()
+    try:
+        handle = procs.start_server(port, tmp_path, exit_with=parent.pid)
+    except BaseException:
+        parent.kill()
+        raise
+    try:
+        lam = make_client(handle.endpoint, REGION, "lambda")
+        iam = make_client(handle.endpoint, REGION, "iam")
+        role = iam.create_role(RoleName="watched", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        lam.create_function(FunctionName="watched", Runtime="python3.13", Role=role, Handler="index.handler",
+                            Code={"ZipFile": zip_bytes({"index.py": HANDLER})}, Timeout=10)  # fmt: skip
+        worker_pid = json.loads(lam.invoke(FunctionName="watched", Payload=b"{}")["Payload"].read())["pid"]
+        assert procs.pid_alive(worker_pid)
+
+        parent.kill()
+        parent.wait()
+
+        poll(lambda: not procs.pid_alive(handle.pid) and not procs.pid_alive(worker_pid), timeout=60)
+        assert "(--exit-with) is gone, shutting down" in handle.log_path.read_text()
+    finally:
+        parent.kill()
+        procs.stop_group(handle.pid)
