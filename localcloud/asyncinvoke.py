@@ -208,7 +208,7 @@ class AsyncInvoker:
         # after the retries the record goes to the on-failure destination like any other failure.
         while True:
             job = self._queue.get()
-            if job is None:
+            if job is None or self._closed:  # shut down: queued invocations are dropped, not run
                 return
             try:
                 self._attempt(job)
