@@ -37,6 +37,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -303,3 +304,19 @@ def _down(state_dir: Path, env: dict[str, str]) -> subprocess.CompletedProcess[s
     if recorded is not None and procs.pid_alive(recorded):
         procs.stop_group(recorded)
     return down
+
+
+def poll(check: Callable[[], Any], timeout: float = 60.0, interval: float = 0.3, what: str = "condition") -> Any:
+    """Call ``check`` every ``interval`` seconds until it returns something truthy, and return that.
+
+    Raises ``AssertionError`` naming ``what`` when ``timeout`` seconds pass first (a bounded wait, not a timing
+    assertion).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout:.0f} s")
+        time.sleep(interval)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import io
 import json
 import re
-import time
 import urllib.parse
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -20,6 +20,7 @@ from image_compressor.notification import parse_message
 from PIL import Image
 
 from localcloud import procs
+from tests.integration import fixtures
 from tests.integration.fixtures import cli_env, run_cli
 from tests.jpegs import photo_image, photo_jpeg
 
@@ -28,15 +29,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 WAIT_S = 120.0
 
 
-def poll(check: Callable[[], Any], timeout: float = WAIT_S, interval: float = 0.5, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout:.0f} s")
-        time.sleep(interval)
+poll = partial(fixtures.poll, timeout=WAIT_S, interval=0.5)
 
 
 def png_bytes() -> bytes:

@@ -6,7 +6,6 @@ import base64
 import io
 import json
 import sys
-import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -18,6 +17,7 @@ from xml.etree import ElementTree
 import pytest
 
 from localcloud.runtime import machine_arch
+from tests.integration.fixtures import poll
 
 pytestmark = pytest.mark.integration
 
@@ -66,17 +66,6 @@ def zip_bytes(files: dict[str, str]) -> bytes:
         for name, text in files.items():
             archive.writestr(name, text)
     return buf.getvalue()
-
-
-def poll(check: Callable[[], Any], timeout: float = 60.0, interval: float = 0.3) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="module")
