@@ -14,6 +14,8 @@ Settings (flags, or environment variables for the defaults):
 - ``--retry-delays`` / ``LOCALCLOUD_RETRY_DELAYS`` (``1,2``): seconds before async retries 1, 2, ...
 - ``--init-timeout`` / ``LOCALCLOUD_INIT_TIMEOUT`` (60): seconds a Lambda worker may take to start, on top of the
   function's timeout
+- ``EXTRA_CORS_ALLOWED_ORIGINS`` (none) / ``DISABLE_CORS_CHECKS``: web origins allowed besides loopback ones, as
+  in LocalStack; requests whose Host is not a loopback name are always refused (:mod:`localcloud.guard`)
 - ``--exit-with PID`` / ``LOCALCLOUD_EXIT_WITH_PID``: stop (with every worker) as soon as process ``PID`` is gone.
   Test fixtures pass their own pid, so a test run that is killed leaves no server behind; ``make local-up`` does
   not set it, because its server is meant to outlive the command that started it.
@@ -38,6 +40,8 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from localcloud import guard
 
 HEALTH_PATH = "/_localcloud/health"
 STALL_WARN_S = 300.0
@@ -216,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.WARNING)
     threading.excepthook = log_thread_exception
 
+    # moto reads this at import: no CORS "*" for every origin; OriginGuard decides who may call cross-origin.
+    os.environ[guard.MOTO_CORS_ENV] = "true"
     # Imported here so --help works and the version check comes first with a clear message.
     from localcloud import motopatch
 
@@ -272,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
             },
         }
 
-    app = HealthMiddleware(DomainDispatcherApplication(create_backend_app), info)
+    policy = guard.OriginPolicy.from_env(os.environ)
+    app = guard.OriginGuard(HealthMiddleware(DomainDispatcherApplication(create_backend_app), info), policy)
     try:
         server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     except OSError as exc:
