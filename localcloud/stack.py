@@ -33,6 +33,7 @@ DEFAULT_PORT = 4566
 DASHBOARD_PORT = 8501
 LOCALSTACK_HEALTH = "/_localstack/health"
 STREAMLIT_MARKER = "streamlit"
+COMPOSE_PROJECT = "image-pipeline"
 ARTIFACTS = ("lambda.zip", "pillow-layer.zip")
 
 Say = Callable[[str], None]
@@ -161,6 +162,7 @@ def compose_command() -> list[str]:
 def _compose(p: Paths, args: list[str], port: int, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env["LOCALSTACK_PORT"] = str(port)
+    env.setdefault("COMPOSE_PROJECT_NAME", COMPOSE_PROJECT)  # docker-compose.yml has no `name:` (Compose v1)
     return subprocess.run(
         [*compose_command(), "-f", str(p.compose_file), *args],
         cwd=p.root,

@@ -48,15 +48,17 @@ def test_the_healthcheck_asks_localstack(service):
     assert "http://localhost:4566/_localstack/health" in test
 
 
-def test_docker_compose_config_accepts_the_file_when_compose_is_installed():
+def test_docker_compose_config_accepts_the_file():
+    # No skip: CI installs Compose (Debian's docker-compose); without a Docker engine `config` still validates.
     try:
         command = stack.compose_command()
     except stack.LocalCloudError as exc:
-        pytest.skip(f"Docker Compose is not installed here: {exc}")
+        pytest.fail(f"{exc}. On Debian/Ubuntu: apt-get install docker-compose (no Docker engine needed for this test)")
     env = {**os.environ, "LOCALSTACK_VERSION": "4.14.0", "LOCALSTACK_AUTH_TOKEN": "", "LOCALSTACK_PORT": "4566"}
     result = subprocess.run(
         [*command, "-f", str(COMPOSE), "config"], capture_output=True, text=True, env=env, check=False, timeout=60
     )
     assert result.returncode == 0, result.stderr
     rendered = yaml.safe_load(result.stdout)
+    assert "name" not in yaml.safe_load(COMPOSE.read_text())  # Compose v1 rejects a top-level name
     assert rendered["services"]["localstack"]["image"] == "localstack/localstack:4.14.0"
