@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import boto3
 import botocore.exceptions as bx
 from botocore.config import Config
+from image_compressor.result import STATUSES, MetadataKey, Status, StoredResult, read_metadata, unquote_etag
 
 from localcloud import state, tf
 
@@ -38,7 +39,6 @@ DEFAULT_REGION = "eu-west-1"
 OUTPUT_NAMES = state.REQUIRED_OUTPUTS
 #: Outputs a usable stack description must have; ``notifications_queue_url`` is optional (null without a queue).
 REQUIRED_OUTPUTS = tuple(name for name in OUTPUT_NAMES if name != "notifications_queue_url")
-STATUSES = ("compressed", "kept-original", "failed")
 TARGET_LABELS = {"embedded": "Embedded local cloud", "localstack": "LocalStack", "aws": "AWS"}
 
 
@@ -255,9 +255,12 @@ def _plain_outputs(raw: Mapping[str, Any]) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ImageResult:
-    """One processed object as the pipeline left it (destination or failed copy), read from its metadata.
+@dataclass(frozen=True, kw_only=True)
+class ImageResult(StoredResult):
+    """One processed object as the pipeline left it (destination or failed copy): its result record and the object.
+
+    The record's fields (``status``, ``input_bytes``, ``output_bytes``, ``ms``, ``reason``, ...) come from
+    :class:`image_compressor.result.StoredResult`, read from the object's metadata.
 
     Attributes
     ----------
@@ -265,69 +268,26 @@ class ImageResult:
         Object key (the same in source, destination and failed).
     bucket : str
         Bucket holding the result object.
-    status : str
-        ``compressed``, ``kept-original`` or ``failed``.
-    original_bytes : int | None
-        Size of the source object.
-    output_bytes : int | None
-        Size written to the destination (``None`` for failed).
-    width, height : int | None
-        Output pixel dimensions.
-    quality : int | None
-        JPEG quality used.
-    processing_ms : float | None
-        Time the function spent on the object.
-    reason : str | None
-        Why it was not compressed (``kept-original``/``failed``).
-    source_etag : str | None
-        ETag of the source object this result belongs to (quotes removed).
-    settings : str | None
-        Fingerprint of the compression settings used.
     object_bytes : int
         Size of the result object itself.
     last_modified : datetime
         When the result object was written (UTC).
-    retry_requested : str | None
-        For a failed copy: when the dashboard resubmitted it (ISO time), until the pipeline writes a new outcome.
     """
 
     key: str
     bucket: str
-    status: str
-    original_bytes: int | None
-    output_bytes: int | None
-    width: int | None
-    height: int | None
-    quality: int | None
-    processing_ms: float | None
-    reason: str | None
-    source_etag: str | None
-    settings: str | None
     object_bytes: int
     last_modified: datetime
-    retry_requested: str | None = None
-
-    @property
-    def saved_bytes(self) -> int:
-        """Bytes saved against the original (0 for failed or unknown sizes)."""
-        if self.status == "failed" or not self.original_bytes or self.output_bytes is None:
-            return 0
-        return max(0, self.original_bytes - self.output_bytes)
-
-    @property
-    def saved_ratio(self) -> float:
-        """Fraction of the original saved, 0.0-1.0."""
-        return self.saved_bytes / self.original_bytes if self.original_bytes else 0.0
 
     def row(self) -> dict[str, Any]:
-        """Return a flat dict for tables: key, status, bytes before/after, saved %, ms, dimensions, time, reason."""
+        """Return a flat dict for tables, in the result record's words: key, status, sizes, saved %, ms, time."""
         return {
             "key": self.key,
             "status": self.status,
-            "bytes_before": self.original_bytes,
-            "bytes_after": self.output_bytes,
-            "saved_pct": None if self.status == "failed" else round(self.saved_ratio * 100, 1),
-            "processing_ms": self.processing_ms,
+            "input_bytes": self.input_bytes,
+            "output_bytes": self.output_bytes,
+            "saved_pct": None if self.status == Status.FAILED else round(self.saved_ratio * 100, 1),
+            "ms": self.ms,
             "width": self.width,
             "height": self.height,
             "quality": self.quality,
@@ -336,40 +296,17 @@ class ImageResult:
         }
 
 
-def result_from_head(bucket: str, key: str, head: Mapping[str, Any]) -> ImageResult:
-    """Build an :class:`ImageResult` from an S3 ``HeadObject`` response and the metadata the handler wrote.
-
-    A failed copy without a ``status`` entry is still ``failed``; its own size stands in for the original size.
-    """
-    meta = {str(k).lower(): str(v) for k, v in (head.get("Metadata") or {}).items()}
+def result_from_head(bucket: str, key: str, head: Mapping[str, Any], *, failed_copy: bool) -> ImageResult:
+    """Build an :class:`ImageResult` from an S3 ``HeadObject`` response and the metadata the function wrote."""
     size = int(head.get("ContentLength") or 0)
-    status = meta.get("status") or ""
-    if status not in STATUSES:
-        status = "failed" if meta.get("reason") or "failed" in bucket else "compressed"
-    original = _int(meta.get("original-bytes"))
-    output = _int(meta.get("output-bytes"))
-    if status == "failed":
-        original = original if original is not None else size
-        output = None
-    elif output is None:
-        output = size
+    record = read_metadata(head.get("Metadata") or {}, object_bytes=size, failed_copy=failed_copy)
     modified = head.get("LastModified") or datetime.now(UTC)
     return ImageResult(
+        **{name: getattr(record, name) for name in StoredResult.__dataclass_fields__},
         key=key,
         bucket=bucket,
-        status=status,
-        original_bytes=original,
-        output_bytes=output,
-        width=_int(meta.get("width")),
-        height=_int(meta.get("height")),
-        quality=_int(meta.get("quality")),
-        processing_ms=_float(meta.get("processing-ms")),
-        reason=meta.get("reason") or None,
-        source_etag=_etag(meta.get("source-etag")),
-        settings=meta.get("settings") or None,
         object_bytes=size,
         last_modified=modified if modified.tzinfo else modified.replace(tzinfo=UTC),
-        retry_requested=meta.get("retry-requested") if "source-etag" not in meta else None,
     )
 
 
@@ -552,7 +489,7 @@ class Cloud:
             Config=TransferConfig(multipart_threshold=64 * 1024 * 1024, use_threads=False),
         )
         head = self.client("s3").head_object(Bucket=bucket, Key=key)
-        return _etag(head["ETag"]) or ""
+        return unquote_etag(head["ETag"]) or ""
 
     def head_result(self, bucket: str, key: str) -> ImageResult | None:
         """Return the result stored at ``bucket``/``key``, or ``None`` when there is no such object."""
@@ -562,7 +499,7 @@ class Cloud:
             if _is_not_found(exc):
                 return None
             raise
-        return result_from_head(bucket, key, head)
+        return result_from_head(bucket, key, head, failed_copy=bucket == self.stack.outputs.get("failed_bucket"))
 
     def find_result(self, key: str, source_etag: str | None = None) -> ImageResult | None:
         """Return the pipeline's result for ``key``: the destination object or the failed copy, whichever is newer.
@@ -570,7 +507,7 @@ class Cloud:
         With ``source_etag``, only a result whose ``source-etag`` metadata names that exact source object counts, so
         an older result for the same key (or a failed copy being retried) is not mistaken for the new one.
         """
-        etag = _etag(source_etag)
+        etag = unquote_etag(source_etag)
         found = [
             result
             for result in (
@@ -616,7 +553,7 @@ class Cloud:
             StoredObject(
                 key=item["Key"],
                 size=int(item.get("Size", 0)),
-                etag=_etag(item.get("ETag")) or "",
+                etag=unquote_etag(item.get("ETag")) or "",
                 last_modified=item["LastModified"],
             )
             for page in paginator.paginate(Bucket=bucket)
@@ -632,9 +569,9 @@ class Cloud:
         """
         wanted = set(statuses or STATUSES)
         buckets = []
-        if wanted & {"compressed", "kept-original"}:
+        if wanted & {Status.COMPRESSED, Status.KEPT_ORIGINAL}:
             buckets.append(self.stack.output("destination_bucket"))
-        if "failed" in wanted:
+        if Status.FAILED in wanted:
             buckets.append(self.stack.output("failed_bucket"))
         jobs = [(bucket, obj.key) for bucket in buckets for obj in self.list_objects(bucket, limit)]
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -645,7 +582,7 @@ class Cloud:
 
     def failed_results(self, limit: int = 500) -> list[ImageResult]:
         """Return the failed copies, newest first, each with its reason."""
-        return self.list_results(limit=limit, statuses=["failed"])
+        return self.list_results(limit=limit, statuses=[Status.FAILED.value])
 
     def read_object(self, bucket: str, key: str) -> bytes:
         """Return the bytes of ``bucket``/``key``."""
@@ -676,9 +613,9 @@ class Cloud:
             raise
         content_type = head.get("ContentType") or "image/jpeg"
         meta = dict(head.get("Metadata") or {})
-        if "source-etag" in meta:
-            meta["retried-source-etag"] = meta.pop("source-etag")
-        meta["retry-requested"] = datetime.now(UTC).isoformat(timespec="seconds")
+        if MetadataKey.SOURCE_ETAG in meta:
+            meta[MetadataKey.RETRIED_SOURCE_ETAG.value] = meta.pop(MetadataKey.SOURCE_ETAG)
+        meta[MetadataKey.RETRY_REQUESTED.value] = datetime.now(UTC).isoformat(timespec="seconds")
         s3.copy_object(
             Bucket=failed_bucket,
             Key=key,
@@ -695,7 +632,7 @@ class Cloud:
             ContentType=content_type,
             Metadata={},
         )
-        return _etag(copied.get("CopyObjectResult", {}).get("ETag")) or ""
+        return unquote_etag(copied.get("CopyObjectResult", {}).get("ETag")) or ""
 
     def forget_failed_copy(self, key: str) -> bool:
         """Delete the failed copy of ``key`` if it is a stale one left by :meth:`retry_failed` after a success.
@@ -711,7 +648,7 @@ class Cloud:
             if _is_not_found(exc):
                 return False
             raise
-        if "retry-requested" not in meta or "source-etag" in meta:
+        if MetadataKey.RETRY_REQUESTED not in meta or MetadataKey.SOURCE_ETAG in meta:
             return False
         s3.delete_object(Bucket=failed_bucket, Key=key)
         return True
@@ -761,27 +698,3 @@ def explain(exc: BaseException, stack: Stack | None = None) -> str:
 def _is_not_found(exc: bx.ClientError) -> bool:
     code = str(exc.response.get("Error", {}).get("Code", ""))
     return code in {"404", "NoSuchKey", "NotFound"}
-
-
-def _etag(value: Any) -> str | None:
-    if not value:
-        return None
-    return str(value).strip().strip('"') or None
-
-
-def _int(value: str | None) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return int(float(value))
-    except ValueError:
-        return None
-
-
-def _float(value: str | None) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None

@@ -240,7 +240,7 @@ def show_result(connection: Connection, key: str, result: stk.ImageResult, view:
         with badge:
             status_badge(result.status)
         figures = st.columns(6)
-        figures[0].metric("Original", human_bytes(result.original_bytes), help=_exact(result.original_bytes))
+        figures[0].metric("Original", human_bytes(result.input_bytes), help=_exact(result.input_bytes))
         figures[1].metric("Compressed", human_bytes(result.output_bytes), help=_exact(result.output_bytes))
         figures[2].metric(
             "Saved",
@@ -250,9 +250,9 @@ def show_result(connection: Connection, key: str, result: stk.ImageResult, view:
         dims = f"{result.width} × {result.height}" if result.width and result.height else "–"
         figures[3].metric("Dimensions", dims, help="Output width × height in pixels")
         figures[4].metric("Quality", result.quality if result.quality else "–")
-        ms = f"{result.processing_ms:.0f} ms" if result.processing_ms is not None else "–"
+        ms = f"{result.ms:.0f} ms" if result.ms is not None else "–"
         figures[5].metric("Processing", ms, help="Time the function spent on the image")
-        sizes = f"{result.original_bytes:,} bytes" if result.original_bytes is not None else "size unknown"
+        sizes = f"{result.input_bytes:,} bytes" if result.input_bytes is not None else "size unknown"
         if result.output_bytes is not None:
             sizes += f" → {result.output_bytes:,} bytes"
         st.caption(f"{sizes} · written {result.last_modified:%Y-%m-%d %H:%M:%S} UTC to `{result.bucket}`")
@@ -286,9 +286,7 @@ def show_result(connection: Connection, key: str, result: stk.ImageResult, view:
             right.image(crop_b, caption="Compressed · same region at 100 %", width="stretch")
         else:
             left, right = st.columns(2)
-            left.image(
-                before.data, caption=f"Original · {full} · {human_bytes(result.original_bytes)}", width="stretch"
-            )
+            left.image(before.data, caption=f"Original · {full} · {human_bytes(result.input_bytes)}", width="stretch")
             out = f"{after.full_width} × {after.full_height}"
             right.image(after.data, caption=f"Compressed · {out} · {human_bytes(result.output_bytes)}", width="stretch")
 

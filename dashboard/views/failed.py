@@ -31,7 +31,7 @@ if last:
         st.error(f"Retried `{key}`: failed again — {result.reason}", icon=":material/replay:")
     else:
         st.success(
-            f"Retried `{key}`: **{result.status}**, {result.original_bytes:,} → {result.output_bytes:,} bytes "
+            f"Retried `{key}`: **{result.status}**, {result.input_bytes:,} → {result.output_bytes:,} bytes "
             f"(saved {result.saved_ratio * 100:.1f} %). Its failed copy was removed.",
             icon=":material/check_circle:",
         )
@@ -53,9 +53,7 @@ for item in items:
             st.markdown(f"**Reason:** {item.reason or 'no reason recorded'}")
             when = f"{item.last_modified:%Y-%m-%d %H:%M:%S} UTC"
             pending = f" · retry requested {item.retry_requested}" if item.retry_requested else ""
-            st.caption(
-                f"{ui.human_bytes(item.original_bytes)} ({item.original_bytes:,} bytes) · failed {when}{pending}"
-            )
+            st.caption(f"{ui.human_bytes(item.input_bytes)} ({item.input_bytes:,} bytes) · failed {when}{pending}")
         if action.button("Retry", key=f"retry-{item.key}", icon=":material/replay:", type="primary"):
             try:
                 with st.spinner(f"Resubmitting `{item.key}` and waiting for the function..."):

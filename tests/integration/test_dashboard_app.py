@@ -309,8 +309,8 @@ def test_history_lists_every_result_with_totals_and_filters_by_status(stack: Any
     assert_clean(at)
     table = at.dataframe[0].value
     rows = {row["key"]: row for row in table.to_dict("records")}
-    assert rows[good]["status"] == "compressed" and rows[good]["bytes_before"] == len(data)
-    assert rows[good]["bytes_after"] < len(data) and rows[good]["saved_pct"] > 0
+    assert rows[good]["status"] == "compressed" and rows[good]["input_bytes"] == len(data)
+    assert rows[good]["output_bytes"] < len(data) and rows[good]["saved_pct"] > 0
     assert rows[bad]["status"] == "failed" and "JPEG" in rows[bad]["reason"]
     figures = metrics(at)
     assert int(figures["Images"]) == len(table) and int(figures["Failed"]) >= 1

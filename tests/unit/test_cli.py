@@ -12,9 +12,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from image_compressor.cli import main
 from image_compressor.core import compress
 from image_compressor.settings import CompressionOptions
+from image_compressor_cli.main import main
 from PIL import Image
 
 from tests.jpegs import photo_image, photo_jpeg
@@ -328,7 +328,7 @@ def test_bad_search_options_are_usage_errors(
 
 def _console_script() -> list[str]:
     script = Path(sys.executable).parent / "image-compressor"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "image_compressor.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "image_compressor_cli"]
 
 
 def test_console_script_with_a_terminal_on_stderr_keeps_stdout_json(photos: Path, tmp_path: Path) -> None:
