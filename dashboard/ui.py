@@ -6,16 +6,15 @@ in the plain modules (``stack``, ``notifications``, ``logs``, ``images``); pages
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import streamlit as st
 
-from dashboard import images, logs, notifications
-from dashboard import stack as stk
+from dashboard import cloud as cl
+from dashboard import discovery, images, logs, notifications
+from dashboard.errors import explain
 
 STATUS_COLOURS = {"compressed": "green", "kept-original": "blue", "failed": "red"}
 STATUS_ICONS = {
@@ -30,55 +29,43 @@ class Connection:
     """The stack in use (as JSON, the cache key) and its clients."""
 
     stack_json: str
-    stack: stk.Stack
-    cloud: stk.Cloud
+    stack: discovery.Stack
+    cloud: cl.Cloud
 
 
 # -- caches -----------------------------------------------------------------------------------------------------------
 
 
 def _stack_signature() -> str:
-    """Change detector for the stack description: env settings plus the files' modification times."""
-    parts = [os.environ.get(name, "") for name in (stk.STACK_FILE_ENV, stk.TARGET_ENV, "LOCALCLOUD_STATE_DIR")]
-    local_dir = os.environ.get("LOCALCLOUD_STATE_DIR")
-    local_file = Path(local_dir) / stk.DEFAULT_STACK_FILE.name if local_dir else stk.REPO_ROOT / stk.DEFAULT_STACK_FILE
-    for path in (
-        Path(os.environ.get(stk.STACK_FILE_ENV) or local_file),
-        stk.REPO_ROOT / stk.AWS_ENV_DIR / "terraform.tfstate",
-        stk.REPO_ROOT / stk.AWS_ENV_DIR / ".terraform" / "terraform.tfstate",
-    ):
-        try:
-            parts.append(f"{path}:{path.stat().st_mtime_ns}")
-        except OSError:
-            parts.append(f"{path}:-")
-    return "|".join(parts)
+    """Change detector for the stack description (see :func:`dashboard.discovery.stack_signature`)."""
+    return discovery.stack_signature()
 
 
 @st.cache_data(ttl=300, show_spinner="Looking for the stack...")
 def _find_stack(signature: str) -> str:
-    return stk.find_stack().to_json()
+    return discovery.find_stack().to_json()
 
 
 @st.cache_resource(show_spinner=False)
-def cloud_for(stack_json: str) -> stk.Cloud:
+def cloud_for(stack_json: str) -> cl.Cloud:
     """Return the boto3 clients for a stack (one set per stack, shared by all sessions)."""
-    return stk.Cloud(stk.Stack.from_json(stack_json))
+    return cl.Cloud(discovery.Stack.from_json(stack_json))
 
 
 @st.cache_data(ttl=5, show_spinner=False)
-def health(stack_json: str) -> list[stk.ServiceHealth]:
+def health(stack_json: str) -> list[cl.ServiceHealth]:
     """Health of each service, re-checked at most every 5 s."""
     return cloud_for(stack_json).health()
 
 
 @st.cache_data(ttl=10, show_spinner="Reading results...")
-def results(stack_json: str, limit: int = 500) -> list[stk.ImageResult]:
+def results(stack_json: str, limit: int = 500) -> list[cl.ImageResult]:
     """Results in the destination and failed buckets, newest first."""
     return cloud_for(stack_json).list_results(limit=limit)
 
 
 @st.cache_data(ttl=10, show_spinner="Reading the failed bucket...")
-def failed(stack_json: str) -> list[stk.ImageResult]:
+def failed(stack_json: str) -> list[cl.ImageResult]:
     """Failed copies, newest first."""
     return cloud_for(stack_json).failed_results()
 
@@ -137,12 +124,12 @@ def connect() -> Connection | str:
     """Find the stack and check it answers; return the connection, or a message saying what to do."""
     try:
         stack_json = _find_stack(_stack_signature())
-        stack = stk.Stack.from_json(stack_json)
+        stack = discovery.Stack.from_json(stack_json)
         cloud = cloud_for(stack_json)
         cloud.check_reachable()
         checks = health(stack_json)
     except Exception as exc:  # every failure becomes one readable sentence, never a traceback
-        return stk.explain(exc)
+        return explain(exc)
     if checks and not any(c.ok for c in checks):
         return checks[0].detail
     return Connection(stack_json, stack, cloud)
@@ -158,12 +145,12 @@ def connection() -> Connection:
 
 
 @contextmanager
-def friendly_errors(stack: stk.Stack | None = None) -> Iterator[None]:
+def friendly_errors(stack: discovery.Stack | None = None) -> Iterator[None]:
     """Show any error raised inside as a one-line message with what to do next, instead of a traceback."""
     try:
         yield
     except Exception as exc:  # Streamlit's own control flow (stop, rerun) is BaseException and passes through
-        st.error(stk.explain(exc, stack), icon=":material/warning:")
+        st.error(explain(exc, stack), icon=":material/warning:")
 
 
 # -- page style -------------------------------------------------------------------------------------------------------
@@ -231,7 +218,7 @@ def sidebar(found: Connection | str) -> None:
 VIEWS = ("Side by side", "Flip", "Detail 1:1")
 
 
-def show_result(connection: Connection, key: str, result: stk.ImageResult, view: str, slot: int) -> None:
+def show_result(connection: Connection, key: str, result: cl.ImageResult, view: str, slot: int) -> None:
     """Show one result: status, the figures of the full objects, and before/after previews at the same zoom."""
     outputs = connection.stack.outputs
     with st.container(border=True, key=f"result-{slot}"):
@@ -266,7 +253,7 @@ def show_result(connection: Connection, key: str, result: stk.ImageResult, view:
         try:
             pair = previews(connection.stack_json, key, before_bucket, after_bucket, version)
         except Exception as exc:  # a preview problem must not hide the figures above
-            st.warning(f"No preview: {stk.explain(exc, connection.stack)}")
+            st.warning(f"No preview: {explain(exc, connection.stack)}")
             return
         if isinstance(pair, str):
             st.caption(f"No preview: {pair}")

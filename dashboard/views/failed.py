@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import stack as stk
 from dashboard import ui
+from dashboard.errors import explain
 
 RETRY_TIMEOUT_S = 60.0
 
@@ -63,6 +63,6 @@ for item in items:
                         conn.cloud.forget_failed_copy(item.key)
                 st.session_state["failed_last_retry"] = (item.key, outcome, None)
             except Exception as exc:  # shown as a message above the list after the rerun
-                st.session_state["failed_last_retry"] = (item.key, None, stk.explain(exc, conn.stack))
+                st.session_state["failed_last_retry"] = (item.key, None, explain(exc, conn.stack))
             ui.clear_listings()
             st.rerun()

@@ -1,258 +1,27 @@
-"""Find the deployed stack and talk to its AWS APIs: the dashboard's data access (no Streamlit in here).
+"""The dashboard's AWS queries for one stack: health, uploads, results (read through the result contract), retries.
 
-The stack is described by its Terraform outputs. Local targets (embedded, LocalStack) write them with the endpoint to
-``.local/stack.json``; the AWS target is read with ``terraform output -json`` in ``terraform/envs/aws``. Every boto3
-client gets the endpoint from that description only; nothing here branches on the target otherwise.
+No Streamlit in here. Each result object's metadata is read with :func:`image_compressor.result.read_metadata`, the
+same vocabulary the function writes.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import boto3
 import botocore.exceptions as bx
 from botocore.config import Config
 from image_compressor.result import STATUSES, MetadataKey, Status, StoredResult, read_metadata, unquote_etag
 
-from localcloud import state, tf
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-STACK_FILE_ENV = "DASHBOARD_STACK_FILE"
-TARGET_ENV = "DASHBOARD_TARGET"
-STATE_DIR_ENV = "DASHBOARD_STATE_DIR"
-DEFAULT_STACK_FILE = Path(".local") / "stack.json"
-AWS_ENV_DIR = Path("terraform") / "envs" / "aws"
-DEFAULT_REGION = "eu-west-1"
-#: The stack outputs (the contract in DESIGN.md), as the local cloud records them.
-OUTPUT_NAMES = state.REQUIRED_OUTPUTS
-#: Outputs a usable stack description must have; ``notifications_queue_url`` is optional (null without a queue).
-REQUIRED_OUTPUTS = tuple(name for name in OUTPUT_NAMES if name != "notifications_queue_url")
-TARGET_LABELS = {"embedded": "Embedded local cloud", "localstack": "LocalStack", "aws": "AWS"}
-
-
-class DashboardError(Exception):
-    """A problem the user can fix; the message says what happened and what to do next."""
-
-
-class StackNotFoundError(DashboardError):
-    """No stack description was found, or the one found is unusable."""
-
-
-class StackDownError(DashboardError):
-    """The stack's endpoint does not answer or refuses our credentials."""
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Finding the stack
-# --------------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Stack:
-    """Where the pipeline runs and what its resources are called.
-
-    Attributes
-    ----------
-    target : str
-        ``embedded``, ``localstack`` or ``aws``.
-    endpoint : str | None
-        Endpoint URL for every AWS API (local targets); ``None`` means the real AWS endpoints.
-    region : str
-        AWS region of the stack.
-    outputs : dict[str, str]
-        The Terraform outputs (``source_bucket``, ``destination_bucket``, ...).
-    source : str
-        Where the description came from (a file path or ``terraform output``), for the sidebar.
-    state_dir : str
-        Directory for the dashboard's own state (the persisted notifications).
-    profile : str | None
-        ``AWS_PROFILE`` used for the AWS target.
-    """
-
-    target: str
-    endpoint: str | None
-    region: str
-    outputs: dict[str, str] = field(hash=False)
-    source: str
-    state_dir: str
-    profile: str | None = None
-
-    @property
-    def label(self) -> str:
-        """Human name of the target, e.g. ``Embedded local cloud``."""
-        return TARGET_LABELS.get(self.target, self.target)
-
-    @property
-    def is_local(self) -> bool:
-        """Whether the stack runs on a local endpoint rather than real AWS."""
-        return self.endpoint is not None
-
-    def output(self, name: str) -> str:
-        """Return the Terraform output ``name``; raise :class:`StackNotFoundError` naming the source if it is absent."""
-        value = self.outputs.get(name)
-        if not value:
-            raise StackNotFoundError(
-                f"The stack description ({self.source}) has no output '{name}'. "
-                "Re-apply the stack (`make local-up` or `make deploy-aws`) so every output is written."
-            )
-        return value
-
-    def to_json(self) -> str:
-        """Serialise to a JSON string (used as a stable cache key)."""
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> Stack:
-        """Rebuild a stack from :meth:`to_json` output."""
-        return cls(**json.loads(text))
-
-
-def find_stack(env: Mapping[str, str] | None = None, root: Path = REPO_ROOT) -> Stack:
-    """Find the stack the dashboard should show.
-
-    Order: the file named by ``DASHBOARD_STACK_FILE``; else ``stack.json`` in ``LOCALCLOUD_STATE_DIR`` or
-    ``<root>/.local/`` (written by ``make local-up``); else the Terraform outputs of ``terraform/envs/aws``
-    (written by ``make deploy-aws``). ``DASHBOARD_TARGET=aws`` skips the local file, ``DASHBOARD_TARGET=local``
-    skips Terraform.
-
-    Raises
-    ------
-    StackNotFoundError
-        When no description is found or the one found is unreadable; the message says how to create one.
-    """
-    env = os.environ if env is None else env
-    explicit = env.get(STACK_FILE_ENV, "").strip()
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            raise StackNotFoundError(
-                f"{STACK_FILE_ENV} points to {path}, which does not exist. "
-                f"Fix the path, or unset {STACK_FILE_ENV} to use .local/stack.json from `make local-up`."
-            )
-        return load_stack_file(path, env)
-    wanted = env.get(TARGET_ENV, "").strip().lower()
-    if wanted not in {"", "local", "aws"}:
-        raise StackNotFoundError(f"{TARGET_ENV} must be 'local' or 'aws', got {wanted!r}.")
-    local_dir = env.get("LOCALCLOUD_STATE_DIR", "").strip()
-    local_file = Path(local_dir) / DEFAULT_STACK_FILE.name if local_dir else root / DEFAULT_STACK_FILE
-    if wanted != "aws" and local_file.is_file():
-        return load_stack_file(local_file, env)
-    if wanted == "local":
-        raise StackNotFoundError(
-            f"No local stack: {local_file} does not exist. Start it with `make local-up`, then reload this page."
-        )
-    outputs = terraform_outputs(root / AWS_ENV_DIR)
-    if outputs:
-        return Stack(
-            target="aws",
-            endpoint=None,
-            region=aws_region(env),
-            outputs=outputs,
-            source=f"terraform output ({AWS_ENV_DIR})",
-            state_dir=str(Path(env.get(STATE_DIR_ENV) or root / ".local" / "aws")),
-            profile=env.get("AWS_PROFILE") or None,
-        )
-    raise StackNotFoundError(
-        "No stack found. Start the local one with `make local-up` (it writes .local/stack.json), "
-        "deploy to AWS with `make deploy-aws`, or set DASHBOARD_STACK_FILE to a stack description; then reload."
-    )
-
-
-def load_stack_file(path: Path, env: Mapping[str, str] | None = None) -> Stack:
-    """Read a stack description written by the local cloud (``backend``, ``endpoint``, ``region``, ``outputs``).
-
-    Outputs may be plain values or Terraform's ``{"value": ...}`` objects. The dashboard's state directory is
-    ``DASHBOARD_STATE_DIR`` when set, else the file's own directory.
-
-    Raises
-    ------
-    StackNotFoundError
-        When the file is not JSON or lacks the outputs; the message names the file and the fix.
-    """
-    env = os.environ if env is None else env
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise StackNotFoundError(
-            f"Cannot read the stack description {path}: {exc}. Re-create it with `make local-up`."
-        ) from exc
-    if not isinstance(data, dict) or not isinstance(data.get("outputs"), dict):
-        raise StackNotFoundError(f"{path} has no 'outputs' object. Re-create it with `make local-up`.")
-    outputs = _plain_outputs(data["outputs"])
-    missing = [name for name in REQUIRED_OUTPUTS if not outputs.get(name)]
-    if missing:
-        raise StackNotFoundError(
-            f"{path} lacks the outputs {', '.join(missing)}. Re-apply the stack with `make local-up`."
-        )
-    backend = str(data.get("backend") or data.get("target") or "embedded")
-    endpoint = data.get("endpoint") or None
-    region = str(data.get("region") or aws_region(env))
-    return Stack(
-        target=backend,
-        endpoint=str(endpoint) if endpoint else None,
-        region=region,
-        outputs=outputs,
-        source=str(path),
-        state_dir=str(Path(env.get(STATE_DIR_ENV) or path.parent)),
-        profile=None if endpoint else (env.get("AWS_PROFILE") or None),
-    )
-
-
-def terraform_outputs(env_dir: Path) -> dict[str, str]:
-    """Return the Terraform outputs of ``env_dir`` (through ``localcloud.tf``) as plain values, ``{}`` when unapplied.
-
-    Raises
-    ------
-    StackNotFoundError
-        When Terraform is installed but reading the outputs fails.
-    """
-    if not env_dir.is_dir() or shutil.which("terraform") is None:
-        return {}
-    try:
-        return _plain_outputs(tf.outputs(env_dir))
-    except tf.TerraformError as exc:
-        raise StackNotFoundError(
-            f"Reading the Terraform outputs of {env_dir} failed: {exc}. Run `make deploy-aws` and reload."
-        ) from exc
-
-
-def aws_region(env: Mapping[str, str]) -> str:
-    """Return the region from ``AWS_REGION``/``AWS_DEFAULT_REGION``, else the profile's, else ``eu-west-1``."""
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-    if region:
-        return region
-    try:
-        region = boto3.session.Session(profile_name=env.get("AWS_PROFILE") or None).region_name
-    except bx.BotoCoreError:
-        region = None
-    return region or DEFAULT_REGION
-
-
-def _plain_outputs(raw: Mapping[str, Any]) -> dict[str, str]:
-    plain: dict[str, str] = {}
-    for name, value in raw.items():
-        if isinstance(value, dict) and "value" in value:
-            value = value["value"]
-        if value is not None:
-            plain[str(name)] = str(value)
-    return plain
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Results of the pipeline
-# --------------------------------------------------------------------------------------------------------------------
+from dashboard.discovery import Stack
+from dashboard.errors import DashboardError, StackDownError, explain, is_not_found
+from ops import defaults, procs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -353,7 +122,9 @@ class Cloud:
         if stack.is_local:
             # moto and LocalStack accept any credentials; fixed ones keep a user's real keys out of the local cloud.
             session = boto3.session.Session(
-                aws_access_key_id="test", aws_secret_access_key="test", region_name=stack.region
+                aws_access_key_id=defaults.LOCAL_CREDENTIAL,
+                aws_secret_access_key=defaults.LOCAL_CREDENTIAL,
+                region_name=stack.region,
             )
             config = Config(
                 connect_timeout=3,
@@ -391,16 +162,12 @@ class Cloud:
         """
         if not self.stack.endpoint:
             return
-        parts = urlsplit(self.stack.endpoint)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            with socket.create_connection((parts.hostname or "localhost", port), timeout=1.5):
-                pass
-        except OSError as exc:
+        error = procs.probe_url(self.stack.endpoint, timeout=1.5)
+        if error is not None:
             raise StackDownError(
-                f"The {self.stack.label} at {self.stack.endpoint} is not answering ({exc.strerror or exc}). "
+                f"The {self.stack.label} at {self.stack.endpoint} is not answering ({error.strerror or error}). "
                 "Start it with `make local-up` (or check `make local-status`), then reload this page."
-            ) from exc
+            )
 
     def health(self) -> list[ServiceHealth]:
         """Check each service of the stack with one cheap call; never raises for a failing service."""
@@ -496,7 +263,7 @@ class Cloud:
         try:
             head = self.client("s3").head_object(Bucket=bucket, Key=key)
         except bx.ClientError as exc:
-            if _is_not_found(exc):
+            if is_not_found(exc):
                 return None
             raise
         return result_from_head(bucket, key, head, failed_copy=bucket == self.stack.outputs.get("failed_bucket"))
@@ -608,7 +375,7 @@ class Cloud:
         try:
             head = s3.head_object(Bucket=failed_bucket, Key=key)
         except bx.ClientError as exc:
-            if _is_not_found(exc):
+            if is_not_found(exc):
                 raise DashboardError(f"'{key}' is no longer in the failed bucket; refresh the list.") from exc
             raise
         content_type = head.get("ContentType") or "image/jpeg"
@@ -645,56 +412,10 @@ class Cloud:
         try:
             meta = s3.head_object(Bucket=failed_bucket, Key=key).get("Metadata") or {}
         except bx.ClientError as exc:
-            if _is_not_found(exc):
+            if is_not_found(exc):
                 return False
             raise
         if MetadataKey.RETRY_REQUESTED not in meta or MetadataKey.SOURCE_ETAG in meta:
             return False
         s3.delete_object(Bucket=failed_bucket, Key=key)
         return True
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Errors in words
-# --------------------------------------------------------------------------------------------------------------------
-
-
-def explain(exc: BaseException, stack: Stack | None = None) -> str:
-    """Turn an exception from boto3 or this module into one sentence that says what to do next."""
-    where = f"the {stack.label} at {stack.endpoint}" if stack and stack.endpoint else "AWS"
-    if isinstance(exc, DashboardError):
-        return str(exc)
-    if isinstance(exc, bx.ProfileNotFound):
-        return f"{exc}. Set AWS_PROFILE to a profile from `aws configure list-profiles`."
-    if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):
-        return "No AWS credentials found. Set AWS_PROFILE (or run `aws configure` / `aws sso login`) and reload."
-    if isinstance(exc, (bx.SSOTokenLoadError, bx.UnauthorizedSSOTokenError, bx.TokenRetrievalError, bx.SSOError)):
-        return f"Your AWS SSO session is not valid ({exc}). Run `aws sso login` and reload."
-    if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectionClosedError, bx.ConnectTimeoutError)):
-        hint = "Start it with `make local-up`" if stack and stack.is_local else "Check your network and region"
-        return f"Cannot reach {where} ({exc}). {hint}, then reload."
-    if isinstance(exc, bx.ReadTimeoutError):
-        return f"{where} did not answer in time ({exc}). Try again; if it persists, check the service."
-    if isinstance(exc, bx.ClientError):
-        code = exc.response.get("Error", {}).get("Code", "")
-        message = exc.response.get("Error", {}).get("Message", "") or str(exc)
-        if code in {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"}:
-            return f"AWS rejected the credentials ({code}). Refresh them (e.g. `aws sso login`) and reload."
-        if code in {"AccessDenied", "AccessDeniedException", "AuthorizationError"}:
-            return f"Access denied ({message}). Use a profile allowed to read the stack's resources."
-        if code == "NoSuchKey":
-            return f"The object no longer exists ({message}); it may have been deleted or replaced. Refresh the page."
-        if code in {"NoSuchBucket", "ResourceNotFoundException", "NotFound", "404", "NotFoundException"}:
-            return (
-                f"A resource of the stack is missing in {where} ({code}: {message}). "
-                "Re-apply the stack (`make local-up` or `make deploy-aws`)."
-            )
-        return f"{where} answered with an error: {code}: {message}"
-    if isinstance(exc, bx.BotoCoreError):
-        return f"Talking to {where} failed: {exc}"
-    return f"Unexpected error: {type(exc).__name__}: {exc}"
-
-
-def _is_not_found(exc: bx.ClientError) -> bool:
-    code = str(exc.response.get("Error", {}).get("Code", ""))
-    return code in {"404", "NoSuchKey", "NotFound"}
