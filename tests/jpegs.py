@@ -143,6 +143,30 @@ def insert_segment(data: bytes, marker: int, payload: bytes) -> bytes:
     return data[:2] + bytes((0xFF, marker)) + (len(payload) + 2).to_bytes(2, "big") + payload + data[2:]
 
 
+def icc_after_sof(data: bytes, leave_first: int = 0) -> bytes:
+    """Return JPEG ``data`` with its APP2 ICC_PROFILE segments moved to right after the SOF header.
+
+    Some encoders write the profile there (Pillow's test image ``icc-after-SOF.jpg``); Pillow itself only reads
+    chunks that come before SOF. ``leave_first`` keeps that many ICC chunks where they were (a split profile).
+    """
+    before_sof, moved, after_sof = [data[:2]], [], []
+    seen_sof, icc_seen, at = False, 0, 2
+    while data[at + 1] != 0xDA:  # up to the first scan
+        end = at + 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+        segment = data[at:end]
+        is_icc = segment[1] == 0xE2 and segment[4:16] == b"ICC_PROFILE\x00"
+        if is_icc and icc_seen >= leave_first:
+            moved.append(segment)
+        else:
+            (after_sof if seen_sof else before_sof).append(segment)
+        icc_seen += is_icc
+        seen_sof = seen_sof or segment[1] in (0xC0, 0xC1, 0xC2)
+        at = end
+    assert moved and seen_sof, "no ICC segment to move, or no SOF before the scan"
+    # before_sof ends with the SOF segment itself: the moved chunks go right behind it.
+    return b"".join([*before_sof, *moved, *after_sof]) + data[at:]
+
+
 def other_format(fmt: str, width: int = 64, height: int = 48) -> bytes:
     """Return :func:`photo_image` saved as ``fmt`` (``PNG``, ``GIF``, ``WEBP``, ``BMP``, ``TIFF``)."""
     buf = io.BytesIO()

@@ -67,7 +67,7 @@ st.dataframe(
         "input_bytes": st.column_config.NumberColumn("Bytes before", format="%d"),
         "output_bytes": st.column_config.NumberColumn("Bytes after", format="%d"),
         "saved_pct": st.column_config.ProgressColumn("Saved", format="%.1f %%", min_value=0, max_value=100),
-        "ms": st.column_config.NumberColumn("ms", format="%.0f"),
+        "ms": st.column_config.NumberColumn("ms", format="%.1f"),
         "reason": st.column_config.TextColumn("Reason", width="large"),
     },
 )

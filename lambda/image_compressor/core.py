@@ -204,7 +204,7 @@ def _reencode(
         if target is not None:
             img.draft(img.mode, target)  # DCT scaling by 1/2, 1/4 or 1/8 while decoding; never below target
         img.load()
-        icc = img.info.get("icc_profile")
+        icc = meta.icc_profile  # our own reader: Pillow drops a profile stored after SOF
         dpi = _dpi(img.info.get("dpi"))
         pixels: Image.Image = img
         if target is not None and pixels.size != target:

@@ -151,6 +151,9 @@ class SourceMetadata:
         The first COM segment payload.
     iptc : bytes | None
         The first APP13 Photoshop/IPTC segment, complete (marker and length included).
+    icc_profile : bytes | None
+        The ICC profile joined from every APP2 ``ICC_PROFILE`` chunk of the header, wherever it stands (before or
+        after the frame header), or ``None`` when there is none or its chunks do not add up.
     """
 
     exif: bytes | None = None
@@ -158,6 +161,7 @@ class SourceMetadata:
     xmp: bytes | None = None
     comment: bytes | None = None
     iptc: bytes | None = None
+    icc_profile: bytes | None = None
 
     @property
     def orientation(self) -> int:
@@ -166,8 +170,9 @@ class SourceMetadata:
 
 
 def collect(data: bytes, layout: JpegLayout) -> SourceMetadata:
-    """Gather EXIF, XMP, comment and IPTC from the header segments of a parsed JPEG."""
+    """Gather EXIF, XMP, comment, IPTC and the ICC profile from all header segments (before the first scan)."""
     exif = xmp = comment = iptc = None
+    icc_chunks: list[bytes] = []
     for seg in layout.segments:
         if seg.start >= layout.scan_start:
             break
@@ -182,8 +187,37 @@ def collect(data: bytes, layout: JpegLayout) -> SourceMetadata:
             comment = data[seg.payload_start : seg.end]
         elif kind == "iptc" and iptc is None:
             iptc = data[seg.start : seg.end]
+        elif kind == "icc":
+            icc_chunks.append(data[seg.payload_start + len(ICC_HEADER) : seg.end])
     info = read_exif(exif) if exif is not None else ExifInfo()
-    return SourceMetadata(exif=exif, exif_info=info, xmp=xmp, comment=comment, iptc=iptc)
+    icc = join_icc_chunks(icc_chunks)
+    return SourceMetadata(exif=exif, exif_info=info, xmp=xmp, comment=comment, iptc=iptc, icc_profile=icc)
+
+
+def join_icc_chunks(chunks: list[bytes]) -> bytes | None:
+    """Join APP2 ICC chunks (each ``<sequence number> <count> <bytes>``) into one profile, never raising.
+
+    Parameters
+    ----------
+    chunks : list[bytes]
+        The payloads after the ``ICC_PROFILE`` 00 header, in file order (before or after SOF alike).
+
+    Returns
+    -------
+    bytes | None
+        The profile in sequence-number order, or ``None`` when there are no chunks, or when the numbers are not
+        exactly 1..count with the count every chunk declares (a partial or inconsistent profile is dropped, as
+        Pillow does, rather than written broken).
+    """
+    if not chunks or any(len(chunk) < 2 for chunk in chunks):
+        return None
+    count = len(chunks)
+    ordered = sorted(chunks, key=lambda chunk: chunk[0])
+    numbers_ok = [chunk[0] for chunk in ordered] == list(range(1, count + 1))
+    if not numbers_ok or any(chunk[1] != count for chunk in chunks):
+        return None
+    profile = b"".join(chunk[2:] for chunk in ordered)
+    return profile or None
 
 
 def rewrite_exif(

@@ -11,7 +11,7 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
-from image_compressor.result import Result, Status
+from image_compressor.result import Result, Status, rounded_ms
 
 #: The line between the human-readable text and the JSON payload.
 SEPARATOR = "---"
@@ -91,7 +91,7 @@ def build_payload(
         "width": result.width,
         "height": result.height,
         "quality": result.quality,
-        "ms": round(result.ms, 2),
+        "ms": rounded_ms(result.ms),
         "reason": result.reason,
         "source_etag": source_etag,
         "time": when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),

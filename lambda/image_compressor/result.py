@@ -21,6 +21,15 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
+#: Decimals of every time in milliseconds that leaves the function (message, metadata, log line, dashboard).
+MS_DECIMALS = 1
+
+
+def rounded_ms(ms: float) -> float:
+    """Return ``ms`` rounded to :data:`MS_DECIMALS`: the one number the message, metadata, log and dashboard show."""
+    return round(ms, MS_DECIMALS)
+
+
 #: Every status, in the order they are shown.
 STATUSES: tuple[str, ...] = tuple(status.value for status in Status)
 
@@ -67,7 +76,9 @@ class Result:
     quality : int
         JPEG quality used by the encoder (0 when nothing was encoded).
     ms : float
-        Wall-clock processing time in milliseconds.
+        Wall-clock milliseconds. From the core: its own compute time. From the function (message, object
+        metadata, summary log line, dashboard): the whole handling of the object until its outcome was written,
+        S3 reads and compression included (see :func:`rounded_ms` for the one rounding all of them show).
     reason : str | None
         Why the image was not compressed; ``None`` for ``compressed``.
     """
@@ -85,7 +96,7 @@ class Result:
         """Return the record as a JSON-ready dict with ``status`` as its plain string value."""
         data = asdict(self)
         data["status"] = self.status.value
-        data["ms"] = round(self.ms, 2)
+        data["ms"] = rounded_ms(self.ms)
         return data
 
     @property

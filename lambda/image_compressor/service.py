@@ -16,7 +16,7 @@ from typing import Any
 from image_compressor import aws, core
 from image_compressor.notification import build_message, build_payload, build_subject, message_attributes
 from image_compressor.observability import MetricUnit, logger, metrics
-from image_compressor.result import MetadataKey, Result, Status
+from image_compressor.result import MetadataKey, Result, Status, rounded_ms
 from image_compressor.settings import Settings
 
 #: Summary statuses beyond the result record's: nothing was written and the event is retried.
@@ -52,7 +52,12 @@ class Outcome:
     input_bytes, output_bytes : int
         Sizes of the source object and of what was written to the destination (0 if nothing).
     ms : float
-        Wall-clock time the function spent on this object, S3 calls included.
+        Wall-clock milliseconds of the function's handling of this object until its outcome was written (source
+        HeadObject, checks, GetObject, compression): the number the message, the object metadata and the dashboard
+        show. For an object that got no outcome (error, refused, missing, duplicate) the whole handling.
+    total_ms : float
+        The whole handling, the outcome write and the notification included (only the log line has it: the
+        object metadata is written before the write ends).
     reason : str | None
         Why it was not compressed, or what went wrong.
     target : str | None
@@ -60,7 +65,9 @@ class Outcome:
     duplicate : bool
         True when an earlier run already produced this outcome and nothing was written this time.
     result : Result | None
-        The core's result record, when the core ran.
+        The result record written to the metadata and the message (its ``ms`` is ``ms``), when there was one.
+    compress_ms : float | None
+        The compression core's own compute time, when it ran.
     """
 
     bucket: str
@@ -69,10 +76,12 @@ class Outcome:
     input_bytes: int = 0
     output_bytes: int = 0
     ms: float = 0.0
+    total_ms: float = 0.0
     reason: str | None = None
     target: str | None = None
     duplicate: bool = False
     result: Result | None = None
+    compress_ms: float | None = None
 
     @property
     def placed(self) -> bool:
@@ -87,7 +96,7 @@ class Outcome:
             "status": self.status,
             "input_bytes": self.input_bytes,
             "output_bytes": self.output_bytes,
-            "ms": round(self.ms, 2),
+            "ms": rounded_ms(self.ms),
             "reason": self.reason,
             "target": self.target,
             "duplicate": self.duplicate,
@@ -130,11 +139,12 @@ def process_objects(refs: Sequence[ObjectRef], settings: Settings) -> list[Outco
         logger.append_keys(bucket=ref.bucket, key=ref.key)
         start = time.perf_counter()
         try:
-            outcome = process_object(ref, settings)
+            outcome = process_object(ref, settings, started=start)
         except Exception as exc:  # a bug of ours must not stop the other records; the event is retried
             logger.exception("unexpected error while processing the object")
             outcome = Outcome(ref.bucket, ref.key, ERROR, reason=f"unexpected error: {type(exc).__name__}: {exc}")
-        outcome = replace(outcome, ms=(time.perf_counter() - start) * 1000.0)
+        total = _elapsed_ms(start)
+        outcome = replace(outcome, ms=outcome.ms if outcome.result is not None else total, total_ms=total)
         _log_summary(outcome)
         _emit_metrics(outcome)
         outcomes.append(outcome)
@@ -146,8 +156,12 @@ def process_objects(refs: Sequence[ObjectRef], settings: Settings) -> list[Outco
     return outcomes
 
 
-def process_object(ref: ObjectRef, settings: Settings) -> Outcome:
+def process_object(ref: ObjectRef, settings: Settings, started: float | None = None) -> Outcome:
     """Compress one source object and put the result where it belongs; return what happened.
+
+    ``started`` is the ``time.perf_counter()`` value when the handling of this object began (default: now); the
+    result record written to the object metadata and the message carries the milliseconds from then until the
+    outcome write, and so does the returned outcome's ``ms``.
 
     Steps: recursion guard; HeadObject the source (size, ETag); skip when the destination or failed bucket already
     holds an output for this ETag and settings fingerprint; refuse objects above ``MAX_OBJECT_BYTES`` without
@@ -155,6 +169,7 @@ def process_object(ref: ObjectRef, settings: Settings) -> Outcome:
     original server-side to the failed bucket with the reason; success and failure are published to SNS.
     Per-object problems become the returned outcome; nothing is raised for them.
     """
+    started = time.perf_counter() if started is None else started
     if ref.bucket in (settings.dest_bucket, settings.failed_bucket):
         which = "DEST_BUCKET" if ref.bucket == settings.dest_bucket else "FAILED_BUCKET"
         reason = (
@@ -183,7 +198,7 @@ def process_object(ref: ObjectRef, settings: Settings) -> Outcome:
             "downloaded; shrink the image before uploading, or raise MAX_OBJECT_BYTES (and the function's memory)"
         )
         result = Result(Status.FAILED, source.size, 0, 0, 0, 0, 0.0, reason)
-        return _fail(ref, source, source.etag, result, settings)
+        return _fail(ref, source, source.etag, result, settings, started)
 
     try:
         data, got = aws.get_object(ref.bucket, ref.key)
@@ -196,9 +211,10 @@ def process_object(ref: ObjectRef, settings: Settings) -> Outcome:
         logger.exception("the compression core raised")
         reason = f"internal error in the compression core: {type(exc).__name__}: {exc}; report it with this image"
         compressed = core.Compressed(Result(Status.FAILED, len(data), 0, 0, 0, 0, 0.0, reason), None)
-    result = compressed.result
+    compress_ms = compressed.result.ms
+    result = replace(compressed.result, ms=_elapsed_ms(started))
     if result.status is Status.FAILED or compressed.data is None:
-        return _fail(ref, got, got.etag, result, settings)
+        return _fail(ref, got, got.etag, result, settings, started, compress_ms)
 
     metadata = _output_metadata(result, got.etag, fingerprint)
     try:
@@ -210,7 +226,7 @@ def process_object(ref: ObjectRef, settings: Settings) -> Outcome:
             "exists and the function may s3:PutObject to it, then upload the image again"
         )
         failed = Result(Status.FAILED, result.input_bytes, 0, result.width, result.height, 0, result.ms, reason)
-        return _fail(ref, got, got.etag, failed, settings)
+        return _fail(ref, got, got.etag, failed, settings, started, compress_ms)
 
     target = f"s3://{settings.dest_bucket}/{ref.key}"
     _notify(
@@ -229,9 +245,11 @@ def process_object(ref: ObjectRef, settings: Settings) -> Outcome:
         result.status.value,
         input_bytes=result.input_bytes,
         output_bytes=result.output_bytes,
+        ms=result.ms,
         reason=result.reason,
         target=target,
         result=result,
+        compress_ms=compress_ms,
     )
 
 
@@ -262,14 +280,26 @@ def _previous_outcome(ref: ObjectRef, etag: str, fingerprint: str, settings: Set
     return None
 
 
-def _fail(ref: ObjectRef, source: aws.ObjectInfo, etag: str, result: Result, settings: Settings) -> Outcome:
-    """Copy the original to the failed bucket with the reason and notify; ``error`` outcome if the copy fails."""
+def _fail(
+    ref: ObjectRef,
+    source: aws.ObjectInfo,
+    etag: str,
+    result: Result,
+    settings: Settings,
+    started: float,
+    compress_ms: float | None = None,
+) -> Outcome:
+    """Copy the original to the failed bucket with the reason and notify; ``error`` outcome if the copy fails.
+
+    The result's ``ms`` becomes the handling time since ``started``, as written to the metadata and the message.
+    """
+    result = replace(result, ms=_elapsed_ms(started))
     metadata = {
         MetadataKey.STATUS: Status.FAILED.value,
         MetadataKey.SOURCE_ETAG: etag,
         MetadataKey.SETTINGS: settings.compression.fingerprint(),
         MetadataKey.INPUT_BYTES: str(result.input_bytes),
-        MetadataKey.MS: f"{result.ms:.1f}",
+        MetadataKey.MS: str(rounded_ms(result.ms)),
         MetadataKey.REASON: result.reason or "unknown",
     }
     try:
@@ -293,9 +323,11 @@ def _fail(ref: ObjectRef, source: aws.ObjectInfo, etag: str, result: Result, set
         ref.key,
         Status.FAILED.value,
         input_bytes=result.input_bytes,
+        ms=result.ms,
         reason=result.reason,
         target=f"s3://{settings.failed_bucket}/{ref.key}",
         result=result,
+        compress_ms=compress_ms,
     )
 
 
@@ -320,7 +352,7 @@ def _output_metadata(result: Result, etag: str, fingerprint: str) -> dict[str, s
         MetadataKey.INPUT_BYTES: str(result.input_bytes),
         MetadataKey.OUTPUT_BYTES: str(result.output_bytes),
         MetadataKey.QUALITY: str(result.quality),
-        MetadataKey.MS: f"{result.ms:.1f}",
+        MetadataKey.MS: str(rounded_ms(result.ms)),
         MetadataKey.SOURCE_ETAG: etag,
         MetadataKey.SETTINGS: fingerprint,
         MetadataKey.WIDTH: str(result.width),
@@ -329,6 +361,10 @@ def _output_metadata(result: Result, etag: str, fingerprint: str) -> dict[str, s
     if result.reason:
         metadata[MetadataKey.REASON] = result.reason
     return {str(key): value for key, value in metadata.items()}
+
+
+def _elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
 
 
 def _unplaced(ref: ObjectRef, reason: str, input_bytes: int = 0) -> Outcome:
@@ -342,18 +378,20 @@ def _log_summary(outcome: Outcome) -> None:
         "status": outcome.status,
         "input_bytes": outcome.input_bytes,
         "output_bytes": outcome.output_bytes,
-        "ms": round(outcome.ms, 2),
+        "ms": rounded_ms(outcome.ms),
+        "total_ms": rounded_ms(outcome.total_ms),
         "reason": outcome.reason or "",
         "duplicate": outcome.duplicate,
         "target": outcome.target or "",
     }
     if outcome.result is not None:
         fields.update(
-            compress_ms=round(outcome.result.ms, 2),
             width=outcome.result.width,
             height=outcome.result.height,
             quality=outcome.result.quality,
         )
+    if outcome.compress_ms is not None:
+        fields["compress_ms"] = rounded_ms(outcome.compress_ms)
     if outcome.status in (ERROR, REFUSED):
         logger.error(SUMMARY_MESSAGE, extra=fields)
     elif outcome.status == Status.FAILED.value and not outcome.duplicate:
@@ -374,7 +412,7 @@ def _emit_metrics(outcome: Outcome) -> None:
     if counter is None:
         return
     metrics.add_metric(name=counter, unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="ProcessingTime", unit=MetricUnit.Milliseconds, value=round(outcome.ms, 2))
+    metrics.add_metric(name="ProcessingTime", unit=MetricUnit.Milliseconds, value=rounded_ms(outcome.ms))
     if outcome.status == Status.COMPRESSED.value:
         metrics.add_metric(
             name="BytesSaved", unit=MetricUnit.Bytes, value=max(0, outcome.input_bytes - outcome.output_bytes)

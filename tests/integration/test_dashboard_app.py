@@ -312,6 +312,7 @@ def test_history_lists_every_result_with_totals_and_filters_by_status(stack: Any
     assert rows[good]["status"] == "compressed" and rows[good]["input_bytes"] == len(data)
     assert rows[good]["output_bytes"] < len(data) and rows[good]["saved_pct"] > 0
     assert rows[bad]["status"] == "failed" and "JPEG" in rows[bad]["reason"]
+    assert rows[bad]["ms"] > 0  # the function's handling time, as in the message, not the core's 0.0
     figures = metrics(at)
     assert int(figures["Images"]) == len(table) and int(figures["Failed"]) >= 1
     assert figures["Bytes saved"].endswith(("B", "KiB", "MiB"))

@@ -177,9 +177,13 @@ def test_one_notification_per_upload_reaches_the_inspection_queue(embedded_stack
     payloads = ours(messages)
     keys = [p["key"] for p in payloads]
     assert sorted(keys) == sorted(UPLOADS)
+    s3 = embedded_stack.client("s3")
     for payload in payloads:
         expected = UPLOADS[payload["key"]][1]
         assert payload["status"] == ("compressed" if expected == "destination" else "failed")
+        # The message and the object's metadata carry the same time (the function's handling of the object).
+        head = s3.head_object(Bucket=payload["destination_bucket"] or payload["failed_bucket"], Key=payload["key"])
+        assert payload["ms"] > 0 and float(head["Metadata"]["processing-ms"]) == payload["ms"]
 
 
 def test_the_function_logs_reach_cloudwatch_logs(embedded_stack, uploaded):

@@ -13,7 +13,7 @@ from image_compressor.core import (
     compress,
     normalize_mode,
 )
-from image_compressor.metadata import read_exif
+from image_compressor.metadata import join_icc_chunks, read_exif
 from image_compressor.result import Status
 from image_compressor.settings import CompressionOptions, Settings
 from image_compressor.sniff import describe
@@ -23,6 +23,7 @@ from tests.jpegs import (
     CORNER_COLOURS,
     cmyk_icc_profile,
     exif_bytes,
+    icc_after_sof,
     insert_segment,
     oriented_jpeg,
     other_format,
@@ -282,6 +283,31 @@ def test_icc_profile_is_kept_byte_for_byte():
     data = photo_jpeg(icc_profile=profile, exif=exif_bytes(gps=True))
     out = compress(data)
     assert decode(out.data).info["icc_profile"] == profile
+
+
+def test_icc_profile_after_the_frame_header_is_kept():
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    data = icc_after_sof(photo_jpeg(icc_profile=profile))
+    markers = [seg.marker for seg in jpegfile.parse(data).segments]
+    assert markers.index(0xE2) > markers.index(0xC0)  # the profile stands after the frame header
+    assert "icc_profile" not in decode(data).info  # Pillow alone does not see it: the case of the issue
+    assert decode(compress(data).data).info["icc_profile"] == profile
+
+
+def test_icc_profile_split_around_the_frame_header_is_joined_in_order():
+    big = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    # A profile over one APP2 segment (65519 bytes): pad the tag-less tail, keep the header's colour space.
+    profile = big + bytes(70_000)
+    data = icc_after_sof(photo_jpeg(icc_profile=profile), leave_first=1)
+    assert decode(compress(data).data).info["icc_profile"] == profile
+
+
+def test_icc_chunks_that_do_not_add_up_are_dropped():
+    assert join_icc_chunks([]) is None
+    assert join_icc_chunks([bytes([1, 2]) + b"a"]) is None  # chunk 2 of 2 missing
+    assert join_icc_chunks([bytes([2, 2]) + b"b", bytes([1, 2]) + b"a"]) == b"ab"
+    assert join_icc_chunks([bytes([1, 2]) + b"a", bytes([1, 2]) + b"b"]) is None  # the same number twice
+    assert join_icc_chunks([bytes([1])]) is None  # truncated chunk header
 
 
 def test_icc_profile_of_the_wrong_colour_space_is_dropped():

@@ -142,9 +142,14 @@ def test_success_writes_smaller_jpeg_with_metadata_and_publishes(
     assert summary["service"] == "image-compressor"
     assert (summary["bucket"], summary["key"], summary["status"]) == (SOURCE, "photos/cat.jpg", "compressed")
     assert (summary["input_bytes"], summary["output_bytes"]) == (len(original), len(data))
-    assert summary["ms"] > 0
     assert summary["reason"] == ""
     assert summary["duplicate"] is False
+    # One time for the object: the message, its text, the object metadata and the log line show the same number,
+    # the whole handling up to the write (S3 reads and compression included; the log adds the write itself).
+    ms = summary["ms"]
+    assert ms > 0 and payload["ms"] == ms and float(meta["processing-ms"]) == ms
+    assert f"Time:       {ms} ms" in body
+    assert 0 < summary["compress_ms"] <= ms <= summary["total_ms"]
     metrics = emitted_metrics(out)
     assert metrics["ImagesCompressed"] == [1.0]
     assert metrics["BytesSaved"] == [float(len(original) - len(data))]
@@ -238,6 +243,11 @@ def test_bad_input_goes_to_failed_bucket_with_reason(
     assert summary["status"] == "failed"
     assert summary["level"] == "WARNING"
     assert reason in summary["reason"]
+    ms = summary["ms"]
+    assert ms > 0 and payload["ms"] == ms and float(meta["processing-ms"]) == ms
+    assert f"Time:       {ms} ms" in envelope["Message"]
+    assert ms <= summary["total_ms"]
+    assert ("compress_ms" in summary) == (case != "too-large")  # the core never ran on an object over the cap
     assert emitted_metrics(out)["ImagesFailed"] == [1.0]
 
 
