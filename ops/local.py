@@ -31,6 +31,8 @@ BACKENDS = ("auto", "embedded", "localstack")
 DEFAULT_PORT = defaults.LOCAL_PORT
 DASHBOARD_PORT = defaults.DASHBOARD_PORT
 LOCALSTACK_HEALTH = "/_localstack/health"
+#: Compose project name, passed with ``-p`` (Compose v1 refuses a top-level ``name:`` in the file).
+COMPOSE_PROJECT = "image-pipeline"
 
 Say = Callable[[str], None]
 
@@ -159,7 +161,7 @@ def _compose(p: Paths, args: list[str], port: int, timeout: float = 600) -> subp
     env = dict(os.environ)
     env["LOCALSTACK_PORT"] = str(port)
     return subprocess.run(
-        [*compose_command(), "-f", str(p.compose_file), *args],
+        [*compose_command(), "-p", COMPOSE_PROJECT, "-f", str(p.compose_file), *args],
         cwd=p.root,
         env=env,
         capture_output=True,
@@ -188,7 +190,10 @@ def _start_localstack(p: Paths, port: int, say: Say) -> str:
         raise LocalCloudError(f"`docker compose up` failed:\n{detail}{hint}")
     health = f"http://127.0.0.1:{port}{LOCALSTACK_HEALTH}"
     if not procs.wait_for(lambda: procs.get_json(health) is not None, 120, 1.0):
-        raise LocalCloudError(f"LocalStack did not answer {health} within 120 s; see `docker compose logs localstack`")
+        raise LocalCloudError(
+            f"LocalStack did not answer {health} within 120 s; "
+            f"see `docker compose -p {COMPOSE_PROJECT} logs localstack`"
+        )
     return f"http://127.0.0.1:{port}"
 
 

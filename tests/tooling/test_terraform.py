@@ -22,22 +22,14 @@ import pytest
 from aws_lambda_powertools.shared import constants as powertools_constants
 from image_compressor.settings import CompressionOptions, Settings
 
+from ops import stackfile
 from ops import terraform as tf
 
 REPO = tf.REPO_ROOT
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 CHECKOV_CONFIG = REPO / ".checkov.yaml"
 MODULE = tf.TERRAFORM_DIR / "modules" / "image-pipeline"
-CONTRACT_OUTPUTS = {
-    "source_bucket",
-    "destination_bucket",
-    "failed_bucket",
-    "sns_topic_arn",
-    "notifications_queue_url",
-    "function_name",
-    "log_group_name",
-    "dlq_url",
-}
+CONTRACT_OUTPUTS = set(stackfile.STACK_OUTPUTS)
 
 
 # Read by Powertools, not by Settings.from_env.
