@@ -78,27 +78,27 @@ layer-docker: $(VENV)/.installed ## Build build/pillow-layer.zip the seed's way,
 
 .PHONY: local-up
 local-up: build ## Start the local cloud (BACKEND=auto|embedded|localstack), apply the stack, start the dashboard
-	$(PY) -m localcloud up --backend $(BACKEND)
+	$(PY) -m ops up --backend $(BACKEND)
 
 .PHONY: local-down
 local-down: $(VENV)/.installed ## Stop everything local-up started and forget the local state
-	$(PY) -m localcloud down
+	$(PY) -m ops down
 
 .PHONY: local-status
 local-status: $(VENV)/.installed ## Show what the local cloud is running and the stack outputs
-	$(PY) -m localcloud status
+	$(PY) -m ops status
 
 .PHONY: dashboard
 dashboard: $(VENV)/.installed ## Run the Streamlit dashboard in the foreground on http://localhost:8501
-	$(VENV)/bin/streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port 8501 --server.headless true
+	$(PY) -m ops dashboard
 
 .PHONY: deploy-aws
 deploy-aws: build ## Deploy to real AWS with plain terraform (needs AWS credentials and terraform/envs/aws/terraform.tfvars)
-	$(PY) -m localcloud.aws deploy
+	$(PY) -m ops.deploy_aws deploy
 
 .PHONY: destroy-aws
 destroy-aws: $(VENV)/.installed ## Destroy the real AWS stack
-	$(PY) -m localcloud.aws destroy
+	$(PY) -m ops.deploy_aws destroy
 
 .PHONY: bench
 bench: $(VENV)/.installed ## Full benchmarks: writes bench/results/latest.json, report.md and plots

@@ -1,10 +1,10 @@
 """Metrics 4 and 6 on the embedded local cloud: upload-to-destination latency and a burst of uploads.
 
 The bench brings up its own embedded stack, the way the integration tests do: ``python -m tools.build`` (the
-same ``build/lambda.zip`` and ``build/pillow-layer.zip`` every target gets), the local cloud server
-(:func:`localcloud.procs.start_server`) on a free port of 127.0.0.1 with its state in a temporary folder, and
-the local Terraform root applied to it (:func:`localcloud.tf.apply`). A user's ``make local-up`` on port 4566 is
-left alone. Everything is stopped and removed afterwards.
+same ``build/lambda.zip`` and ``build/pillow-layer.zip`` every target gets), then ``python -m ops up`` through
+:func:`ops.launch.stack_up` (the local cloud server and the local Terraform root) on a free port of 127.0.0.1 with
+its state in a temporary folder. A user's ``make local-up`` on port 4566 is left alone. Everything is stopped and
+removed afterwards.
 
 Latency (metric 4)
     One upload (``put_object`` to the source bucket) until the object is in the destination bucket (polled with
@@ -36,11 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import Photo
-from bench.metrics import median, percentile
+from bench.metrics import median
+from ops import defaults
+from ops.stats import percentile
 
 log = logging.getLogger(__name__)
 
-REGION = "eu-west-1"
 ROOT = Path(__file__).resolve().parents[1]
 POLL_S = 0.02
 
@@ -66,17 +67,18 @@ class Stack:
         return boto3.client(
             service,
             endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
+            region_name=defaults.DEFAULT_REGION,
+            aws_access_key_id=defaults.LOCAL_CREDENTIAL,
+            aws_secret_access_key=defaults.LOCAL_CREDENTIAL,
             config=Config(retries={"max_attempts": 3, "mode": "standard"}, read_timeout=120, max_pool_connections=16),
         )
 
 
 def start_stack(apply_timeout: float = 600.0) -> Stack:
-    """Build the artifacts, start a local cloud server on a free port and apply the local Terraform root to it.
+    """Build the artifacts and bring an embedded stack up on a free port, the way the tests do (:mod:`ops.launch`).
 
-    ``apply_timeout`` bounds the Terraform apply (which waits for any other tflocal run on the same root).
+    ``apply_timeout`` bounds ``python -m ops up`` (server start and Terraform apply, which waits for any other
+    tflocal run on the same root); on timeout everything it started is stopped.
 
     Raises
     ------
@@ -85,9 +87,9 @@ def start_stack(apply_timeout: float = 600.0) -> Stack:
         message names the step and the cause.
     """
     try:
-        from localcloud import procs, tf
+        from ops import launch, procs, stackfile
     except ImportError as exc:
-        raise StackError(f"the localcloud package cannot be imported ({exc}); run `make install`") from exc
+        raise StackError(f"the ops package cannot be imported ({exc}); run `make install`") from exc
 
     log.info("e2e: building build/lambda.zip and build/pillow-layer.zip (python -m tools.build)")
     build = subprocess.run(
@@ -97,48 +99,32 @@ def start_stack(apply_timeout: float = 600.0) -> Stack:
         raise StackError(f"`python -m tools.build` failed: {(build.stderr or build.stdout).strip()[-600:]}")
 
     state_dir = Path(tempfile.mkdtemp(prefix="bench-localcloud-"))
+    port = procs.free_port()
+    log.info("e2e: python -m ops up on port %d (server and terraform/envs/local, about a minute)", port)
     try:
-        port = procs.free_port()
-        handle = procs.start_server(port, state_dir)
-    except Exception as exc:
+        up, current = launch.stack_up(state_dir, port, timeout=apply_timeout)
+    except subprocess.TimeoutExpired:
         shutil.rmtree(state_dir, ignore_errors=True)
-        raise StackError(f"the local cloud server did not start: {exc}") from exc
-    log.info("e2e: local cloud on %s; applying terraform/envs/local (takes about a minute)", handle.endpoint)
-    done: dict[str, Any] = {}
-
-    def apply() -> None:
-        try:
-            done["outputs"] = tf.apply(
-                tf.LOCAL_ROOT, {}, local=True, endpoint=handle.endpoint, state_dir=state_dir / "tf"
-            )
-        except Exception as exc:  # noqa: BLE001 - handed to the caller below
-            done["error"] = exc
-
-    worker = threading.Thread(target=apply, name="bench-terraform-apply", daemon=True)
-    worker.start()
-    worker.join(apply_timeout)
-    if "outputs" not in done:
-        procs.stop_group(handle.pid)  # a still-waiting apply then fails fast against the stopped server
-        shutil.rmtree(state_dir, ignore_errors=True)
-        if "error" in done:
-            raise StackError(f"terraform apply of the local stack failed: {str(done['error'])[-800:]}")
         raise StackError(
-            f"terraform apply of the local stack did not finish within {apply_timeout:.0f} s (another Terraform run "
-            "on terraform/envs/local holds its lock, or the local cloud is overloaded)"
-        )
-    outputs = done["outputs"]
-    missing = [name for name in ("source_bucket", "destination_bucket", "failed_bucket") if not outputs.get(name)]
+            f"bringing the local stack up did not finish within {apply_timeout:.0f} s (another Terraform run on "
+            "terraform/envs/local holds its lock, or the local cloud is overloaded)"
+        ) from None
+    if current is None:
+        shutil.rmtree(state_dir, ignore_errors=True)
+        raise StackError(f"`python -m ops up` failed: {(up.stderr or up.stdout).strip()[-800:]}")
+    stack = Stack(current.endpoint, current.outputs, int((current.server or {}).get("pid") or 0), state_dir)
+    missing = stackfile.missing_outputs(current.outputs)
     if missing:
-        stop_stack(Stack(handle.endpoint, outputs, handle.pid, state_dir))
+        stop_stack(stack)
         raise StackError(f"the local stack has no {', '.join(missing)} output")
-    return Stack(handle.endpoint, outputs, handle.pid, state_dir)
+    return stack
 
 
 def stop_stack(stack: Stack) -> None:
-    """Stop the server started by :func:`start_stack` (and its workers) and remove its state folder."""
-    from localcloud import procs
+    """Stop the stack started by :func:`start_stack` (server and its workers) and remove its state folder."""
+    from ops import launch
 
-    procs.stop_group(stack.pid)
+    launch.stack_down(stack.state_dir)
     shutil.rmtree(stack.state_dir, ignore_errors=True)
 
 

@@ -8,9 +8,8 @@ covariance, data range 255, computed by :func:`skimage.metrics.structural_simila
 from __future__ import annotations
 
 import io
-import math
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from PIL import Image
@@ -108,17 +107,6 @@ def lowest_quality_reaching(
 def median(values: Iterable[float]) -> float:
     """Return the median of ``values`` (raises ``statistics.StatisticsError`` when empty)."""
     return float(statistics.median(list(values)))
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Return the ``pct`` percentile (0-100) of ``values`` with linear interpolation between ranks."""
-    if not values:
-        raise ValueError("percentile of no values")
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * pct / 100.0
-    below = math.floor(rank)
-    above = math.ceil(rank)
-    return float(ordered[below] + (ordered[above] - ordered[below]) * (rank - below))
 
 
 def bytes_ratio(ours: Iterable[int], reference: Iterable[int]) -> float:

@@ -84,7 +84,7 @@ def machine_info() -> dict[str, Any]:
     """Return the CPU model, core count, load, OS, Python and codec library versions of this machine."""
     from PIL import features
 
-    cpu = platform.processor() or platform.machine()
+    cpu = platform.machine()  # platform.processor() would run `uname -p`: /proc/cpuinfo names the model below
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
             for line in fh:
@@ -101,7 +101,7 @@ def machine_info() -> dict[str, Any]:
         "cpu": cpu,
         "cores": os.cpu_count(),
         "load_average_at_start": load,
-        "os": platform.platform(),
+        "os": f"{platform.system()}-{platform.release()}-{platform.machine()}",  # platform.platform() runs `uname -p`
         "python": sys.version.split()[0],
         "pillow": _version("pillow"),
         "libjpeg_turbo": features.version("libjpeg_turbo"),

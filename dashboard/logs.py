@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ops.stats import percentile
+
 # Lambda on-demand prices, x86, EU (Ireland) eu-west-1, first tier (up to 6 billion GB-seconds a month), from
 # https://aws.amazon.com/lambda/pricing/ as published in 2024 (unchanged since 1 ms billing began in December 2020).
 # Not re-checked online from the machine this was written on: check the page before quoting a figure.
@@ -176,15 +178,6 @@ def parse_report(message: str) -> Report | None:
         max_memory_mb=_whole(value["max_memory_mb"]),
         init_ms=_num(value["init_ms"]),
     )
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile of ``values`` (``pct`` in 0-100); 0.0 for an empty list."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, math.ceil(pct / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
 
 
 def cost_per_1000(billed_ms: float, memory_mb: int) -> float:

@@ -6,16 +6,15 @@ in the plain modules (``stack``, ``notifications``, ``logs``, ``images``); pages
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import streamlit as st
 
-from dashboard import images, logs, notifications
-from dashboard import stack as stk
+from dashboard import cloud as cl
+from dashboard import discovery, images, logs, notifications
+from dashboard.errors import explain
 
 STATUS_COLOURS = {"compressed": "green", "kept-original": "blue", "failed": "red"}
 STATUS_ICONS = {
@@ -30,55 +29,43 @@ class Connection:
     """The stack in use (as JSON, the cache key) and its clients."""
 
     stack_json: str
-    stack: stk.Stack
-    cloud: stk.Cloud
+    stack: discovery.Stack
+    cloud: cl.Cloud
 
 
 # -- caches -----------------------------------------------------------------------------------------------------------
 
 
 def _stack_signature() -> str:
-    """Change detector for the stack description: env settings plus the files' modification times."""
-    parts = [os.environ.get(name, "") for name in (stk.STACK_FILE_ENV, stk.TARGET_ENV, "LOCALCLOUD_STATE_DIR")]
-    local_dir = os.environ.get("LOCALCLOUD_STATE_DIR")
-    local_file = Path(local_dir) / stk.DEFAULT_STACK_FILE.name if local_dir else stk.REPO_ROOT / stk.DEFAULT_STACK_FILE
-    for path in (
-        Path(os.environ.get(stk.STACK_FILE_ENV) or local_file),
-        stk.REPO_ROOT / stk.AWS_ENV_DIR / "terraform.tfstate",
-        stk.REPO_ROOT / stk.AWS_ENV_DIR / ".terraform" / "terraform.tfstate",
-    ):
-        try:
-            parts.append(f"{path}:{path.stat().st_mtime_ns}")
-        except OSError:
-            parts.append(f"{path}:-")
-    return "|".join(parts)
+    """Change detector for the stack description (see :func:`dashboard.discovery.stack_signature`)."""
+    return discovery.stack_signature()
 
 
 @st.cache_data(ttl=300, show_spinner="Looking for the stack...")
 def _find_stack(signature: str) -> str:
-    return stk.find_stack().to_json()
+    return discovery.find_stack().to_json()
 
 
 @st.cache_resource(show_spinner=False)
-def cloud_for(stack_json: str) -> stk.Cloud:
+def cloud_for(stack_json: str) -> cl.Cloud:
     """Return the boto3 clients for a stack (one set per stack, shared by all sessions)."""
-    return stk.Cloud(stk.Stack.from_json(stack_json))
+    return cl.Cloud(discovery.Stack.from_json(stack_json))
 
 
 @st.cache_data(ttl=5, show_spinner=False)
-def health(stack_json: str) -> list[stk.ServiceHealth]:
+def health(stack_json: str) -> list[cl.ServiceHealth]:
     """Health of each service, re-checked at most every 5 s."""
     return cloud_for(stack_json).health()
 
 
 @st.cache_data(ttl=10, show_spinner="Reading results...")
-def results(stack_json: str, limit: int = 500) -> list[stk.ImageResult]:
+def results(stack_json: str, limit: int = 500) -> list[cl.ImageResult]:
     """Results in the destination and failed buckets, newest first."""
     return cloud_for(stack_json).list_results(limit=limit)
 
 
 @st.cache_data(ttl=10, show_spinner="Reading the failed bucket...")
-def failed(stack_json: str) -> list[stk.ImageResult]:
+def failed(stack_json: str) -> list[cl.ImageResult]:
     """Failed copies, newest first."""
     return cloud_for(stack_json).failed_results()
 
@@ -137,12 +124,12 @@ def connect() -> Connection | str:
     """Find the stack and check it answers; return the connection, or a message saying what to do."""
     try:
         stack_json = _find_stack(_stack_signature())
-        stack = stk.Stack.from_json(stack_json)
+        stack = discovery.Stack.from_json(stack_json)
         cloud = cloud_for(stack_json)
         cloud.check_reachable()
         checks = health(stack_json)
     except Exception as exc:  # every failure becomes one readable sentence, never a traceback
-        return stk.explain(exc)
+        return explain(exc)
     if checks and not any(c.ok for c in checks):
         return checks[0].detail
     return Connection(stack_json, stack, cloud)
@@ -158,12 +145,12 @@ def connection() -> Connection:
 
 
 @contextmanager
-def friendly_errors(stack: stk.Stack | None = None) -> Iterator[None]:
+def friendly_errors(stack: discovery.Stack | None = None) -> Iterator[None]:
     """Show any error raised inside as a one-line message with what to do next, instead of a traceback."""
     try:
         yield
     except Exception as exc:  # Streamlit's own control flow (stop, rerun) is BaseException and passes through
-        st.error(stk.explain(exc, stack), icon=":material/warning:")
+        st.error(explain(exc, stack), icon=":material/warning:")
 
 
 # -- page style -------------------------------------------------------------------------------------------------------
@@ -231,7 +218,7 @@ def sidebar(found: Connection | str) -> None:
 VIEWS = ("Side by side", "Flip", "Detail 1:1")
 
 
-def show_result(connection: Connection, key: str, result: stk.ImageResult, view: str, slot: int) -> None:
+def show_result(connection: Connection, key: str, result: cl.ImageResult, view: str, slot: int) -> None:
     """Show one result: status, the figures of the full objects, and before/after previews at the same zoom."""
     outputs = connection.stack.outputs
     with st.container(border=True, key=f"result-{slot}"):
@@ -240,7 +227,7 @@ def show_result(connection: Connection, key: str, result: stk.ImageResult, view:
         with badge:
             status_badge(result.status)
         figures = st.columns(6)
-        figures[0].metric("Original", human_bytes(result.original_bytes), help=_exact(result.original_bytes))
+        figures[0].metric("Original", human_bytes(result.input_bytes), help=_exact(result.input_bytes))
         figures[1].metric("Compressed", human_bytes(result.output_bytes), help=_exact(result.output_bytes))
         figures[2].metric(
             "Saved",
@@ -250,9 +237,9 @@ def show_result(connection: Connection, key: str, result: stk.ImageResult, view:
         dims = f"{result.width} × {result.height}" if result.width and result.height else "–"
         figures[3].metric("Dimensions", dims, help="Output width × height in pixels")
         figures[4].metric("Quality", result.quality if result.quality else "–")
-        ms = f"{result.processing_ms:.0f} ms" if result.processing_ms is not None else "–"
+        ms = f"{result.ms:.0f} ms" if result.ms is not None else "–"
         figures[5].metric("Processing", ms, help="Time the function spent on the image")
-        sizes = f"{result.original_bytes:,} bytes" if result.original_bytes is not None else "size unknown"
+        sizes = f"{result.input_bytes:,} bytes" if result.input_bytes is not None else "size unknown"
         if result.output_bytes is not None:
             sizes += f" → {result.output_bytes:,} bytes"
         st.caption(f"{sizes} · written {result.last_modified:%Y-%m-%d %H:%M:%S} UTC to `{result.bucket}`")
@@ -266,7 +253,7 @@ def show_result(connection: Connection, key: str, result: stk.ImageResult, view:
         try:
             pair = previews(connection.stack_json, key, before_bucket, after_bucket, version)
         except Exception as exc:  # a preview problem must not hide the figures above
-            st.warning(f"No preview: {stk.explain(exc, connection.stack)}")
+            st.warning(f"No preview: {explain(exc, connection.stack)}")
             return
         if isinstance(pair, str):
             st.caption(f"No preview: {pair}")
@@ -286,9 +273,7 @@ def show_result(connection: Connection, key: str, result: stk.ImageResult, view:
             right.image(crop_b, caption="Compressed · same region at 100 %", width="stretch")
         else:
             left, right = st.columns(2)
-            left.image(
-                before.data, caption=f"Original · {full} · {human_bytes(result.original_bytes)}", width="stretch"
-            )
+            left.image(before.data, caption=f"Original · {full} · {human_bytes(result.input_bytes)}", width="stretch")
             out = f"{after.full_width} × {after.full_height}"
             right.image(after.data, caption=f"Compressed · {out} · {human_bytes(result.output_bytes)}", width="stretch")
 

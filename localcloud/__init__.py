@@ -1,4 +1,7 @@
-"""The local targets of the pipeline: the embedded local cloud (moto + local Lambda executor) and LocalStack.
+"""The embedded local cloud: moto's server with a local Lambda executor. The emulator only.
+
+It is started by the operations layer (:mod:`ops.launch`) and knows nothing of it, of the dashboard or of the bench;
+its interface is the command line of ``python -m localcloud.server`` and the health document at ``HEALTH_PATH``.
 
 Modules
 -------
@@ -10,6 +13,4 @@ executor, bootstrap, runtime
     Runs a deployed function zip in warm local Python workers, the way Lambda would.
 asyncinvoke
     Asynchronous invocations: retries with backoff, on-failure/on-success destinations.
-stack, procs, state
-    ``python -m localcloud up|down|status`` (``make local-up``/``local-down``/``local-status``).
 """

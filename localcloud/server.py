@@ -44,6 +44,8 @@ from typing import Any
 from localcloud import guard
 
 HEALTH_PATH = "/_localcloud/health"
+#: Port when neither ``--port`` nor ``LOCALCLOUD_PORT`` says (equal to ``ops.defaults.LOCAL_PORT``, pinned by a test).
+DEFAULT_PORT = 4566
 STALL_WARN_S = 300.0
 
 log = logging.getLogger("localcloud.server")
@@ -177,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="moto server with a local Lambda executor (the embedded local cloud).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("LOCALCLOUD_PORT", "4566")))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("LOCALCLOUD_PORT", DEFAULT_PORT)))
     parser.add_argument(
         "--cache-dir",
         type=Path,

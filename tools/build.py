@@ -3,7 +3,7 @@
 Writes into ``build/`` (or ``--out``):
 
 - ``lambda.zip``: the function code only: ``index.py`` at the root and the ``image_compressor`` package, without
-  tests, images, bytecode or the CLI; ``lambda.json`` beside it (handler, runtime, SHA-256).
+  tests, images or bytecode; ``lambda.json`` beside it (handler, runtime, SHA-256).
 - ``pillow-layer.zip``: ``python/...`` with Pillow, aws-lambda-powertools and their dependencies for python3.13
   on the chosen architecture (``LAMBDA_ARCH`` or ``--arch``, default x86_64); ``pillow-layer.json`` beside it.
   With several architectures (``--arch both``) each also gets ``pillow-layer-<arch>.zip``/``.json``; the first
@@ -16,7 +16,6 @@ Same inputs, same bytes: see :mod:`tools.detzip`. ``--from-docker-zip`` re-packs
 from __future__ import annotations
 
 import argparse
-import ast
 import logging
 import os
 import shutil
@@ -50,8 +49,6 @@ LAYER_ZIP = "pillow-layer.zip"
 
 _EXCLUDED_DIRS = {"__pycache__", "tests", "test"}
 _EXCLUDED_SUFFIXES = {".pyc", ".pyo", ".jpg", ".jpeg"}
-#: Modules of the package that are not part of the function (relative to the package folder).
-_NOT_IN_FUNCTION = {PurePosixPath("cli.py")}
 
 
 def _exclude_from_function(rel: PurePosixPath, is_dir: bool) -> bool:
@@ -61,8 +58,7 @@ def _exclude_from_function(rel: PurePosixPath, is_dir: bool) -> bool:
     if is_dir:
         return name in _EXCLUDED_DIRS
     return (
-        rel in _NOT_IN_FUNCTION
-        or rel.suffix.lower() in _EXCLUDED_SUFFIXES
+        rel.suffix.lower() in _EXCLUDED_SUFFIXES
         or name.startswith("test_")
         or name.endswith("_test.py")
         or name == "conftest.py"
@@ -73,12 +69,13 @@ def function_entries(lambda_dir: Path = LAMBDA_DIR) -> list[ZipEntry]:
     """Return the zip entries of the function: ``index.py`` and the ``image_compressor`` package.
 
     Left out: ``__pycache__``/bytecode, tests (``tests/``, ``test_*.py``, ``*_test.py``, ``conftest.py``), JPEG
-    files, hidden files, and ``image_compressor/cli.py`` (the CLI needs rich, which the layer does not ship).
+    files and hidden files. The package holds the function only (the CLI lives in ``cli/``); what it may import is
+    pinned by ``tests/unit/test_architecture.py``.
 
     Raises
     ------
     BuildError
-        When ``index.py`` or the package is missing, or a module of the function imports the CLI.
+        When ``index.py`` or the package is missing.
     """
     index = lambda_dir / "index.py"
     package = lambda_dir / PACKAGE
@@ -88,33 +85,7 @@ def function_entries(lambda_dir: Path = LAMBDA_DIR) -> list[ZipEntry]:
         raise BuildError(f"{package}/__init__.py is missing; the function's code lives in the {PACKAGE} package")
     entries = [ZipEntry("index.py", index.read_bytes())]
     entries += tree_entries(package, PACKAGE, exclude=_exclude_from_function)
-    for entry in entries:
-        if entry.name.endswith(".py") and _imports_cli(entry.data, entry.name):
-            raise BuildError(
-                f"{entry.name} imports {PACKAGE}.cli, which is not part of the function (it needs rich, which the "
-                "Lambda layer does not ship); move the shared code out of cli.py"
-            )
     return entries
-
-
-def _imports_cli(source: bytes, name: str) -> bool:
-    try:
-        tree = ast.parse(source, filename=name)
-    except SyntaxError as exc:
-        raise BuildError(f"{name} has a syntax error (line {exc.lineno}): {exc.msg}; fix it before building") from None
-    in_package = name.startswith(f"{PACKAGE}/")
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            if any(alias.name == f"{PACKAGE}.cli" or alias.name.startswith(f"{PACKAGE}.cli.") for alias in node.names):
-                return True
-        elif isinstance(node, ast.ImportFrom):
-            module = node.module or ""
-            absolute = module if node.level == 0 else (f"{PACKAGE}.{module}".rstrip(".") if in_package else module)
-            if absolute == f"{PACKAGE}.cli" or absolute.startswith(f"{PACKAGE}.cli."):
-                return True
-            if absolute == PACKAGE and any(alias.name == "cli" for alias in node.names):
-                return True
-    return False
 
 
 def build_function(

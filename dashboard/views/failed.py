@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import stack as stk
 from dashboard import ui
+from dashboard.errors import explain
 
 RETRY_TIMEOUT_S = 60.0
 
@@ -31,7 +31,7 @@ if last:
         st.error(f"Retried `{key}`: failed again — {result.reason}", icon=":material/replay:")
     else:
         st.success(
-            f"Retried `{key}`: **{result.status}**, {result.original_bytes:,} → {result.output_bytes:,} bytes "
+            f"Retried `{key}`: **{result.status}**, {result.input_bytes:,} → {result.output_bytes:,} bytes "
             f"(saved {result.saved_ratio * 100:.1f} %). Its failed copy was removed.",
             icon=":material/check_circle:",
         )
@@ -53,9 +53,7 @@ for item in items:
             st.markdown(f"**Reason:** {item.reason or 'no reason recorded'}")
             when = f"{item.last_modified:%Y-%m-%d %H:%M:%S} UTC"
             pending = f" · retry requested {item.retry_requested}" if item.retry_requested else ""
-            st.caption(
-                f"{ui.human_bytes(item.original_bytes)} ({item.original_bytes:,} bytes) · failed {when}{pending}"
-            )
+            st.caption(f"{ui.human_bytes(item.input_bytes)} ({item.input_bytes:,} bytes) · failed {when}{pending}")
         if action.button("Retry", key=f"retry-{item.key}", icon=":material/replay:", type="primary"):
             try:
                 with st.spinner(f"Resubmitting `{item.key}` and waiting for the function..."):
@@ -65,6 +63,6 @@ for item in items:
                         conn.cloud.forget_failed_copy(item.key)
                 st.session_state["failed_last_retry"] = (item.key, outcome, None)
             except Exception as exc:  # shown as a message above the list after the rerun
-                st.session_state["failed_last_retry"] = (item.key, None, stk.explain(exc, conn.stack))
+                st.session_state["failed_last_retry"] = (item.key, None, explain(exc, conn.stack))
             ui.clear_listings()
             st.rerun()

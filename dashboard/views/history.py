@@ -5,8 +5,8 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 import streamlit as st
+from image_compressor.result import STATUSES
 
-from dashboard import stack as stk
 from dashboard import ui
 
 conn = ui.connection()
@@ -16,9 +16,9 @@ top = st.columns([4, 1], vertical_alignment="bottom")
 with top[0]:
     statuses = st.pills(
         "Status",
-        stk.STATUSES,
+        STATUSES,
         selection_mode="multi",
-        default=list(stk.STATUSES),
+        default=list(STATUSES),
         key="status",
         bind="query-params",
     )
@@ -34,7 +34,7 @@ if not everything:
     st.stop()
 
 ok = [r for r in shown if r.status != "failed"]
-before = sum(r.original_bytes or 0 for r in ok)
+before = sum(r.input_bytes or 0 for r in ok)
 after = sum(r.output_bytes or 0 for r in ok)
 totals = st.columns(5)
 totals[0].metric("Images", len(shown), help="Objects shown with the current filter")
@@ -59,15 +59,15 @@ st.dataframe(
     key="history_table",
     hide_index=True,
     placeholder="–",
-    column_order=["time", "key", "status", "bytes_before", "bytes_after", "saved_pct", "processing_ms", "reason"],
+    column_order=["time", "key", "status", "input_bytes", "output_bytes", "saved_pct", "ms", "reason"],
     column_config={
         "time": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "key": st.column_config.TextColumn("Key"),
         "status": st.column_config.TextColumn("Status"),
-        "bytes_before": st.column_config.NumberColumn("Bytes before", format="%d"),
-        "bytes_after": st.column_config.NumberColumn("Bytes after", format="%d"),
+        "input_bytes": st.column_config.NumberColumn("Bytes before", format="%d"),
+        "output_bytes": st.column_config.NumberColumn("Bytes after", format="%d"),
         "saved_pct": st.column_config.ProgressColumn("Saved", format="%.1f %%", min_value=0, max_value=100),
-        "processing_ms": st.column_config.NumberColumn("ms", format="%.1f"),
+        "ms": st.column_config.NumberColumn("ms", format="%.1f"),
         "reason": st.column_config.TextColumn("Reason", width="large"),
     },
 )
@@ -77,7 +77,7 @@ if ok:
     left, right = st.columns(2)
     recent = ok[:40]
     sizes = pd.DataFrame(
-        [{"key": r.key, "size": "before", "bytes": r.original_bytes or 0} for r in recent]
+        [{"key": r.key, "size": "before", "bytes": r.input_bytes or 0} for r in recent]
         + [{"key": r.key, "size": "after", "bytes": r.output_bytes or 0} for r in recent]
     )
     with left:

@@ -16,7 +16,7 @@ from typing import Any
 from image_compressor import aws, core
 from image_compressor.notification import build_message, build_payload, build_subject, message_attributes
 from image_compressor.observability import MetricUnit, logger, metrics
-from image_compressor.result import Result, Status, rounded_ms
+from image_compressor.result import MetadataKey, Result, Status, rounded_ms
 from image_compressor.settings import Settings
 
 #: Summary statuses beyond the result record's: nothing was written and the event is retried.
@@ -264,15 +264,16 @@ def _previous_outcome(ref: ObjectRef, etag: str, fingerprint: str, settings: Set
                 "function s3:GetObject and s3:ListBucket on that bucket to make retries idempotent"
             )
             continue
-        if info is None or info.metadata.get("source-etag") != etag or info.metadata.get("settings") != fingerprint:
+        meta = info.metadata if info is not None else {}
+        if info is None or meta.get(MetadataKey.SOURCE_ETAG) != etag or meta.get(MetadataKey.SETTINGS) != fingerprint:
             continue
         return Outcome(
             ref.bucket,
             ref.key,
-            info.metadata.get("status", Status.FAILED.value if bucket == settings.failed_bucket else "unknown"),
-            input_bytes=_int(info.metadata.get("original-bytes")),
-            output_bytes=_int(info.metadata.get("output-bytes")),
-            reason=info.metadata.get("reason"),
+            meta.get(MetadataKey.STATUS, Status.FAILED.value if bucket == settings.failed_bucket else "unknown"),
+            input_bytes=_int(meta.get(MetadataKey.INPUT_BYTES)),
+            output_bytes=_int(meta.get(MetadataKey.OUTPUT_BYTES)),
+            reason=meta.get(MetadataKey.REASON),
             target=f"s3://{bucket}/{ref.key}",
             duplicate=True,
         )
@@ -294,12 +295,12 @@ def _fail(
     """
     result = replace(result, ms=_elapsed_ms(started))
     metadata = {
-        "status": Status.FAILED.value,
-        "source-etag": etag,
-        "settings": settings.compression.fingerprint(),
-        "original-bytes": str(result.input_bytes),
-        "processing-ms": str(rounded_ms(result.ms)),
-        "reason": result.reason or "unknown",
+        MetadataKey.STATUS: Status.FAILED.value,
+        MetadataKey.SOURCE_ETAG: etag,
+        MetadataKey.SETTINGS: settings.compression.fingerprint(),
+        MetadataKey.INPUT_BYTES: str(result.input_bytes),
+        MetadataKey.MS: str(rounded_ms(result.ms)),
+        MetadataKey.REASON: result.reason or "unknown",
     }
     try:
         aws.copy_object(ref.bucket, ref.key, settings.failed_bucket, metadata, source.content_type)
@@ -347,19 +348,19 @@ def _notify(settings: Settings, payload: dict[str, Any]) -> None:
 
 def _output_metadata(result: Result, etag: str, fingerprint: str) -> dict[str, str]:
     metadata = {
-        "status": result.status.value,
-        "original-bytes": str(result.input_bytes),
-        "output-bytes": str(result.output_bytes),
-        "quality": str(result.quality),
-        "processing-ms": str(rounded_ms(result.ms)),
-        "source-etag": etag,
-        "settings": fingerprint,
-        "width": str(result.width),
-        "height": str(result.height),
+        MetadataKey.STATUS: result.status.value,
+        MetadataKey.INPUT_BYTES: str(result.input_bytes),
+        MetadataKey.OUTPUT_BYTES: str(result.output_bytes),
+        MetadataKey.QUALITY: str(result.quality),
+        MetadataKey.MS: str(rounded_ms(result.ms)),
+        MetadataKey.SOURCE_ETAG: etag,
+        MetadataKey.SETTINGS: fingerprint,
+        MetadataKey.WIDTH: str(result.width),
+        MetadataKey.HEIGHT: str(result.height),
     }
     if result.reason:
-        metadata["reason"] = result.reason
-    return metadata
+        metadata[MetadataKey.REASON] = result.reason
+    return {str(key): value for key, value in metadata.items()}
 
 
 def _elapsed_ms(started: float) -> float:

@@ -18,8 +18,8 @@ DEFAULT_TARGET_SSIM = 0.96
 DEFAULT_MIN_QUALITY = 60
 #: Values of ``JPEG_ENCODER``.
 ENCODERS = ("jpegli", "pillow")
-#: ``TARGET_SSIM`` values that turn the quality search off.
-_OFF = frozenset({"", "0", "off", "none", "false", "no"})
+#: Target-SSIM values that turn the quality search off (``TARGET_SSIM`` and the CLI's ``--target-ssim``).
+OFF_WORDS = frozenset({"", "0", "off", "none", "false", "no"})
 
 
 class SettingsError(ValueError):
@@ -211,20 +211,34 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default
     return raw
 
 
-def _target_ssim(env: Mapping[str, str], name: str, default: float | None) -> float | None:
-    """Unset: the default. Set to empty, 0, off, none, false or no: None (search off). Else a number in (0, 1)."""
-    if name not in env:
-        return default
-    raw = env[name].strip().lower()
-    if raw in _OFF:
+def parse_target_ssim(text: str) -> float | None:
+    """Parse a target SSIM: one of :data:`OFF_WORDS` (any case) is ``None`` (search off), else a number in (0, 1).
+
+    Raises
+    ------
+    ValueError
+        When ``text`` is neither an off word nor a number above 0 and below 1.
+    """
+    raw = text.strip().lower()
+    if raw in OFF_WORDS:
         return None
     try:
         value = float(raw)
     except ValueError:
         value = float("nan")
     if not 0.0 < value < 1.0:
+        raise ValueError(f"not an SSIM above 0 and below 1: {raw!r}")
+    return value
+
+
+def _target_ssim(env: Mapping[str, str], name: str, default: float | None) -> float | None:
+    """Unset: the default. Set to empty, 0, off, none, false or no: None (search off). Else a number in (0, 1)."""
+    if name not in env:
+        return default
+    try:
+        return parse_target_ssim(env[name])
+    except ValueError:
         raise SettingsError(
             f"environment variable {name} must be an SSIM above 0 and below 1 (for example 0.96), or off for a "
-            f"fixed JPEG_QUALITY; got {raw!r}"
-        )
-    return value
+            f"fixed JPEG_QUALITY; got {env[name].strip().lower()!r}"
+        ) from None

@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import ui
 from tests.jpegs import photo_jpeg
+from tests.stacks import write_stack_file
 
 pytestmark = pytest.mark.integration
 
@@ -42,18 +43,7 @@ def fresh_caches() -> Iterator[None]:
 @pytest.fixture
 def stack(embedded_stack: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Point the dashboard at the session's embedded stack through a stack file; state in a fresh directory."""
-    stack_file = tmp_path / "stack.json"
-    stack_file.write_text(
-        json.dumps(
-            {
-                "backend": "embedded",
-                "endpoint": embedded_stack.endpoint,
-                "region": embedded_stack.region,
-                "outputs": embedded_stack.outputs,
-            }
-        ),
-        encoding="utf-8",
-    )
+    stack_file = write_stack_file(tmp_path, "embedded", embedded_stack.endpoint, embedded_stack.outputs)
     monkeypatch.setenv("DASHBOARD_STACK_FILE", str(stack_file))
     monkeypatch.setenv("DASHBOARD_STATE_DIR", str(tmp_path / "state"))
     return embedded_stack
@@ -132,10 +122,7 @@ def test_a_stopped_local_cloud_gives_a_message_not_a_traceback(tmp_path: Path, m
         port = sock.getsockname()[1]
     outputs = {name: f"x-{name}" for name in ("source_bucket", "destination_bucket", "failed_bucket")}
     outputs |= {"function_name": "f", "log_group_name": "/aws/lambda/f", "dlq_url": "u", "sns_topic_arn": "a"}
-    stack_file = tmp_path / "stack.json"
-    stack_file.write_text(
-        json.dumps({"backend": "embedded", "endpoint": f"http://127.0.0.1:{port}", "outputs": outputs})
-    )
+    stack_file = write_stack_file(tmp_path, "embedded", f"http://127.0.0.1:{port}", outputs)
     monkeypatch.setenv("DASHBOARD_STACK_FILE", str(stack_file))
     for page in (None, "views/history.py", "views/failed.py"):
         at = app(page)
@@ -172,8 +159,7 @@ def test_missing_aws_credentials_give_a_message_not_a_traceback(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     outputs = {name: f"x-{name}" for name in ("source_bucket", "destination_bucket", "failed_bucket")}
     outputs |= {"function_name": "f", "log_group_name": "/aws/lambda/f", "dlq_url": "u", "sns_topic_arn": "a"}
-    stack_file = tmp_path / "stack.json"
-    stack_file.write_text(json.dumps({"backend": "aws", "endpoint": None, "region": "eu-west-1", "outputs": outputs}))
+    stack_file = write_stack_file(tmp_path, "aws", None, outputs)
     monkeypatch.setenv("DASHBOARD_STACK_FILE", str(stack_file))
     at = app()
     assert not at.exception
@@ -309,10 +295,10 @@ def test_history_lists_every_result_with_totals_and_filters_by_status(stack: Any
     assert_clean(at)
     table = at.dataframe[0].value
     rows = {row["key"]: row for row in table.to_dict("records")}
-    assert rows[good]["status"] == "compressed" and rows[good]["bytes_before"] == len(data)
-    assert rows[good]["bytes_after"] < len(data) and rows[good]["saved_pct"] > 0
+    assert rows[good]["status"] == "compressed" and rows[good]["input_bytes"] == len(data)
+    assert rows[good]["output_bytes"] < len(data) and rows[good]["saved_pct"] > 0
     assert rows[bad]["status"] == "failed" and "JPEG" in rows[bad]["reason"]
-    assert rows[bad]["processing_ms"] > 0  # the function's handling time, as in the message, not the core's 0.0
+    assert rows[bad]["ms"] > 0  # the function's handling time, as in the message, not the core's 0.0
     figures = metrics(at)
     assert int(figures["Images"]) == len(table) and int(figures["Failed"]) >= 1
     assert figures["Bytes saved"].endswith(("B", "KiB", "MiB"))

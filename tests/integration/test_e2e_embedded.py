@@ -1,6 +1,6 @@
 """End to end on the embedded local cloud: the real build, the real stack (tflocal), real uploads.
 
-The ``embedded_stack`` fixture (see ``fixtures.py``) builds, runs ``python -m localcloud up`` on a free port with a
+The ``embedded_stack`` fixture (see ``tests/conftest.py``) builds, runs ``python -m ops up`` on a free port with a
 temporary state directory, and destroys the stack at the end of the session (its teardown checks that nothing is
 left). A ``make local-up`` on port 4566 is not touched.
 """
@@ -19,17 +19,18 @@ import pytest
 from image_compressor.notification import parse_message
 from PIL import Image
 
-from localcloud import procs
-from tests.integration import fixtures
-from tests.integration.fixtures import cli_env, run_cli
+from ops import launch
+from ops.launch import run_ops
+from tests import stacks
 from tests.jpegs import photo_image, photo_jpeg
+from tests.stacks import cli_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 WAIT_S = 120.0
 
 
-poll = partial(fixtures.poll, timeout=WAIT_S, interval=0.5)
+poll = partial(stacks.poll, timeout=WAIT_S, interval=0.5)
 
 
 def png_bytes() -> bytes:
@@ -238,7 +239,7 @@ def test_a_failure_the_function_cannot_handle_ends_in_the_dlq_after_retries(embe
 
 
 def test_status_reports_the_running_stack(embedded_stack):
-    result = run_cli(["--state-dir", str(embedded_stack.state_dir), "status", "--json"], cli_env(), timeout=60)
+    result = run_ops(["--state-dir", str(embedded_stack.state_dir), "status", "--json"], cli_env(), timeout=60)
 
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
@@ -248,11 +249,11 @@ def test_status_reports_the_running_stack(embedded_stack):
 
 
 def test_up_again_reuses_the_server_and_changes_nothing(embedded_stack):
-    before = procs.localcloud_health(embedded_stack.port)
+    before = launch.localcloud_health(embedded_stack.port)
     args = ["--state-dir", str(embedded_stack.state_dir), "up", "--backend", "embedded"]
     args += ["--port", str(embedded_stack.port), "--no-dashboard"]
 
-    result = run_cli(args, cli_env())
+    result = run_ops(args, cli_env())
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "already running" in result.stdout
@@ -262,5 +263,5 @@ def test_up_again_reuses_the_server_and_changes_nothing(embedded_stack):
     assert summary and summary.group(1) == "0" and summary.group(3) == "0", result.stdout
     changed = re.findall(r"(\S+): Modifications complete", result.stdout)
     assert set(changed) <= {"module.pipeline.aws_lambda_function.this"}, changed
-    after = procs.localcloud_health(embedded_stack.port)
+    after = launch.localcloud_health(embedded_stack.port)
     assert after["pid"] == before["pid"]

@@ -17,7 +17,7 @@ from xml.etree import ElementTree
 import pytest
 
 from localcloud.runtime import machine_arch
-from tests.integration.fixtures import poll
+from tests.stacks import poll
 
 pytestmark = pytest.mark.integration
 
@@ -341,12 +341,12 @@ def test_dry_run_does_not_run_the_function(local_cloud, make_function):
 
 
 def test_health_reports_the_server_and_its_workers(local_cloud, make_function):
-    from localcloud import procs
+    from ops import launch
 
     name = make_function()
     invoke(local_cloud, name, {})
 
-    health = procs.localcloud_health(local_cloud.port)
+    health = launch.localcloud_health(local_cloud.port)
 
     assert health is not None
     assert health["moto_version"] == "5.2.5"
@@ -487,12 +487,12 @@ def one_worker_cloud(tmp_path_factory):
     """A server of its own with one Lambda worker (and one async thread) per function version."""
     import os
 
-    from localcloud import procs
-    from tests.integration.fixtures import REGION, LocalCloud
+    from ops import launch, procs
+    from tests.stacks import REGION, LocalCloud
 
     state_dir = tmp_path_factory.mktemp("one-worker")
     port = procs.free_port()
-    handle = procs.start_server(port, state_dir, retry_delays="0.1", concurrency=1, exit_with=os.getpid())
+    handle = launch.start_localcloud(port, state_dir, retry_delays="0.1", concurrency=1, exit_with=os.getpid())
     yield LocalCloud(handle.endpoint, REGION, port, state_dir, handle.pid)
     assert procs.stop_group(handle.pid)
 
@@ -550,21 +550,21 @@ def test_a_burst_of_async_invocations_on_one_worker_all_end_in_a_destination(one
 
 
 def procs_health(port: int) -> dict[str, Any] | None:
-    from localcloud import procs
+    from ops import launch
 
-    return procs.localcloud_health(port)
+    return launch.localcloud_health(port)
 
 
 def test_the_server_and_its_workers_stop_when_the_exit_with_process_is_gone(tmp_path):
     import subprocess
 
-    from localcloud import procs
-    from tests.integration.fixtures import REGION, make_client
+    from ops import launch, procs
+    from tests.stacks import REGION, make_client
 
     parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     port = procs.free_port()
     try:
-        handle = procs.start_server(port, tmp_path, exit_with=parent.pid)
+        handle = launch.start_localcloud(port, tmp_path, exit_with=parent.pid)
     except BaseException:
         parent.kill()
         raise

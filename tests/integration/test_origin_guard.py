@@ -6,7 +6,7 @@ import http.client
 import os
 from pathlib import Path
 
-from localcloud import procs
+from ops import launch, procs
 
 
 def request(port: int, method: str, path: str, headers: dict[str, str]) -> http.client.HTTPResponse:
@@ -41,7 +41,7 @@ def test_foreign_hosts_and_origins_are_refused_loopback_ones_served(local_cloud)
 
 def test_extra_cors_allowed_origins_lets_a_named_origin_in(tmp_path: Path) -> None:
     env = {**os.environ, "EXTRA_CORS_ALLOWED_ORIGINS": "http://devbox.example:3000"}
-    handle = procs.start_server(procs.free_port(), tmp_path, env=env, exit_with=os.getpid())
+    handle = launch.start_localcloud(procs.free_port(), tmp_path, env=env, exit_with=os.getpid())
     try:
         headers = {"Host": f"localhost:{handle.port}"}
         allowed = request(handle.port, "GET", "/", {**headers, "Origin": "http://devbox.example:3000"})

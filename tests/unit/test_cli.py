@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import pty
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
-from image_compressor.cli import main
 from image_compressor.core import compress
 from image_compressor.settings import CompressionOptions
+from image_compressor_cli.main import main
 from PIL import Image
 
 from tests.jpegs import photo_image, photo_jpeg
@@ -54,6 +49,11 @@ def _png() -> bytes:
 
 @pytest.fixture
 def photos(tmp_path: Path) -> Path:
+    """A folder of mixed inputs (see :func:`make_photos`)."""
+    return make_photos(tmp_path)
+
+
+def make_photos(tmp_path: Path) -> Path:
     """A folder of mixed inputs: good JPEGs of several sizes (two nested), one already small, bad ones, non-JPEGs."""
     root = tmp_path / "photos"
     for rel, (w, h) in GOOD.items():
@@ -324,43 +324,3 @@ def test_bad_search_options_are_usage_errors(
         main(["compress", *args, "--out", str(tmp_path / "out"), str(tmp_path)])
     assert exc.value.code == 2
     assert words in capsys.readouterr().err
-
-
-def _console_script() -> list[str]:
-    script = Path(sys.executable).parent / "image-compressor"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "image_compressor.cli"]
-
-
-def test_console_script_with_a_terminal_on_stderr_keeps_stdout_json(photos: Path, tmp_path: Path) -> None:
-    """With stderr a terminal the progress bar draws there; stdout stays exactly one JSON array."""
-    master, slave = pty.openpty()
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                data = os.read(master, 4096)
-            except OSError:
-                return
-            if not data:
-                return
-            chunks.append(data)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    env = {**os.environ, "TERM": "xterm", "COLUMNS": "100"}
-    proc = subprocess.run(
-        [*_console_script(), "compress", "--json", "--out", str(tmp_path / "out"), str(photos)],
-        stdout=subprocess.PIPE,
-        stderr=slave,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    os.close(slave)
-    reader.join(timeout=10)
-    os.close(master)
-    assert proc.returncode == 1
-    rows = json.loads(proc.stdout)
-    assert len(rows) == len(GOOD) + 1 + len(BAD)
-    assert b"compressing" in b"".join(chunks)

@@ -19,7 +19,7 @@ from image_compressor.settings import CompressionOptions, SettingsError
 from PIL import Image
 
 from tests.jpegs import photo_image, photo_jpeg
-from tests.unit.conftest import DESTINATION, FAILED, SOURCE, Cloud, LambdaContext, load_event
+from tests.mocked import DESTINATION, FAILED, SOURCE, Cloud, LambdaContext, load_event
 
 OUTPUT_METADATA = {
     "original-bytes",

@@ -1,4 +1,8 @@
-"""``python -m localcloud up|down|status``: the commands behind ``make local-up``, ``local-down``, ``local-status``."""
+"""``python -m ops``: the commands of ``make local-up``, ``local-down``, ``local-status`` and ``dashboard``.
+
+The operations on a deployed stack (backfill, redrive) are meant to become further subcommands here, each in a module
+of its own under ``ops/``.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from localcloud import stack, state, tf
-from localcloud.procs import LocalCloudError
+from ops import defaults, launch, stackfile, terraform
+from ops import local as stack
+from ops.procs import LocalCloudError
 
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -22,9 +27,9 @@ def _say(message: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the parser of ``python -m localcloud``."""
+    """Return the parser of ``python -m ops``."""
     parser = argparse.ArgumentParser(
-        prog="python -m localcloud",
+        prog="python -m ops",
         description="Run the pipeline's stack locally: embedded moto cloud or LocalStack, plus the dashboard.",
     )
     parser.add_argument(
@@ -47,22 +52,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--dashboard-port",
         type=int,
         default=int(os.environ.get("DASHBOARD_PORT", stack.DASHBOARD_PORT)),
-        help="port of the dashboard on 127.0.0.1 (default 8501)",
+        help=f"port of the dashboard on 127.0.0.1 (default {defaults.DASHBOARD_PORT})",
     )
     commands.add_parser("down", help="stop everything `up` started and remove the local state")
+    dash = commands.add_parser("dashboard", help="run the dashboard in the foreground (make dashboard)")
+    dash.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("DASHBOARD_PORT", defaults.DASHBOARD_PORT)),
+        help=f"port on 127.0.0.1 (default {defaults.DASHBOARD_PORT})",
+    )
     st = commands.add_parser("status", help="show what runs and the stack outputs")
     st.add_argument("--json", action="store_true", help="print the state file plus process status as JSON")
     return parser
 
 
-def _summary(current: state.StackState) -> None:
+def _summary(current: stackfile.StackState) -> None:
     out = current.outputs
     source = out.get("source_bucket", "<source bucket>")
     endpoint = current.endpoint
     _say("")
     _say(f"The {current.backend} local cloud is up.")
     _say(f"  {'endpoint':<24} {endpoint}   (region {current.region}, credentials test/test)")
-    for name in state.REQUIRED_OUTPUTS:
+    for name in stackfile.STACK_OUTPUTS:
         if name in out:
             _say(f"  {name:<24} {out[name]}")
     if current.dashboard:
@@ -143,8 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "down":
             stack.down(state_dir=args.state_dir, say=_say)
             return 0
+        if args.command == "dashboard":
+            launch.run_dashboard(args.port)
+            return 0
         return _status(args)
-    except (LocalCloudError, tf.TerraformError) as exc:
+    except (LocalCloudError, terraform.TerraformError) as exc:
         errors.print(f"error: {exc}", markup=False)
         return 1
     except KeyboardInterrupt:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from localcloud import stack
+from ops import local as stack
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 

@@ -1,5 +1,5 @@
 """Static checks of the Terraform stack (fmt, validate, checkov), its contract with the function's settings, and unit
-tests of localcloud/tf.py.
+tests of ops/terraform.py.
 
 Offline: providers come from TF_PROVIDER_MIRROR when it is set (CI sets it). Without a mirror and without the
 registry the validate tests fail with a message saying to set it; they are never skipped. The settings tests need no
@@ -22,22 +22,14 @@ import pytest
 from aws_lambda_powertools.shared import constants as powertools_constants
 from image_compressor.settings import CompressionOptions, Settings
 
-from localcloud import tf
+from ops import stackfile
+from ops import terraform as tf
 
 REPO = tf.REPO_ROOT
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 CHECKOV_CONFIG = REPO / ".checkov.yaml"
 MODULE = tf.TERRAFORM_DIR / "modules" / "image-pipeline"
-CONTRACT_OUTPUTS = {
-    "source_bucket",
-    "destination_bucket",
-    "failed_bucket",
-    "sns_topic_arn",
-    "notifications_queue_url",
-    "function_name",
-    "log_group_name",
-    "dlq_url",
-}
+CONTRACT_OUTPUTS = set(stackfile.STACK_OUTPUTS)
 
 
 # Read by Powertools, not by Settings.from_env.
@@ -351,7 +343,7 @@ def test_checkov_passes_with_every_skip_explained(tmp_path: Path):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# localcloud/tf.py
+# ops/terraform.py
 # ---------------------------------------------------------------------------------------------------------------------
 
 

@@ -29,7 +29,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,17 +38,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ops import defaults, procs, stackfile
+
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = defaults.ROOT
 TERRAFORM_DIR = REPO_ROOT / "terraform"
 LOCAL_ROOT = TERRAFORM_DIR / "envs" / "local"
 AWS_ROOT = TERRAFORM_DIR / "envs" / "aws"
 CLI_CONFIG_DIR = REPO_ROOT / ".local" / "terraform"
 
 MIN_TERRAFORM_VERSION = (1, 6, 0)
-LOCAL_REGION = "eu-west-1"
-LOCAL_CREDENTIAL = "test"
 
 # tflocal writes this file into the root for the length of each command (see check_override_file in tflocal), so
 # tflocal runs in one root take turns; a run waits this long for the one before it.
@@ -100,7 +99,7 @@ def cli_config_text(mirror: Path) -> str:
     """
     path = json.dumps(str(mirror))  # an HCL string literal: quotes and backslashes escaped
     return (
-        "# Written by localcloud/tf.py from TF_PROVIDER_MIRROR; safe to delete.\n"
+        "# Written by ops/terraform.py from TF_PROVIDER_MIRROR; safe to delete.\n"
         "provider_installation {\n"
         "  filesystem_mirror {\n"
         f"    path    = {path}\n"
@@ -159,7 +158,7 @@ def terraform_env(
     extra: Mapping[str, str] | None = None,
     *,
     endpoint: str | None = None,
-    region: str = LOCAL_REGION,
+    region: str = defaults.DEFAULT_REGION,
     base: Mapping[str, str] | None = None,
     cli_config_dir: Path = CLI_CONFIG_DIR,
 ) -> dict[str, str]:
@@ -214,8 +213,8 @@ def terraform_env(
             {
                 "AWS_ENDPOINT_URL": endpoint,
                 "S3_ENDPOINT": endpoint,  # tflocal: S3 on the same host and port, path-style
-                "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIAL,
-                "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIAL,
+                "AWS_ACCESS_KEY_ID": defaults.LOCAL_CREDENTIAL,
+                "AWS_SECRET_ACCESS_KEY": defaults.LOCAL_CREDENTIAL,
                 "AWS_DEFAULT_REGION": region,
                 "AWS_REGION": region,
             }
@@ -545,7 +544,7 @@ def apply(
     endpoint: str | None = None,
     state_dir: Path | None = None,
     backend_config: Path | None = None,
-    region: str = LOCAL_REGION,
+    region: str = defaults.DEFAULT_REGION,
     on_output: OutputCallback | None = None,
     plan_file: Path | None = None,
 ) -> dict[str, Any]:
@@ -609,7 +608,7 @@ def plan(
     state_dir: Path | None = None,
     backend_config: Path | None = None,
     destroy: bool = False,
-    region: str = LOCAL_REGION,
+    region: str = defaults.DEFAULT_REGION,
     on_output: OutputCallback | None = None,
 ) -> bool:
     """Initialise ``root``, save a plan to ``plan_file`` and say whether it changes anything.
@@ -644,7 +643,7 @@ def destroy(
     endpoint: str | None = None,
     state_dir: Path | None = None,
     backend_config: Path | None = None,
-    region: str = LOCAL_REGION,
+    region: str = defaults.DEFAULT_REGION,
     on_output: OutputCallback | None = None,
 ) -> None:
     """Initialise ``root`` and destroy everything in its state without prompting.
@@ -730,14 +729,11 @@ def _check_endpoint(endpoint: str) -> None:
     parsed = urlsplit(endpoint)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise TerraformError(f"endpoint {endpoint!r} is not a URL such as http://127.0.0.1:4566")
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname, port), timeout=5):
-            pass
-    except OSError as exc:
+    error = procs.probe_url(endpoint, timeout=5)
+    if error is not None:
         raise TerraformError(
-            f"nothing answers on {endpoint} ({exc.strerror or exc}): start the local cloud first (`make local-up`)"
-        ) from None
+            f"nothing answers on {endpoint} ({error.strerror or error}): start the local cloud first (`make local-up`)"
+        )
 
 
 def _terraform(
@@ -772,4 +768,4 @@ def _outputs(root: Path, env: Mapping[str, str]) -> dict[str, Any]:
         data = json.loads(result.stdout or "{}")
     except ValueError as exc:
         raise TerraformError(f"`terraform output -json` in {root} printed no JSON: {result.stdout[:500]}") from exc
-    return {name: entry.get("value") for name, entry in data.items()}
+    return stackfile.output_values(data)

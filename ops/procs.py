@@ -1,4 +1,4 @@
-"""Background processes of the local cloud: start detached, find, health-check and stop them; ports.
+"""Process and port helpers of the operations layer: start detached, find, health-check and stop; probe ports.
 
 Every process starts in its own session (process group), so stopping it also stops whatever it started (the
 embedded server's Lambda workers, Streamlit's children). Pid files hold JSON (``pid``, ``cmd``, ``started``) and a
@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,26 +20,41 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from localcloud.server import HEALTH_PATH
+from ops import defaults
 
 
 class LocalCloudError(RuntimeError):
     """Something the user can fix stopped the local cloud; the message says what to do next."""
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+def free_port(host: str = defaults.LOCAL_HOST) -> int:
     """Return a TCP port on ``host`` that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+def probe(host: str, port: int, timeout: float = 0.5) -> OSError | None:
+    """Try a TCP connection to ``host:port``; return ``None`` when something accepts it, else the error."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return exc
+
+
+def probe_url(url: str, timeout: float = 0.5) -> OSError | None:
+    """:func:`probe` the host and port of ``url`` (port 443/80 by scheme when the URL names none)."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return probe(parts.hostname or "localhost", port, timeout)
+
+
+def port_in_use(port: int, host: str = defaults.LOCAL_HOST) -> bool:
     """Return True when something accepts TCP connections on ``host:port``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
+    return probe(host, port) is None
 
 
 def get_json(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
@@ -51,12 +65,6 @@ def get_json(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
     except (OSError, ValueError, urllib.error.URLError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def localcloud_health(port: int, host: str = "127.0.0.1") -> dict[str, Any] | None:
-    """Return the health document of an embedded local cloud on ``host:port``, or ``None`` if none answers there."""
-    data = get_json(f"http://{host}:{port}{HEALTH_PATH}")
-    return data if data and data.get("service") == "localcloud" else None
 
 
 def wait_for(check: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
@@ -183,87 +191,3 @@ def tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
-
-
-@dataclass(frozen=True, slots=True)
-class ServerHandle:
-    """A running embedded local cloud server."""
-
-    pid: int
-    host: str
-    port: int
-    log_path: Path
-
-    @property
-    def endpoint(self) -> str:
-        """Return the server's URL, ``http://<host>:<port>``."""
-        return f"http://{self.host}:{self.port}"
-
-
-SERVER_MARKER = "localcloud.server"
-
-
-def start_server(
-    port: int,
-    state_dir: Path,
-    host: str = "127.0.0.1",
-    retry_delays: str | None = None,
-    concurrency: int | None = None,
-    timeout: float = 120.0,
-    env: dict[str, str] | None = None,
-    exit_with: int | None = None,
-    on_spawn: Callable[[int], None] | None = None,
-) -> ServerHandle:
-    """Start ``python -m localcloud.server`` detached on ``host:port`` and wait until its health check answers.
-
-    The server's log is ``state_dir/server.log``, its Lambda cache ``state_dir/lambda-cache``. With ``exit_with``
-    the server stops by itself once that process is gone (tests pass their own pid). ``on_spawn`` is called with
-    the server's pid right after it was started, before the wait, so a caller can record it even when it is
-    interrupted while waiting.
-
-    Raises
-    ------
-    LocalCloudError
-        When the port is taken, or the server exits or does not answer within ``timeout`` seconds (the message
-        includes the end of its log).
-    """
-    if port_in_use(port, host):
-        raise LocalCloudError(
-            f"port {port} on {host} is already in use by another program; stop it, or choose another port "
-            f"(python -m localcloud up --port N)"
-        )
-    state_dir.mkdir(parents=True, exist_ok=True)
-    log_path = state_dir / "server.log"
-    cmd = [sys.executable, "-m", SERVER_MARKER, "--host", host, "--port", str(port)]
-    cmd += ["--cache-dir", str(state_dir / "lambda-cache")]
-    if retry_delays:
-        cmd += ["--retry-delays", retry_delays]
-    if concurrency:
-        cmd += ["--concurrency", str(concurrency)]
-    if exit_with is not None:
-        cmd += ["--exit-with", str(exit_with)]
-    child_env = dict(os.environ if env is None else env)
-    child_env.setdefault("PYTHONUNBUFFERED", "1")
-    pid = spawn(cmd, log_path, env=child_env, cwd=Path(__file__).resolve().parents[1])
-    handle = ServerHandle(pid, host, port, log_path)
-    try:
-        if on_spawn is not None:
-            on_spawn(pid)
-    except BaseException:
-        stop_group(pid, 5)
-        raise
-
-    def ready() -> bool:
-        return not pid_alive(pid) or localcloud_health(port, host) is not None
-
-    try:
-        wait_for(ready, timeout, 0.2)
-    except BaseException:  # interrupted (KeyboardInterrupt, a signal turned into an exception): leave nothing behind
-        stop_group(pid, 5)
-        raise
-    if not pid_alive(pid) or localcloud_health(port, host) is None:
-        stop_group(pid, 5)
-        raise LocalCloudError(
-            f"the local cloud server did not start on {host}:{port}; the end of {log_path}:\n{tail(log_path)}"
-        )
-    return handle

@@ -96,11 +96,10 @@ def test_function_zip_holds_index_and_package_only(built: Path) -> None:
     expected |= {
         f"image_compressor/{p.relative_to(package).as_posix()}"
         for p in package.rglob("*.py")
-        if "__pycache__" not in p.parts and p.name != "cli.py" and not p.name.startswith("test_")
+        if "__pycache__" not in p.parts and not p.name.startswith("test_")
     }
     assert set(names) == expected
     assert names == sorted(names)
-    assert "image_compressor/cli.py" not in names
     assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".jpg", ".jpeg")) or "/tests/" in n]
     for info in infos:
         assert info.date_time == ZIP_EPOCH
@@ -135,18 +134,6 @@ def test_function_zip_leaves_out_junk_and_ignores_mtimes(tmp_path: Path) -> None
 
     assert second["files"] == first["files"]
     assert (tmp_path / "a" / "lambda.zip").read_bytes() == (tmp_path / "b" / "lambda.zip").read_bytes()
-
-
-def test_function_refuses_a_module_that_imports_the_cli(tmp_path: Path) -> None:
-    src = tmp_path / "lambda"
-    shutil.copytree(ROOT / "lambda", src, ignore=shutil.ignore_patterns("__pycache__"))
-    (src / "image_compressor" / "helper.py").write_text("from . import cli\n")
-    with pytest.raises(BuildError, match=r"helper\.py imports image_compressor\.cli"):
-        build.build_function(tmp_path / "out", lambda_dir=src)
-    (src / "image_compressor" / "helper.py").write_text("import image_compressor.cli as c\n")
-    with pytest.raises(BuildError, match="not part of the function"):
-        build.build_function(tmp_path / "out", lambda_dir=src)
-    assert not (tmp_path / "out" / "lambda.zip").exists()
 
 
 def test_function_without_index_says_what_is_missing(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """The ``image-compressor`` command: compress local JPEG files with the very same core as the Lambda function.
 
-Not part of the function: the build leaves this module out of ``lambda.zip`` (it needs rich, which the layer does not
-ship), and no module of the function may import it.
+Not part of the function: this package lives outside ``lambda/`` (it needs rich, which the layer does not ship); it
+imports the function package's core, settings and result record like any other client.
 """
 
 from __future__ import annotations
@@ -18,10 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
-
 from image_compressor.core import compress
 from image_compressor.result import Result, Status
 from image_compressor.settings import (
@@ -31,7 +27,11 @@ from image_compressor.settings import (
     ENCODERS,
     CompressionOptions,
     SettingsError,
+    parse_target_ssim,
 )
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 EXIT_OK = 0
@@ -406,17 +406,12 @@ def _quality(text: str) -> int:
 
 
 def _target_ssim(text: str) -> float | None:
-    if text.strip().lower() in {"off", "none", "0"}:
-        return None
     try:
-        value = float(text)
+        return parse_target_ssim(text)
     except ValueError:
-        value = float("nan")
-    if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(
             f"target SSIM must be above 0 and below 1 (for example 0.96), or off for a fixed --quality; got {text!r}"
-        )
-    return value
+        ) from None
 
 
 def _positive(text: str) -> int:

@@ -1,4 +1,4 @@
-"""Deploy the stack to real AWS with plain Terraform: ``python -m localcloud.aws deploy|destroy``.
+"""Deploy the stack to real AWS with plain Terraform: ``python -m ops.deploy_aws deploy|destroy``.
 
 ``make deploy-aws`` and ``make destroy-aws`` run this. Before Terraform touches anything it checks what a deployment
 needs and says how to fix what is missing: Terraform >= 1.6, AWS credentials (STS ``GetCallerIdentity``), the build
@@ -26,21 +26,22 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from localcloud import tf
+from ops import defaults
+from ops import terraform as tf
 
-log = logging.getLogger("localcloud.aws")
+log = logging.getLogger("ops.deploy_aws")
 
 ROOT = tf.AWS_ROOT
 TFVARS = ROOT / "terraform.tfvars"
 TFVARS_EXAMPLE = ROOT / "terraform.tfvars.example"
 BACKEND_OVERRIDE = ROOT / "backend_override.tf"
 PLAN_FILE = ROOT / "deploy.tfplan"
-BUILD_DIR = tf.REPO_ROOT / "build"
-ARTIFACTS = (BUILD_DIR / "lambda.zip", BUILD_DIR / "pillow-layer.zip")
-DEFAULT_REGION = "eu-west-1"
+BUILD_DIR = defaults.BUILD_DIR
+ARTIFACTS = tuple(BUILD_DIR / name for name in defaults.ARTIFACTS)
+DEFAULT_REGION = defaults.DEFAULT_REGION
 
 BACKEND_OVERRIDE_TEXT = """\
-# Written by `python -m localcloud.aws` because a backend configuration (BACKEND_CONFIG) was given: the state of
+# Written by `python -m ops.deploy_aws` because a backend configuration (BACKEND_CONFIG) was given: the state of
 # this root lives in S3. Delete this file and terraform/envs/aws/.terraform to go back to local state.
 terraform {
   backend "s3" {}
@@ -200,7 +201,7 @@ def deploy(*, backend_config: Path | None = None, auto_approve: bool = False) ->
     ------
     DeployError
         When a check fails or the user declines.
-    localcloud.tf.TerraformError
+    ops.terraform.TerraformError
         When Terraform fails.
     """
     version = tf.check_terraform()
@@ -237,7 +238,7 @@ def destroy(*, backend_config: Path | None = None, auto_approve: bool = False) -
     DeployError
         When a check fails or the user declines; a bucket that still holds objects gets an explanation of how to
         empty it or allow force_destroy.
-    localcloud.tf.TerraformError
+    ops.terraform.TerraformError
         When Terraform fails otherwise.
     """
     tf.check_terraform()
@@ -373,7 +374,7 @@ def _truthy(value: str | None) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``deploy`` or ``destroy`` from the command line and return the exit code (1 with a message on error)."""
     parser = argparse.ArgumentParser(
-        prog="python -m localcloud.aws",
+        prog="python -m ops.deploy_aws",
         description="Deploy the image pipeline to real AWS with Terraform (terraform/envs/aws), or destroy it.",
     )
     parser.add_argument("command", choices=["deploy", "destroy"])

@@ -1,10 +1,10 @@
 """Bring the local stack up and down: the work behind ``make local-up``, ``local-down`` and ``local-status``.
 
 ``up`` picks a backend (``auto``: LocalStack when a Docker engine answers, else the embedded local cloud), starts
-it in the background, applies ``terraform/envs/local`` with tflocal (:mod:`localcloud.tf`), writes the state file
-(:mod:`localcloud.state`) and starts the dashboard. Running it again reuses what runs and re-applies (a no-op when
-nothing changed). ``down`` stops everything ``up`` started and removes the local state. Everything lives in the
-state directory (``.local/`` or ``LOCALCLOUD_STATE_DIR``):
+it in the background, applies ``terraform/envs/local`` with tflocal, writes the stack file (:mod:`ops.stackfile`)
+and starts the dashboard, each process through :mod:`ops.launch`. Running it again reuses what runs and re-applies
+(a no-op when nothing changed). ``down`` stops everything ``up`` started and removes the local state. Everything
+lives in the state directory (``.local/`` or ``LOCALCLOUD_STATE_DIR``):
 
 - ``stack.json``: the state file the dashboard reads;
 - ``server.pid``/``server.log``, ``lambda-cache/``: the embedded server;
@@ -19,22 +19,20 @@ import fcntl
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from localcloud import procs, state, tf
-from localcloud.procs import LocalCloudError
+from ops import defaults, launch, procs, stackfile, terraform
+from ops.procs import LocalCloudError
 
 BACKENDS = ("auto", "embedded", "localstack")
-DEFAULT_PORT = 4566
-DASHBOARD_PORT = 8501
+DEFAULT_PORT = defaults.LOCAL_PORT
+DASHBOARD_PORT = defaults.DASHBOARD_PORT
 LOCALSTACK_HEALTH = "/_localstack/health"
-STREAMLIT_MARKER = "streamlit"
+#: Compose project name, passed with ``-p`` (Compose v1 refuses a top-level ``name:`` in the file).
 COMPOSE_PROJECT = "image-pipeline"
-ARTIFACTS = ("lambda.zip", "pillow-layer.zip")
 
 Say = Callable[[str], None]
 
@@ -73,13 +71,13 @@ class Paths:
     @property
     def build_dir(self) -> Path:
         """Where ``make build`` writes the artifacts."""
-        return self.root / "build"
+        return self.root / defaults.BUILD_DIR.name
 
 
 def paths(root: Path | None = None, state_dir: Path | None = None) -> Paths:
     """Return the :class:`Paths` of the stack of project ``root`` (default: this checkout)."""
-    root = (root or state.PROJECT_ROOT).resolve()
-    return Paths(root, (state_dir or state.state_dir(root)).resolve())
+    root = (root or stackfile.PROJECT_ROOT).resolve()
+    return Paths(root, (state_dir or stackfile.state_dir(root)).resolve())
 
 
 @contextlib.contextmanager
@@ -91,7 +89,7 @@ def _locked(p: Paths) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise LocalCloudError(
-                f"another `python -m localcloud` command is working on {p.state_dir}; wait for it to finish"
+                f"another `python -m ops` command is working on {p.state_dir}; wait for it to finish"
             ) from None
         try:
             yield
@@ -162,9 +160,8 @@ def compose_command() -> list[str]:
 def _compose(p: Paths, args: list[str], port: int, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env["LOCALSTACK_PORT"] = str(port)
-    env.setdefault("COMPOSE_PROJECT_NAME", COMPOSE_PROJECT)  # docker-compose.yml has no `name:` (Compose v1)
     return subprocess.run(
-        [*compose_command(), "-f", str(p.compose_file), *args],
+        [*compose_command(), "-p", COMPOSE_PROJECT, "-f", str(p.compose_file), *args],
         cwd=p.root,
         env=env,
         capture_output=True,
@@ -193,13 +190,16 @@ def _start_localstack(p: Paths, port: int, say: Say) -> str:
         raise LocalCloudError(f"`docker compose up` failed:\n{detail}{hint}")
     health = f"http://127.0.0.1:{port}{LOCALSTACK_HEALTH}"
     if not procs.wait_for(lambda: procs.get_json(health) is not None, 120, 1.0):
-        raise LocalCloudError(f"LocalStack did not answer {health} within 120 s; see `docker compose logs localstack`")
+        raise LocalCloudError(
+            f"LocalStack did not answer {health} within 120 s; "
+            f"see `docker compose -p {COMPOSE_PROJECT} logs localstack`"
+        )
     return f"http://127.0.0.1:{port}"
 
 
 def _start_embedded(p: Paths, port: int, say: Say) -> tuple[str, bool]:
     """Start or reuse the embedded server; return its endpoint and whether it was started now."""
-    pid = p.server_pid.running_pid(procs.SERVER_MARKER)
+    pid = p.server_pid.running_pid(launch.SERVER_MARKER)
     recorded = p.server_pid.read() or {}
     if pid is not None:
         if recorded.get("port") != port:
@@ -207,35 +207,34 @@ def _start_embedded(p: Paths, port: int, say: Say) -> tuple[str, bool]:
                 f"the embedded local cloud already runs on port {recorded.get('port')} (pid {pid}); run "
                 "`make local-down` first to move it to another port"
             )
-        if procs.localcloud_health(port) is not None:
+        if launch.localcloud_health(port) is not None:
             say(f"embedded local cloud already running (pid {pid}) on port {port}")
             return f"http://127.0.0.1:{port}", False
         procs.stop_group(pid)
-    health = procs.localcloud_health(port)
+    health = launch.localcloud_health(port)
     if health is not None:
         raise LocalCloudError(
             f"another embedded local cloud (pid {health.get('pid')}) already listens on port {port}, started from "
             f"another state directory; stop it (kill {health.get('pid')}) or use another port: "
-            f"python -m localcloud up --port N"
+            f"python -m ops up --port N"
         )
     say(f"starting the embedded local cloud (moto + local Lambda executor) on 127.0.0.1:{port} ...")
     log_path = p.state_dir / "server.log"
 
     def record(pid: int) -> None:
         # Recorded before the health wait, so `down` finds the server even when this `up` is killed while waiting.
-        p.server_pid.write(pid, ["python", "-m", procs.SERVER_MARKER], port=port, log=str(log_path))
+        p.server_pid.write(pid, ["python", "-m", launch.SERVER_MARKER], port=port, log=str(log_path))
 
-    handle = procs.start_server(port, p.state_dir, on_spawn=record)
+    handle = launch.start_localcloud(port, p.state_dir, on_spawn=record)
     return handle.endpoint, True
 
 
 def _start_dashboard(p: Paths, say: Say, port: int = DASHBOARD_PORT) -> dict[str, Any] | None:
-    app = p.root / "dashboard" / "app.py"
-    if not app.is_file():
+    if not launch.DASHBOARD_APP.is_file():
         return None
     url = f"http://localhost:{port}"
     log_path = p.state_dir / "dashboard.log"
-    pid = p.dashboard_pid.running_pid(STREAMLIT_MARKER)
+    pid = p.dashboard_pid.running_pid(launch.STREAMLIT_MARKER)
     if pid is not None:
         recorded = (p.dashboard_pid.read() or {}).get("port")
         if recorded == port:
@@ -248,41 +247,23 @@ def _start_dashboard(p: Paths, say: Say, port: int = DASHBOARD_PORT) -> dict[str
         say(f"warning: port {port} is in use by another program, so the dashboard was not started; free the port "
             "and run `make local-up` again, or run `make dashboard` yourself")  # fmt: skip
         return None
-    streamlit = Path(sys.executable).parent / "streamlit"
-    cmd = [str(streamlit)] if streamlit.is_file() else [sys.executable, "-m", "streamlit"]
-    cmd += ["run", str(app), "--server.address", "127.0.0.1", "--server.port", str(port)]
-    cmd += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    env = dict(os.environ)
-    env["DASHBOARD_STACK_FILE"] = str(p.state_dir / state.STATE_FILE)
     say(f"starting the dashboard on {url} ...")
-    pid = procs.spawn(cmd, log_path, env=env, cwd=p.root)
-    p.dashboard_pid.write(pid, cmd, port=port, log=str(log_path))
 
-    def ready() -> bool:
-        return not procs.pid_alive(pid) or _streamlit_healthy(port)
-
-    procs.wait_for(ready, 60, 0.5)
-    if not _streamlit_healthy(port):
-        say(f"warning: the dashboard did not come up; the end of {log_path}:\n{procs.tail(log_path)}")
-        procs.stop_group(pid, 5)
-        p.dashboard_pid.remove()
-        return None
-    return {"pid": pid, "url": url, "log": str(log_path)}
-
-
-def _streamlit_healthy(port: int) -> bool:
-    import urllib.request
+    def record(pid: int, cmd: list[str]) -> None:
+        p.dashboard_pid.write(pid, cmd, port=port, log=str(log_path))
 
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:  # noqa: S310
-            return response.status == 200
-    except OSError:
-        return False
+        handle = launch.start_dashboard(port, log_path, stack_file=p.state_dir / stackfile.STATE_FILE, on_spawn=record)
+    except LocalCloudError as exc:
+        say(f"warning: {exc}")
+        p.dashboard_pid.remove()
+        return None
+    return {"pid": handle.pid, "url": handle.url, "log": str(log_path)}
 
 
 def check_artifacts(p: Paths) -> None:
     """Raise :class:`LocalCloudError` naming ``make build`` when a build artifact is missing."""
-    missing = [name for name in ARTIFACTS if not (p.build_dir / name).is_file()]
+    missing = [name for name in defaults.ARTIFACTS if not (p.build_dir / name).is_file()]
     if missing:
         raise LocalCloudError(
             f"{', '.join('build/' + m for m in missing)} missing: run `make build` (make local-up runs it for you)"
@@ -296,7 +277,7 @@ def check_artifacts(p: Paths) -> None:
 class Status:
     """What ``status`` found."""
 
-    state: state.StackState | None
+    state: stackfile.StackState | None
     server_pid: int | None = None
     server_health: dict[str, Any] | None = None
     dashboard_pid: int | None = None
@@ -314,10 +295,10 @@ def up(
     root: Path | None = None,
     state_dir: Path | None = None,
     dashboard: bool = True,
-    region: str = tf.LOCAL_REGION,
+    region: str = defaults.DEFAULT_REGION,
     say: Say = _quiet,
     dashboard_port: int = DASHBOARD_PORT,
-) -> state.StackState:
+) -> stackfile.StackState:
     """Start the local cloud, apply the stack, write the state file and start the dashboard; return the state.
 
     Idempotent: a running server or dashboard is reused and the stack re-applied (no changes when nothing changed).
@@ -326,7 +307,7 @@ def up(
     ------
     LocalCloudError
         When something the user can fix is in the way (port taken, no build, other backend up, no Docker for
-        LocalStack, ...); ``tf.TerraformError`` when Terraform fails.
+        LocalStack, ...); ``ops.terraform.TerraformError`` when Terraform fails.
     """
     p = paths(root, state_dir)
     with _locked(p):
@@ -334,14 +315,14 @@ def up(
         chosen, why = resolve_backend(backend)
         if existing is not None and existing.backend != chosen and backend != "auto":
             raise LocalCloudError(
-                f"a {existing.backend} stack is up (see {p.state_dir / state.STATE_FILE}); run `make local-down` "
+                f"a {existing.backend} stack is up (see {p.state_dir / stackfile.STATE_FILE}); run `make local-down` "
                 f"before starting the {chosen} backend"
             )
         if existing is not None and backend == "auto":
             chosen, why = existing.backend, f"{existing.backend} (already up)"
         say(f"backend: {why}")
         check_artifacts(p)
-        tf.check_terraform()
+        terraform.check_terraform()
 
         if chosen == "embedded":
             endpoint, fresh = _start_embedded(p, port, say)
@@ -352,20 +333,14 @@ def up(
             shutil.rmtree(p.tf_state, ignore_errors=True)
 
         say(f"applying terraform/envs/local with tflocal against {endpoint} (the SQS queues take ~25 s each) ...")
-        outputs = tf.apply(
-            tf.LOCAL_ROOT,
-            {"region": region},
-            local=True,
-            endpoint=endpoint,
-            state_dir=p.tf_state,
-            region=region,
-            on_output=lambda line: _progress(line, say),
+        outputs = launch.apply_local_stack(
+            endpoint, p.tf_state, region=region, on_output=lambda line: _progress(line, say)
         )
         server = None
         if chosen == "embedded":
             recorded = p.server_pid.read() or {}
             server = {"pid": recorded.get("pid"), "port": port, "log": recorded.get("log")}
-        current = state.StackState(
+        current = stackfile.StackState(
             backend=chosen,
             endpoint=f"http://localhost:{port}",
             region=region,
@@ -373,10 +348,10 @@ def up(
             server=server,
             dashboard=None,
         )
-        state.save(current, p.state_dir)
+        stackfile.save(current, p.state_dir)
         if dashboard:
             current.dashboard = _start_dashboard(p, say, dashboard_port)
-            state.save(current, p.state_dir)
+            stackfile.save(current, p.state_dir)
         return current
 
 
@@ -388,9 +363,9 @@ def _progress(line: str, say: Say) -> None:
         say("  " + text)
 
 
-def _load_state(p: Paths) -> state.StackState | None:
+def _load_state(p: Paths) -> stackfile.StackState | None:
     try:
-        return state.load(p.state_dir)
+        return stackfile.load(p.state_dir)
     except ValueError as exc:
         raise LocalCloudError(str(exc)) from None
 
@@ -411,14 +386,14 @@ def down(root: Path | None = None, state_dir: Path | None = None, say: Say = _qu
         return False
     with _locked(p):
         try:
-            current = state.load(p.state_dir)
+            current = stackfile.load(p.state_dir)
         except ValueError:
             current = None
         stopped = False
         problems: list[str] = []
 
         dashboard = p.dashboard_pid.read() or {}
-        pid = p.dashboard_pid.running_pid(STREAMLIT_MARKER)
+        pid = p.dashboard_pid.running_pid(launch.STREAMLIT_MARKER)
         if pid is not None:
             say(f"stopping the dashboard (pid {pid}) ...")
             stopped = True
@@ -428,7 +403,7 @@ def down(root: Path | None = None, state_dir: Path | None = None, say: Say = _qu
                 problems.append(f"port {dashboard.get('port', DASHBOARD_PORT)} is still in use after the dashboard")
 
         server = p.server_pid.read() or {}
-        pid = p.server_pid.running_pid(procs.SERVER_MARKER)
+        pid = p.server_pid.running_pid(launch.SERVER_MARKER)
         if pid is not None:
             say(f"stopping the embedded local cloud (pid {pid}) and its Lambda workers ...")
             stopped = True
@@ -449,7 +424,7 @@ def down(root: Path | None = None, state_dir: Path | None = None, say: Say = _qu
         if problems:
             raise LocalCloudError("; ".join(problems) + f". The state in {p.state_dir} was kept; fix and run again")
 
-        for name in (state.STATE_FILE, "server.pid", "dashboard.pid", "server.log", "dashboard.log"):
+        for name in (stackfile.STATE_FILE, "server.pid", "dashboard.pid", "server.log", "dashboard.log"):
             (p.state_dir / name).unlink(missing_ok=True)
         for name in ("lambda-cache", "tfstate"):
             shutil.rmtree(p.state_dir / name, ignore_errors=True)
@@ -461,17 +436,17 @@ def status(root: Path | None = None, state_dir: Path | None = None) -> Status:
     """Return what runs: the recorded stack, the server's and dashboard's processes, and problems found."""
     p = paths(root, state_dir)
     try:
-        current = state.load(p.state_dir)
+        current = stackfile.load(p.state_dir)
     except ValueError as exc:
         return Status(None, problems=[str(exc)])
     result = Status(current)
-    result.server_pid = p.server_pid.running_pid(procs.SERVER_MARKER)
-    result.dashboard_pid = p.dashboard_pid.running_pid(STREAMLIT_MARKER)
+    result.server_pid = p.server_pid.running_pid(launch.SERVER_MARKER)
+    result.dashboard_pid = p.dashboard_pid.running_pid(launch.STREAMLIT_MARKER)
     if current is None:
         return result
     port = int(current.endpoint.rsplit(":", 1)[-1])
     if current.backend == "embedded":
-        result.server_health = procs.localcloud_health(port)
+        result.server_health = launch.localcloud_health(port)
         if result.server_pid is None or result.server_health is None:
             result.problems.append(
                 "the embedded server is not running (the stack vanished with it); run `make local-down` and "

@@ -1,8 +1,7 @@
-"""``python -m localcloud`` and its parts, without a Terraform apply: errors, state file, seam version, runtimes."""
+"""``python -m ops`` and the local cloud's parts, without a Terraform apply: errors, seam version, runtimes."""
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys
@@ -10,12 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from localcloud import motopatch, procs, runtime, stack, state
-from tests.integration.fixtures import PROJECT_ROOT, cli_env, run_cli
+from localcloud import motopatch, runtime
+from ops import defaults, launch, procs, stackfile
+from ops import local as stack
+from ops.launch import run_ops
+from tests.stacks import PROJECT_ROOT, cli_env
 
 
 def test_status_without_a_stack_says_how_to_start_one(tmp_path):
-    result = run_cli(["--state-dir", str(tmp_path), "status"], cli_env(), timeout=60)
+    result = run_ops(["--state-dir", str(tmp_path), "status"], cli_env(), timeout=60)
 
     assert result.returncode == 0
     assert "not running" in result.stdout
@@ -23,7 +25,7 @@ def test_status_without_a_stack_says_how_to_start_one(tmp_path):
 
 
 def test_down_without_a_stack_is_harmless(tmp_path):
-    result = run_cli(["--state-dir", str(tmp_path / "never-used"), "down"], cli_env(), timeout=60)
+    result = run_ops(["--state-dir", str(tmp_path / "never-used"), "down"], cli_env(), timeout=60)
 
     assert result.returncode == 0
     assert "nothing to stop" in result.stdout
@@ -32,7 +34,7 @@ def test_down_without_a_stack_is_harmless(tmp_path):
 def test_up_refuses_a_port_taken_by_another_program(tmp_path):
     root = tmp_path / "project"
     (root / "build").mkdir(parents=True)
-    for name in stack.ARTIFACTS:
+    for name in defaults.ARTIFACTS:
         (root / "build" / name).write_bytes(b"zip")
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -42,7 +44,7 @@ def test_up_refuses_a_port_taken_by_another_program(tmp_path):
         with pytest.raises(procs.LocalCloudError, match=rf"port {port} .* already in use .* another port"):
             stack.up("embedded", port=port, root=root, state_dir=tmp_path / "state", dashboard=False)
 
-    assert not (tmp_path / "state" / state.STATE_FILE).exists()
+    assert not (tmp_path / "state" / stackfile.STATE_FILE).exists()
 
 
 def test_up_without_the_build_says_make_build(tmp_path):
@@ -69,24 +71,11 @@ def test_localstack_without_docker_says_what_to_do(tmp_path):
         pytest.skip("a Docker engine answers here, so this would really start LocalStack")
     root = tmp_path / "project"
     (root / "build").mkdir(parents=True)
-    for name in stack.ARTIFACTS:
+    for name in defaults.ARTIFACTS:
         (root / "build" / name).write_bytes(b"zip")
 
     with pytest.raises(procs.LocalCloudError, match="needs a running Docker engine.*BACKEND=embedded"):
         stack.up("localstack", root=root, state_dir=tmp_path / "state", dashboard=False)
-
-
-def test_the_state_file_round_trips_and_a_foreign_one_is_refused(tmp_path):
-    saved = state.StackState("embedded", "http://localhost:4566", "eu-west-1", {"source_bucket": "src"})
-    path = state.save(saved, tmp_path)
-
-    loaded = state.load(tmp_path)
-
-    assert loaded is not None and loaded.outputs == {"source_bucket": "src"} and loaded.updated_at
-    assert json.loads(path.read_text())["version"] == state.STATE_VERSION
-    path.write_text('{"version": 99}')
-    with pytest.raises(ValueError, match="make local-down"):
-        state.load(tmp_path)
 
 
 def test_the_seam_refuses_other_moto_versions():
@@ -179,9 +168,9 @@ def test_stopping_the_server_stops_its_lambda_workers(tmp_path):
     import io
     import zipfile
 
-    from tests.integration.fixtures import make_client
+    from tests.stacks import make_client
 
-    handle = procs.start_server(procs.free_port(), tmp_path)
+    handle = launch.start_localcloud(procs.free_port(), tmp_path)
     try:
         iam = make_client(handle.endpoint, "eu-west-1", "iam")
         lam = make_client(handle.endpoint, "eu-west-1", "lambda")
@@ -197,7 +186,7 @@ def test_stopping_the_server_stops_its_lambda_workers(tmp_path):
             Code={"ZipFile": code.getvalue()},
         )
         assert lam.invoke(FunctionName="f")["Payload"].read() == b'"ok"'
-        workers = [w["pid"] for w in procs.localcloud_health(handle.port)["lambda"]["workers"]]
+        workers = [w["pid"] for w in launch.localcloud_health(handle.port)["lambda"]["workers"]]
         assert len(workers) == 1 and procs.pid_alive(workers[0])
     finally:
         assert procs.stop_group(handle.pid)

@@ -1,0 +1,37 @@
+"""Names and defaults every part agrees on, defined once: artifact names, the default region, local ports.
+
+Imported by the operations layer, the dashboard, the bench and the build tools. Terraform cannot import Python: its
+copies (``terraform/envs/*``: the artifact paths and the ``region`` default; ``docker-compose.yml``: the port) and the
+emulator's own standalone default port (``localcloud.server``, which may not import this package) are pinned to these
+values by ``tests/unit/test_contracts.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: The project checkout (the folder holding ``Makefile``).
+ROOT = Path(__file__).resolve().parents[1]
+#: Where ``make build`` writes the artifacts.
+BUILD_DIR = ROOT / "build"
+#: The function package: ``index.py`` and ``image_compressor/``.
+FUNCTION_ZIP = "lambda.zip"
+#: The dependency layer: ``python/`` with Pillow, jpegli, mozjpeg-lossless, numpy and Powertools.
+LAYER_ZIP = "pillow-layer.zip"
+#: Both build artifacts, in the order ``make build`` writes them.
+ARTIFACTS = (FUNCTION_ZIP, LAYER_ZIP)
+
+#: Region of every local stack, and of the AWS stack unless configured otherwise.
+DEFAULT_REGION = "eu-west-1"
+#: Credentials the local targets accept (moto and LocalStack take any; fixed ones keep real keys out of them).
+LOCAL_CREDENTIAL = "test"
+#: Local processes listen on this address only.
+LOCAL_HOST = "127.0.0.1"
+#: Port of the local cloud (embedded or LocalStack) that ``make local-up`` starts.
+LOCAL_PORT = 4566
+#: Port of the dashboard that ``make local-up`` and ``make dashboard`` start.
+DASHBOARD_PORT = 8501
+
+#: The dashboard's environment: which stack file to show, and where it keeps its own state (notifications).
+DASHBOARD_STACK_FILE_ENV = "DASHBOARD_STACK_FILE"
+DASHBOARD_STATE_DIR_ENV = "DASHBOARD_STATE_DIR"

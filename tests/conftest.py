@@ -1,0 +1,257 @@
+"""The test suite's fixtures, all in one place, by cost.
+
+``tests/unit``
+    Pure and offline: no subprocess, no network (an autouse guard refuses both). ``lambda_context``,
+    ``function_env`` and ``cloud`` (moto in-process: S3, SNS, SQS) for the function's tests.
+``tests/tooling``
+    Runs the external tools the build and the Terraform checks need (terraform, checkov, pip, python3.13).
+``tests/integration``
+    ``local_cloud``: a fresh embedded local cloud server on a free port (a user's ``make local-up`` on port 4566 is
+    left alone), async retries after 0.2 s and 0.4 s. ``embedded_stack``: the real stack, once per session (per
+    xdist worker): ``python -m tools.build``, then ``python -m ops up --backend embedded --no-dashboard`` on a free
+    port with its state in a temporary directory (about a minute); at the end it is destroyed with Terraform, the
+    teardown checks nothing of it is left, and ``python -m ops down`` stops the server.
+``tests/browser``
+    ``dashboard_url`` (the dashboard on a free port, pointed at ``embedded_stack``), ``browser`` (Debian's Chromium
+    through Playwright), ``page``, ``artifacts`` (screenshots in ``test-artifacts/browser/``).
+
+Every process starts through :mod:`ops.launch`, as ``make`` and the bench start theirs. Servers are started with
+``--exit-with <pytest's pid>``: when the test process dies without tearing down, they stop within a second. The end
+of the embedded stack's server log is kept as ``server-session.log`` in its state directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from image_compressor import aws
+from moto import mock_aws
+
+from ops import launch, procs
+from tests.mocked import DESTINATION, FAILED, REGION, SOURCE, Cloud, LambdaContext
+from tests.stacks import (
+    DOWN_TIMEOUT_S,
+    PROJECT_ROOT,
+    TEST_RETRY_DELAYS,
+    UP_TIMEOUT_S,
+    LocalCloud,
+    StackInfo,
+    cli_env,
+    destroy_stack,
+    leftovers,
+    write_stack_file,
+)
+
+TESTS = Path(__file__).resolve().parent
+_MARKERS = {"integration": "integration", "browser": "browser", "tooling": "tooling"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by its folder (``integration``, ``browser``, ``tooling``), so ``-m`` selects by cost."""
+    for item in items:
+        parts = Path(str(item.path)).relative_to(TESTS).parts
+        if parts and parts[0] in _MARKERS:
+            item.add_marker(_MARKERS[parts[0]])
+
+
+# -- tests/unit: pure and offline ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _offline_unit_tests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In ``tests/unit``, starting a process or opening a network connection fails the test."""
+    parts = Path(str(request.node.path)).relative_to(TESTS).parts
+    if not parts or parts[0] != "unit":
+        return
+
+    def no_process(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("tests/unit starts no processes: move this test to tests/tooling or tests/integration")
+
+    def no_network(self: socket.socket, address: Any) -> Any:
+        if self.family == socket.AF_UNIX:
+            return real_connect(self, address)
+        raise AssertionError(f"tests/unit opens no connections (tried {address}): use moto in-process")
+
+    real_connect = socket.socket.connect
+    monkeypatch.setattr(subprocess.Popen, "__init__", no_process)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket.socket, "connect_ex", no_network)
+
+
+@pytest.fixture
+def lambda_context() -> LambdaContext:
+    return LambdaContext()
+
+
+@pytest.fixture
+def function_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and region only (never real ones), no endpoint, and the function's own variables."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "POWERTOOLS_DEV", "SNS_TOPIC_ARN"):
+        monkeypatch.delenv(name, raising=False)
+    # Every setting Settings.from_env reads besides the buckets, so a developer's shell cannot change a test's outcome.
+    for name in (
+        "JPEG_QUALITY",
+        "TARGET_SSIM",
+        "MIN_QUALITY",
+        "JPEG_ENCODER",
+        "MAX_DIMENSION",
+        "KEEP_METADATA",
+        "KEEP_GPS",
+        "MAX_PIXELS",
+        "PROGRESSIVE",
+        "OPTIMIZE",
+        "MAX_OBJECT_BYTES",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("DEST_BUCKET", DESTINATION)
+    monkeypatch.setenv("FAILED_BUCKET", FAILED)
+
+
+@pytest.fixture
+def cloud(function_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
+    """Start moto in-process, create the stack's buckets, topic and queues, and point the function at them."""
+    aws.reset_clients()
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        for bucket in (SOURCE, DESTINATION, FAILED):
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        sns = boto3.client("sns", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        topic_arn = sns.create_topic(Name="image-compressor-notifications")["TopicArn"]
+        urls = {}
+        for name, raw in (("notifications-raw", "true"), ("notifications-envelope", "false")):
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": raw})
+            urls[name] = url
+        monkeypatch.setenv("SNS_TOPIC_ARN", topic_arn)
+        yield Cloud(s3, sns, sqs, topic_arn, urls["notifications-raw"], urls["notifications-envelope"])
+    aws.reset_clients()
+
+
+# -- tests/integration: the embedded local cloud and the real stack -------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    """Start an embedded local cloud server on a free port for the session; stop it (and its workers) after."""
+    state_dir = tmp_path_factory.mktemp("localcloud")
+    port = procs.free_port()
+    handle = launch.start_localcloud(port, state_dir, retry_delays=TEST_RETRY_DELAYS, exit_with=os.getpid())
+    try:
+        yield LocalCloud(handle.endpoint, REGION, port, state_dir, handle.pid)
+    finally:
+        assert procs.stop_group(handle.pid), f"the local cloud server (pid {handle.pid}) did not stop"
+
+
+@pytest.fixture(scope="session")
+def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
+    """Build, bring the real stack up on an embedded local cloud once per session; destroy and stop it after."""
+    env = cli_env()
+    build = subprocess.run(
+        [sys.executable, "-m", "tools.build"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
+    if build.returncode != 0:
+        pytest.fail(f"`python -m tools.build` failed:\n{build.stdout}\n{build.stderr}")
+    state_dir = tmp_path_factory.mktemp("embedded-stack")
+    keep_log = state_dir / "server-session.log"
+    port = procs.free_port()
+    try:
+        up, current = launch.stack_up(state_dir, port, env, UP_TIMEOUT_S, keep_log=keep_log)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"`python -m ops up` did not finish within {exc.timeout} s:\n{exc.output}\n{exc.stderr}")
+    if current is None:
+        pytest.fail(f"`python -m ops up` failed:\n{up.stdout}\n{up.stderr}")
+    info = StackInfo(current.endpoint, current.region, current.outputs, state_dir, port, up.stdout)
+    yield info
+    left: list[str] = []
+    try:
+        destroy_stack(info, port)
+        left = leftovers(info)
+    finally:
+        down = launch.stack_down(state_dir, env, DOWN_TIMEOUT_S, keep_log=keep_log)
+    assert down.returncode == 0, f"`python -m ops down` failed:\n{down.stdout}\n{down.stderr}"
+    assert not left, f"terraform destroy left resources behind: {left}"
+
+
+# -- tests/browser: the dashboard in Chromium ------------------------------------------------------------------------
+
+ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "browser"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+# Debian's Chromium, headless; the networking flags stop it calling hosts this machine cannot reach.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def dashboard_url(embedded_stack: StackInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Serve the dashboard on 127.0.0.1 and a free port, pointed at ``embedded_stack``; yield its URL; stop it after."""
+    state = tmp_path_factory.mktemp("dashboard")
+    stack_file = write_stack_file(state, "embedded", embedded_stack.endpoint, embedded_stack.outputs)
+    port = procs.free_port()
+    handle = launch.start_dashboard(
+        port, state / "streamlit.log", stack_file=stack_file, state_dir=state / "state", file_watcher="none"
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        procs.stop_group(handle.pid, timeout=15)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium through Playwright (Playwright's own browser download does not work here)."""
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium` or set CHROMIUM_PATH"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context and page, 1400 x 1000."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(30_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Folder for screenshots (git-ignored)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,166 @@
+"""Helpers of the tests that run real processes: handles of the embedded local cloud and stack, boto3 clients,
+the environment for ``python -m ops``, a bounded poll, and the stack's clean-up checks.
+
+The fixtures that start these (``local_cloud``, ``embedded_stack``) live in ``tests/conftest.py`` and start every
+process through :mod:`ops.launch`, as ``make`` and the bench do.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from ops import defaults, procs, stackfile
+
+PROJECT_ROOT = defaults.ROOT
+REGION = defaults.DEFAULT_REGION
+TEST_RETRY_DELAYS = "0.2,0.4"
+# Longer than ops.terraform's wait for another tflocal run in the same Terraform root (900 s) plus an apply, so a
+# busy root ends in tflocal's own error message (which names the run holding it), not in a bare timeout here.
+UP_TIMEOUT_S = 1800
+DOWN_TIMEOUT_S = 120
+DESTROY_TIMEOUT_S = 600
+
+
+def make_client(endpoint: str, region: str, service: str) -> Any:
+    """Return a boto3 client for ``service`` against ``endpoint`` with the local cloud's test credentials."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=defaults.LOCAL_CREDENTIAL,
+        aws_secret_access_key=defaults.LOCAL_CREDENTIAL,
+        config=Config(retries={"max_attempts": 2, "mode": "standard"}, read_timeout=120),
+    )
+
+
+@dataclass
+class LocalCloud:
+    """A running embedded local cloud server started for the test session."""
+
+    endpoint: str
+    region: str
+    port: int
+    state_dir: Path
+    pid: int
+
+    def client(self, service: str) -> Any:
+        """Return a boto3 client for ``service`` on this server."""
+        return make_client(self.endpoint, self.region, service)
+
+
+@dataclass
+class StackInfo:
+    """The applied stack: where it is and its Terraform outputs."""
+
+    endpoint: str
+    region: str
+    outputs: dict[str, Any] = field(default_factory=dict)
+    state_dir: Path | None = None
+    port: int = 0
+    up_output: str = ""
+
+    @property
+    def state_file(self) -> Path | None:
+        """The stack's ``stack.json`` (what ``make local-up`` writes to ``.local/stack.json``)."""
+        return self.state_dir / stackfile.STATE_FILE if self.state_dir else None
+
+    def client(self, service: str) -> Any:
+        """Return a boto3 client for ``service`` against the stack's endpoint."""
+        return make_client(self.endpoint, self.region, service)
+
+
+def write_stack_file(
+    directory: Path, backend: str, endpoint: str | None, outputs: dict[str, Any], region: str = REGION
+) -> Path:
+    """Write a stack file the way ``make local-up`` does (:func:`ops.stackfile.save`) and return its path."""
+    state = stackfile.StackState(backend=backend, endpoint=endpoint or "", region=region, outputs=dict(outputs))
+    return stackfile.save(state, directory)
+
+
+def cli_env() -> dict[str, str]:
+    """Return the environment for ``python -m ops`` in tests.
+
+    Short async retry delays, no inherited state directory, and ``LOCALCLOUD_EXIT_WITH_PID`` set to this process,
+    so a server that ``up`` starts stops when the test process is gone.
+    """
+    env = dict(os.environ)
+    env.pop(stackfile.STATE_DIR_ENV, None)
+    env["LOCALCLOUD_RETRY_DELAYS"] = TEST_RETRY_DELAYS
+    # A server started by `up` for the tests stops by itself when this test process dies.
+    env["LOCALCLOUD_EXIT_WITH_PID"] = str(os.getpid())
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def leftovers(info: StackInfo) -> list[str]:
+    """Return the stack's resources that still exist on its server (empty after a clean destroy)."""
+    out = info.outputs
+    found: list[str] = []
+    names = {b["Name"] for b in info.client("s3").list_buckets().get("Buckets", [])}
+    found += [f"bucket {out[k]}" for k in ("source_bucket", "destination_bucket", "failed_bucket") if out[k] in names]
+    functions = {f["FunctionName"] for f in info.client("lambda").list_functions().get("Functions", [])}
+    if out["function_name"] in functions:
+        found.append(f"function {out['function_name']}")
+    queues = set(info.client("sqs").list_queues().get("QueueUrls", []))
+    queue_names = {url.rsplit("/", 1)[-1] for url in queues}
+    for key in ("notifications_queue_url", "dlq_url"):
+        if out.get(key) and out[key].rsplit("/", 1)[-1] in queue_names:
+            found.append(f"queue {out[key]}")
+    topics = {t["TopicArn"] for t in info.client("sns").list_topics().get("Topics", [])}
+    if out["sns_topic_arn"] in topics:
+        found.append(f"topic {out['sns_topic_arn']}")
+    groups = info.client("logs").describe_log_groups(logGroupNamePrefix=out["log_group_name"]).get("logGroups", [])
+    found += [f"log group {g['logGroupName']}" for g in groups if g["logGroupName"] == out["log_group_name"]]
+    return found
+
+
+def destroy_stack(info: StackInfo, port: int) -> None:
+    """Run :func:`ops.launch.destroy_local_stack` on the stack in a process group of its own.
+
+    A destroy that hangs (a provider retrying for ever) is killed with its terraform and provider processes after
+    :data:`DESTROY_TIMEOUT_S` seconds and reported, instead of blocking the test session.
+    """
+    assert info.state_dir is not None
+    code = (
+        "import sys; from pathlib import Path; from ops import launch; "
+        "launch.destroy_local_stack(sys.argv[2], Path(sys.argv[3]), region=sys.argv[1])"
+    )
+    args = [sys.executable, "-c", code, info.region, f"http://127.0.0.1:{port}", str(info.state_dir / "tfstate")]
+    proc = subprocess.Popen(
+        args, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    try:
+        output, _ = proc.communicate(timeout=DESTROY_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        procs.stop_group(proc.pid, timeout=5)
+        output, _ = proc.communicate()
+        raise AssertionError(
+            f"terraform destroy did not finish within {DESTROY_TIMEOUT_S} s:\n{output[-3000:]}"
+        ) from None
+    assert proc.returncode == 0, f"terraform destroy failed:\n{output[-3000:]}"
+
+
+def poll(check: Callable[[], Any], timeout: float = 60.0, interval: float = 0.3, what: str = "condition") -> Any:
+    """Call ``check`` every ``interval`` seconds until it returns something truthy, and return that.
+
+    Raises ``AssertionError`` naming ``what`` when ``timeout`` seconds pass first (a bounded wait, not a timing
+    assertion).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout:.0f} s")
+        time.sleep(interval)

@@ -1,0 +1,132 @@
+"""The import rules of docs/architecture.md, read from the source with ``ast`` (no module is imported).
+
+Each part may import only the parts its row of the table allows; the function package imports nothing outside itself
+but the standard library and what the Lambda layer or runtime ships; its pure core imports no AWS SDK at all.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Our own top-level import names and the folder each lives in.
+PARTS = {
+    "image_compressor": "lambda/image_compressor",
+    "index": "lambda/index.py",
+    "image_compressor_cli": "cli",
+    "localcloud": "localcloud",
+    "ops": "ops",
+    "dashboard": "dashboard",
+    "bench": "bench",
+    "tools": "tools",
+    "tests": "tests",
+}
+
+#: Which of our parts each part may import (itself always).
+MAY_IMPORT = {
+    "image_compressor": set(),
+    "index": {"image_compressor"},
+    "image_compressor_cli": {"image_compressor"},
+    "localcloud": set(),
+    "ops": {"localcloud"},
+    "dashboard": {"ops", "image_compressor"},
+    "bench": {"ops", "image_compressor"},
+    "tools": {"ops"},
+    "tests": set(PARTS),
+}
+
+#: What the function may import besides itself and the standard library: the layer's packages and the runtime's SDK.
+FUNCTION_THIRD_PARTY = {"PIL", "aws_lambda_powertools", "pyjpegli", "mozjpeg_lossless_optimization", "numpy"}
+FUNCTION_RUNTIME = {"boto3", "botocore"}
+#: The function's modules that touch AWS; everything else in the package is the pure core (no AWS SDK).
+FUNCTION_AWS_MODULES = {"aws", "service", "observability"}
+#: The emulator's import of ops: only the server's interface constants go the other way (ops imports localcloud).
+OPS_MAY_IMPORT_FROM_LOCALCLOUD = {"localcloud.server"}
+
+
+def _files(part: str) -> list[Path]:
+    path = ROOT / PARTS[part]
+    return [path] if path.is_file() else sorted(p for p in path.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _imports(path: Path, package: str) -> Iterator[str]:
+    """Yield the absolute module names ``path`` imports (relative imports resolved within ``package``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                yield f"{package}.{node.module}" if node.module else package
+            elif node.module != "__future__":
+                yield node.module or ""
+
+
+def _violations(part: str) -> list[str]:
+    allowed = MAY_IMPORT[part] | {part}
+    found = []
+    for path in _files(part):
+        for name in _imports(path, part):
+            top = name.split(".")[0]
+            if top in PARTS and top not in allowed:
+                found.append(f"{path.relative_to(ROOT)} imports {name}")
+            if part == "ops" and top == "localcloud" and name not in OPS_MAY_IMPORT_FROM_LOCALCLOUD:
+                found.append(f"{path.relative_to(ROOT)} imports {name} (only localcloud.server's interface)")
+    return found
+
+
+@pytest.mark.parametrize("part", sorted(MAY_IMPORT))
+def test_each_part_imports_only_what_its_row_allows(part: str):
+    assert _violations(part) == []
+
+
+def test_the_function_package_imports_only_what_ships_with_it():
+    allowed = set(sys.stdlib_module_names) | FUNCTION_THIRD_PARTY | FUNCTION_RUNTIME | {"image_compressor"}
+    found = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for part in ("image_compressor", "index")
+        for path in _files(part)
+        for name in _imports(path, part)
+        if name.split(".")[0] not in allowed
+    ]
+    assert found == []
+
+
+def test_the_pure_core_imports_no_aws_sdk_and_no_aws_glue():
+    forbidden = FUNCTION_RUNTIME | {"aws_lambda_powertools"} | {f"image_compressor.{m}" for m in FUNCTION_AWS_MODULES}
+    found = []
+    for path in _files("image_compressor"):
+        if path.stem in FUNCTION_AWS_MODULES:
+            continue
+        for name in _imports(path, "image_compressor"):
+            if name.split(".")[0] in forbidden or any(name == f or name.startswith(f + ".") for f in forbidden):
+                found.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert found == []
+
+
+def test_the_rules_catch_a_forbidden_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    (tmp_path / "dashboard").mkdir()
+    (tmp_path / "dashboard" / "bad.py").write_text("from localcloud import server\nfrom . import ui\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert _violations("dashboard") == ["dashboard/bad.py imports localcloud"]
+
+
+def test_every_python_folder_belongs_to_a_part():
+    skipped = {"build", "node_modules"}
+    folders = {
+        d.name
+        for d in ROOT.iterdir()
+        if d.is_dir()
+        and not d.name.startswith(".")
+        and d.name not in skipped
+        and not d.name.endswith(".egg-info")
+        and any(d.rglob("*.py"))
+    }
+    owned = {Path(path).parts[0] for path in PARTS.values()}
+    assert folders <= owned, f"folders without a row in docs/architecture.md: {sorted(folders - owned)}"

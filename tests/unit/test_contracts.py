@@ -1,0 +1,90 @@
+"""The contracts several parts rely on are defined once: the copies that cannot import them are pinned here."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from image_compressor.result import STATUSES, MetadataKey, Result, Status, read_metadata
+from image_compressor.service import _output_metadata
+from image_compressor.settings import OFF_WORDS, parse_target_ssim
+
+from localcloud import server
+from ops import defaults, stackfile
+
+ROOT = defaults.ROOT
+
+
+def test_artifact_names_in_terraform_are_the_build_names():
+    for env in ("local", "aws"):
+        main = (ROOT / "terraform" / "envs" / env / "main.tf").read_text()
+        assert f'"${{local.build_dir}}/{defaults.FUNCTION_ZIP}"' in main
+        assert f'"${{local.build_dir}}/{defaults.LAYER_ZIP}"' in main
+
+
+def test_the_default_region_and_ports_match_terraform_compose_and_the_emulator():
+    for env in ("local", "aws"):
+        variables = (ROOT / "terraform" / "envs" / env / "variables.tf").read_text()
+        block = variables[variables.index('variable "region"') :]
+        assert re.search(r'default\s*=\s*"([^"]+)"', block).group(1) == defaults.DEFAULT_REGION
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert compose["services"]["localstack"]["ports"] == [f"127.0.0.1:${{LOCALSTACK_PORT:-{defaults.LOCAL_PORT}}}:4566"]
+    assert server.DEFAULT_PORT == defaults.LOCAL_PORT
+
+
+def test_every_terraform_root_exports_the_stack_outputs():
+    for env in ("local", "aws"):
+        outputs = (ROOT / "terraform" / "envs" / env / "outputs.tf").read_text()
+        assert set(re.findall(r'^output "(\w+)"', outputs, re.M)) >= set(stackfile.STACK_OUTPUTS)
+    assert set(stackfile.REQUIRED_OUTPUTS) | set(stackfile.OPTIONAL_OUTPUTS) == set(stackfile.STACK_OUTPUTS)
+
+
+def test_the_stack_file_round_trips_and_a_foreign_one_is_refused(tmp_path: Path):
+    saved = stackfile.StackState("embedded", "http://localhost:4566", "eu-west-1", {"source_bucket": "src"})
+    path = stackfile.save(saved, tmp_path)
+
+    loaded = stackfile.load(tmp_path)
+
+    assert loaded is not None and loaded.outputs == {"source_bucket": "src"} and loaded.updated_at
+    assert json.loads(path.read_text())["version"] == stackfile.STATE_VERSION
+    assert stackfile.read(path) == loaded
+    path.write_text('{"backend": "embedded", "outputs": {}}')  # no version: refused by every reader
+    with pytest.raises(ValueError, match="make local-down"):
+        stackfile.load(tmp_path)
+    assert stackfile.load(tmp_path / "none") is None
+
+
+def test_terraform_outputs_unwrap_to_plain_values_and_required_ones_are_checked():
+    raw = {"source_bucket": {"value": "src", "type": "string"}, "notifications_queue_url": {"value": None}}
+    assert stackfile.output_values(raw) == {"source_bucket": "src", "notifications_queue_url": None}
+    assert stackfile.plain_outputs(raw) == {"source_bucket": "src"}
+    missing = stackfile.missing_outputs(raw)
+    assert "notifications_queue_url" not in missing and "source_bucket" not in missing
+    assert "dlq_url" in missing
+
+
+def test_metadata_written_by_the_function_reads_back_as_the_same_record():
+    result = Result(Status.COMPRESSED, 2000, 1500, 64, 48, 80, 12.34)
+    metadata = _output_metadata(result, "etag-1", "fp")
+    assert set(metadata) <= {key.value for key in MetadataKey}
+    stored = read_metadata(metadata, object_bytes=1500, failed_copy=False)
+    assert (stored.status, stored.input_bytes, stored.output_bytes) == ("compressed", 2000, 1500)
+    assert (stored.width, stored.height, stored.quality, stored.ms) == (64, 48, 80, 12.3)
+    assert stored.source_etag == "etag-1" and stored.saved_bytes == 500
+    assert STATUSES == ("compressed", "kept-original", "failed")
+    legacy = read_metadata({"Reason": "not a JPEG"}, object_bytes=10, failed_copy=True)
+    assert (legacy.status, legacy.input_bytes, legacy.output_bytes) == ("failed", 10, None)
+
+
+@pytest.mark.parametrize("word", sorted(OFF_WORDS) + ["OFF", " None "])
+def test_every_off_word_turns_the_search_off_in_settings_and_cli(word: str):
+    from image_compressor.settings import Settings
+    from image_compressor_cli.main import _target_ssim
+
+    assert parse_target_ssim(word) is None
+    assert _target_ssim(word) is None
+    env = {"DEST_BUCKET": "d", "FAILED_BUCKET": "f", "TARGET_SSIM": word}
+    assert Settings.from_env(env).compression.target_ssim is None
