@@ -18,6 +18,7 @@ same command line, the same health wait and the same clean-up on failure:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -225,23 +226,36 @@ def run_dashboard(port: int = defaults.DASHBOARD_PORT) -> None:
 # -- applying the local stack --------------------------------------------------------------------------------------
 
 
+#: The variables ``make local-up`` applied, in the local root where every Terraform command there loads them.
+LOCAL_UP_TFVARS = "local-up.auto.tfvars.json"
+
+
 def apply_local_stack(
     endpoint: str,
-    tf_state_dir: Path,
+    tf_state_dir: Path | None,
     *,
     region: str = defaults.DEFAULT_REGION,
     on_output: Callable[[str], None] | None = None,
+    root: Path = terraform.LOCAL_ROOT,
 ) -> dict[str, Any]:
-    """Apply ``terraform/envs/local`` to the local cloud at ``endpoint`` (tflocal) and return the outputs.
+    """Apply the local root ``root`` to the local cloud at ``endpoint`` (tflocal) and return the outputs.
+
+    With ``tf_state_dir`` the stack's Terraform data and state stay in that directory (tests, bench). With ``None``
+    they are the root's own (``.terraform/``, ``terraform.tfstate``) and the variables go to
+    :data:`LOCAL_UP_TFVARS` in the root, which Terraform loads by itself: ``tflocal plan`` run there by hand plans
+    against exactly this stack and these variables.
 
     Raises
     ------
     ops.terraform.TerraformError
         When Terraform fails or nothing answers at ``endpoint``.
     """
+    variables = {"region": region}
+    if tf_state_dir is None:
+        (root / LOCAL_UP_TFVARS).write_text(json.dumps(variables, indent=2) + "\n")
     return terraform.apply(
-        terraform.LOCAL_ROOT,
-        {"region": region},
+        root,
+        variables if tf_state_dir is not None else None,
         local=True,
         endpoint=endpoint,
         state_dir=tf_state_dir,

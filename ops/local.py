@@ -8,8 +8,14 @@ lives in the state directory (``.local/`` or ``LOCALCLOUD_STATE_DIR``):
 
 - ``stack.json``: the state file the dashboard reads;
 - ``server.pid``/``server.log``, ``lambda-cache/``: the embedded server;
-- ``dashboard.pid``/``dashboard.log``: Streamlit;
-- ``tfstate/``: Terraform's data directory and state of the local stack.
+- ``dashboard.pid``/``dashboard.log``: Streamlit.
+
+Terraform's state is where Terraform users look: the project's own stack (state directory ``<root>/.local``) uses
+the root module's defaults, ``terraform/envs/local/.terraform/`` and ``terraform/envs/local/terraform.tfstate``,
+with ``up``'s variables in ``terraform/envs/local/local-up.auto.tfvars.json`` (loaded by every Terraform command
+there), so ``tflocal output``, ``tflocal plan`` and ``tflocal apply`` in that folder see and update the same stack.
+Any other state directory (``LOCALCLOUD_STATE_DIR``: the tests and the bench) keeps an isolated Terraform state in
+its ``tfstate/``. ``down`` removes the stack's Terraform state with the emulator that held its resources.
 """
 
 from __future__ import annotations
@@ -59,9 +65,28 @@ class Paths:
         return procs.PidFile(self.state_dir / "dashboard.pid")
 
     @property
-    def tf_state(self) -> Path:
-        """Terraform's data directory and state of this stack."""
+    def tf_root(self) -> Path:
+        """The local Terraform root module of this project."""
+        return self.root / terraform.LOCAL_ROOT.relative_to(terraform.REPO_ROOT)
+
+    @property
+    def tf_state(self) -> Path | None:
+        """Terraform's data directory and state of an isolated stack; ``None`` for the project's own stack.
+
+        ``None`` means the root module's defaults (``.terraform/`` and ``terraform.tfstate`` in :attr:`tf_root`),
+        where ``tflocal output``/``plan``/``apply`` run by hand find the stack ``make local-up`` applied.
+        """
+        if self.state_dir == (self.root / ".local").resolve():
+            return None
         return self.state_dir / "tfstate"
+
+    def forget_tf_state(self) -> None:
+        """Remove the Terraform state of this stack (its resources are gone with the emulator that held them)."""
+        if self.tf_state is not None:
+            shutil.rmtree(self.tf_state, ignore_errors=True)
+            return
+        for name in ("terraform.tfstate", "terraform.tfstate.backup", launch.LOCAL_UP_TFVARS):
+            (self.tf_root / name).unlink(missing_ok=True)
 
     @property
     def compose_file(self) -> Path:
@@ -330,11 +355,11 @@ def up(
             endpoint, fresh = _start_localstack(p, port, say), existing is None
         if fresh:
             # A new emulator starts empty: Terraform state from an earlier run describes nothing that exists.
-            shutil.rmtree(p.tf_state, ignore_errors=True)
+            p.forget_tf_state()
 
         say(f"applying terraform/envs/local with tflocal against {endpoint} (the SQS queues take ~25 s each) ...")
         outputs = launch.apply_local_stack(
-            endpoint, p.tf_state, region=region, on_output=lambda line: _progress(line, say)
+            endpoint, p.tf_state, region=region, on_output=lambda line: _progress(line, say), root=p.tf_root
         )
         server = None
         if chosen == "embedded":
@@ -426,8 +451,8 @@ def down(root: Path | None = None, state_dir: Path | None = None, say: Say = _qu
 
         for name in (stackfile.STATE_FILE, "server.pid", "dashboard.pid", "server.log", "dashboard.log"):
             (p.state_dir / name).unlink(missing_ok=True)
-        for name in ("lambda-cache", "tfstate"):
-            shutil.rmtree(p.state_dir / name, ignore_errors=True)
+        shutil.rmtree(p.state_dir / "lambda-cache", ignore_errors=True)
+        p.forget_tf_state()
         say("local cloud stopped; local state removed" if stopped else "nothing was running; local state removed")
         return stopped
 

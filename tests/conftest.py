@@ -161,14 +161,25 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud
 
 
 @pytest.fixture(scope="session")
-def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
-    """Build, bring the real stack up on an embedded local cloud once per session; destroy and stop it after."""
-    env = cli_env()
+def built() -> Path:
+    """Run ``python -m tools.build`` once per session (a no-op when build/ is current); return the build dir."""
     build = subprocess.run(
-        [sys.executable, "-m", "tools.build"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "tools.build"],
+        cwd=PROJECT_ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     if build.returncode != 0:
         pytest.fail(f"`python -m tools.build` failed:\n{build.stdout}\n{build.stderr}")
+    return PROJECT_ROOT / "build"
+
+
+@pytest.fixture(scope="session")
+def embedded_stack(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
+    """Build, bring the real stack up on an embedded local cloud once per session; destroy and stop it after."""
+    env = cli_env()
     state_dir = tmp_path_factory.mktemp("embedded-stack")
     keep_log = state_dir / "server-session.log"
     port = procs.free_port()

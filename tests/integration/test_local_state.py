@@ -1,0 +1,82 @@
+"""`make local-up`'s stack is the one Terraform sees in terraform/envs/local; `make local-down` forgets it.
+
+The test runs `up` on a copy of the project's Terraform (the build artifacts linked), so the checkout's own
+terraform/envs/local and a user's `make local-up` are left alone, and then drives Terraform there by hand, the way a
+user would: `tflocal output`, `tflocal plan`, `tflocal apply`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ops import launch, local, procs, stackfile, terraform
+from tests.stacks import PROJECT_ROOT, make_client
+
+
+def by_hand(tf_root: Path, endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run tflocal in ``tf_root`` with only what a user exports (the endpoint, and S3 on localhost offline)."""
+    env = {
+        "PATH": os.pathsep.join([str(Path(terraform.tflocal_binary()).parent), os.environ.get("PATH", "")]),
+        "HOME": os.environ.get("HOME", "/root"),
+        "AWS_ENDPOINT_URL": endpoint,
+        "S3_HOSTNAME": "localhost",
+        "DISABLE_DEPRECATION_NOTICE": "1",
+        "TF_CMD": terraform.terraform_binary(),
+    }
+    return subprocess.run(
+        ["tflocal", *args], cwd=tf_root, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+@pytest.fixture
+def project(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project root holding a copy of terraform/ and a link to build/ (`make build` output)."""
+    root = tmp_path / "project"
+    shutil.copytree(
+        PROJECT_ROOT / "terraform", root / "terraform", ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*")
+    )
+    (root / "build").symlink_to(built, target_is_directory=True)
+    monkeypatch.delenv(stackfile.STATE_DIR_ENV, raising=False)  # the project's own state directory, <root>/.local
+    monkeypatch.setenv("LOCALCLOUD_EXIT_WITH_PID", str(os.getpid()))  # the server stops if this test process dies
+    return root
+
+
+def test_the_stack_local_up_applies_is_the_one_terraform_sees_in_envs_local(project: Path) -> None:
+    port = procs.free_port()
+    tf_root = project / "terraform" / "envs" / "local"
+    endpoint = f"http://localhost:{port}"
+    try:
+        state = local.up(backend="embedded", port=port, root=project, dashboard=False)
+        assert (tf_root / "terraform.tfstate").is_file()  # where Terraform users look, not hidden in .local/
+        assert not (project / ".local" / "tfstate").exists()
+        assert json.loads((tf_root / launch.LOCAL_UP_TFVARS).read_text()) == {"region": state.region}
+
+        shown = by_hand(tf_root, endpoint, "output", "-json")
+        assert shown.returncode == 0, shown.stderr
+        assert stackfile.output_values(json.loads(shown.stdout)) == {
+            name: value for name, value in state.outputs.items() if value is not None
+        }
+
+        planned = by_hand(tf_root, endpoint, "plan", "-detailed-exitcode", "-no-color", "-input=false")
+        assert planned.returncode == 0, planned.stdout + planned.stderr  # 0: no changes (2 would be a diff)
+        assert "No changes." in planned.stdout
+
+        applied = by_hand(tf_root, endpoint, "apply", "-auto-approve", "-no-color", "-var", "jpeg_encoder=pillow")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        function = make_client(endpoint, state.region, "lambda").get_function_configuration(
+            FunctionName=state.outputs["function_name"]
+        )
+        assert function["Environment"]["Variables"]["JPEG_ENCODER"] == "pillow"  # the same stack, updated
+    finally:
+        local.down(root=project)
+
+    # Nothing left that would make the next `up` (on a fresh, empty emulator) believe its resources exist.
+    left = sorted(p.name for p in tf_root.iterdir())
+    assert not [name for name in left if name.startswith("terraform.tfstate") or name == launch.LOCAL_UP_TFVARS]
+    assert not procs.port_in_use(port)
