@@ -1,7 +1,8 @@
 """Downscaled previews of JPEGs for the before/after view (no Streamlit here).
 
 The figures on the page describe the full objects; only the pictures are made small, so a 50-megapixel photo does not
-travel to the browser twice.
+travel to the browser twice. Only JPEG is decoded (``formats=["JPEG"]``): whatever else sits in a bucket under a
+``.jpg`` name (a PNG, a TIFF, a crafted file for another of Pillow's decoders) gets no preview, never a decoder run.
 """
 
 from __future__ import annotations
@@ -28,9 +29,13 @@ class Preview:
     full_height: int
 
 
+#: The only format previews decode.
+FORMATS = ["JPEG"]
+
+
 def _open(data: bytes, box: tuple[int, int] | None = None) -> Image.Image:
-    image = Image.open(io.BytesIO(data))
-    if box is not None and image.format == "JPEG":
+    image = Image.open(io.BytesIO(data), formats=FORMATS)
+    if box is not None:
         image.draft("RGB", box)  # decode at 1/2, 1/4 or 1/8 scale when that is enough: fast for big photos
     image = ImageOps.exif_transpose(image)
     return image.convert("RGB")
@@ -39,7 +44,7 @@ def _open(data: bytes, box: tuple[int, int] | None = None) -> Image.Image:
 def full_size(data: bytes) -> tuple[int, int] | None:
     """Return the displayed (orientation applied) width and height of ``data`` without decoding it, or ``None``."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=FORMATS) as image:
             width, height = image.size
             orientation = image.getexif().get(0x0112, 1)
     except (UnidentifiedImageError, OSError, ValueError):
@@ -56,11 +61,13 @@ def preview_pair(before: bytes, after: bytes | None, side: int = PREVIEW_SIDE) -
     Raises
     ------
     ValueError
-        When ``before`` is not an image Pillow can read (e.g. a corrupt upload).
+        When ``before`` is not a JPEG (previews decode nothing else) or cannot be decoded (e.g. a corrupt upload).
     """
     try:
         first = _open(before, (side, side))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except UnidentifiedImageError as exc:
+        raise ValueError("the original is not a JPEG (previews show JPEG images only)") from exc
+    except (OSError, ValueError) as exc:
         raise ValueError(f"cannot decode the original image: {exc}") from exc
     full = full_size(before) or first.size
     first.thumbnail((side, side), Image.Resampling.LANCZOS)

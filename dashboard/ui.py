@@ -11,10 +11,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import streamlit as st
+from image_compressor.result import rounded_ms
 
 from dashboard import cloud as cl
 from dashboard import discovery, images, logs, notifications
 from dashboard.errors import explain
+from dashboard.text import md
 
 STATUS_COLOURS = {"compressed": "green", "kept-original": "blue", "failed": "red"}
 STATUS_ICONS = {
@@ -139,7 +141,7 @@ def connection() -> Connection:
     """Return the connection for a page; show the problem and stop the page when there is none."""
     found = connect()
     if isinstance(found, str):
-        st.error(found, icon=":material/block:")
+        st.error(md(found), icon=":material/block:")
         st.stop()
     return found
 
@@ -150,7 +152,7 @@ def friendly_errors(stack: discovery.Stack | None = None) -> Iterator[None]:
     try:
         yield
     except Exception as exc:  # Streamlit's own control flow (stop, rerun) is BaseException and passes through
-        st.error(explain(exc, stack), icon=":material/warning:")
+        st.error(md(explain(exc, stack)), icon=":material/warning:")
 
 
 # -- page style -------------------------------------------------------------------------------------------------------
@@ -191,7 +193,7 @@ def sidebar(found: Connection | str) -> None:
         lines = []
         for check in health(found.stack_json):
             colour = "green" if check.ok else "red"
-            detail = f" :gray[· {_escape(check.detail)}]" if check.detail else ""
+            detail = f" :gray[· {md(check.detail)}]" if check.detail else ""
             lines.append(f":{colour}[●] {check.service}{detail}")
         st.markdown("  \n".join(lines))
         if st.button("Re-check", key="sidebar_recheck", icon=":material/refresh:", type="tertiary"):
@@ -223,7 +225,7 @@ def show_result(connection: Connection, key: str, result: cl.ImageResult, view: 
     outputs = connection.stack.outputs
     with st.container(border=True, key=f"result-{slot}"):
         title, badge = st.columns([5, 1], vertical_alignment="center")
-        title.markdown(f"#### `{key}`")
+        title.markdown(f"#### {md(key)}")
         with badge:
             status_badge(result.status)
         figures = st.columns(6)
@@ -237,26 +239,26 @@ def show_result(connection: Connection, key: str, result: cl.ImageResult, view: 
         dims = f"{result.width} × {result.height}" if result.width and result.height else "–"
         figures[3].metric("Dimensions", dims, help="Output width × height in pixels")
         figures[4].metric("Quality", result.quality if result.quality else "–")
-        ms = f"{result.ms:.0f} ms" if result.ms is not None else "–"
+        ms = f"{rounded_ms(result.ms)} ms" if result.ms is not None else "–"  # the number the message shows
         figures[5].metric("Processing", ms, help="Time the function spent on the image")
         sizes = f"{result.input_bytes:,} bytes" if result.input_bytes is not None else "size unknown"
         if result.output_bytes is not None:
             sizes += f" → {result.output_bytes:,} bytes"
-        st.caption(f"{sizes} · written {result.last_modified:%Y-%m-%d %H:%M:%S} UTC to `{result.bucket}`")
+        st.caption(f"{sizes} · written {result.last_modified:%Y-%m-%d %H:%M:%S} UTC to {md(result.bucket)}")
         if result.status == "failed":
-            st.error(f"Failed: {result.reason or 'no reason recorded'}", icon=":material/error:")
+            st.error(f"Failed: {md(result.reason or 'no reason recorded')}", icon=":material/error:")
         elif result.reason:
-            st.info(result.reason, icon=":material/info:")
+            st.info(md(result.reason), icon=":material/info:")
         before_bucket = outputs["failed_bucket"] if result.status == "failed" else outputs["source_bucket"]
         after_bucket = None if result.status == "failed" else outputs["destination_bucket"]
         version = f"{result.source_etag}:{result.last_modified.isoformat()}"
         try:
             pair = previews(connection.stack_json, key, before_bucket, after_bucket, version)
         except Exception as exc:  # a preview problem must not hide the figures above
-            st.warning(f"No preview: {explain(exc, connection.stack)}")
+            st.warning(f"No preview: {md(explain(exc, connection.stack))}")
             return
         if isinstance(pair, str):
-            st.caption(f"No preview: {pair}")
+            st.caption(f"No preview: {md(pair)}")
             return
         before, after = pair
         full = f"{before.full_width} × {before.full_height}"
@@ -300,7 +302,3 @@ def human_bytes(value: int | None) -> str:
 def status_badge(status: str) -> None:
     """Show the result status as a coloured badge."""
     st.badge(status, icon=STATUS_ICONS.get(status), color=STATUS_COLOURS.get(status, "gray"))  # type: ignore[arg-type]
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

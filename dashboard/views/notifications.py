@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import notifications as nt
 from dashboard import ui
+from dashboard.text import md
 
 conn = ui.connection()
 store = ui.notification_store(conn)
@@ -57,8 +58,8 @@ st.caption(f"{len(shown)} of {len(items)} messages, newest first.")
 st.subheader("Messages")
 for index, n in enumerate(shown[:50]):
     icon = ui.STATUS_ICONS.get(n.status, ":material/notifications:")
-    with st.expander(f"{icon} {n.subject} · {n.time}", expanded=index == 0):
-        st.markdown(f"**Status:** `{n.status}` · **Key:** `{n.key or '–'}` · **Message id:** `{n.id}`")
+    with st.expander(f"{icon} {md(n.subject)} · {md(n.time)}", expanded=index == 0):
+        st.markdown(f"**Status:** {md(n.status)} · **Key:** {md(n.key or '–')} · **Message id:** {md(n.id)}")
         st.code(n.body or "(empty body)", language=None, wrap_lines=True)
         if n.payload:
             st.json(n.payload, expanded=False)

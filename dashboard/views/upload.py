@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import ui
+from dashboard.text import md
 
 conn = ui.connection()
 outputs = conn.stack.outputs
@@ -41,13 +42,14 @@ if new_files:
             key = f"{prefix.strip().lstrip('/')}{upload.name}"
             data = upload.getvalue()
             total = max(1, len(data))
-            bar = st.progress(0.0, text=f"Uploading `{key}` ({ui.human_bytes(len(data))})")
+            bar = st.progress(0.0, text=f"Uploading {md(key)} ({ui.human_bytes(len(data))})")
 
             def _progress(done: int, bar=bar, key=key, total=total) -> None:
-                bar.progress(done / total, text=f"Uploading `{key}`: {ui.human_bytes(done)} of {ui.human_bytes(total)}")
+                amount = f"{ui.human_bytes(done)} of {ui.human_bytes(total)}"
+                bar.progress(done / total, text=f"Uploading {md(key)}: {amount}")
 
             pending[key] = conn.cloud.upload(key, data, progress=_progress)
-            bar.progress(1.0, text=f"Uploaded `{key}` ({ui.human_bytes(len(data))})")
+            bar.progress(1.0, text=f"Uploaded {md(key)} ({ui.human_bytes(len(data))})")
             sent[upload.file_id] = key
             etags[key] = pending[key]
         fresh = list(pending)
@@ -55,15 +57,15 @@ if new_files:
         status.update(label=f"Waiting for {len(pending)} result(s)...")
         lines = {key: st.empty() for key in pending}
         for key, line in lines.items():
-            line.markdown(f":material/hourglass_top: `{key}` — waiting for the function...")
+            line.markdown(f":material/hourglass_top: {md(key)} — waiting for the function...")
 
         def _arrived(key: str, result) -> None:
-            lines[key].markdown(f"{ui.STATUS_ICONS.get(result.status, '•')} `{key}` — **{result.status}**")
+            lines[key].markdown(f"{ui.STATUS_ICONS.get(result.status, '•')} {md(key)} — **{result.status}**")
 
         found = conn.cloud.wait_for_results(pending, timeout=float(timeout), on_result=_arrived)
         missing = [key for key, result in found.items() if result is None]
         for key in missing:
-            lines[key].markdown(f":material/hourglass_disabled: `{key}` — no result after {timeout} s")
+            lines[key].markdown(f":material/hourglass_disabled: {md(key)} — no result after {timeout} s")
         if missing:
             status.update(label=f"{len(missing)} of {len(found)} result(s) did not arrive in time", state="error")
         else:
@@ -89,7 +91,7 @@ for slot, key in enumerate(shown):
     result = conn.cloud.find_result(key, etags.get(key))
     if result is None:
         st.warning(
-            f"No result for `{key}` yet (waited {timeout} s). The function may still be busy, or it may have "
+            f"No result for {md(key)} yet (waited {timeout} s). The function may still be busy, or it may have "
             "crashed before writing anything: look at the **Logs** page and the DLQ count in the sidebar. "
             "Reload this page to look again.",
             icon=":material/hourglass_empty:",

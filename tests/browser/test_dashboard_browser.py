@@ -7,6 +7,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -156,3 +157,35 @@ def test_every_page_renders_without_an_error(dashboard_url: str, page: Any, arti
         assert sidebar.get_by_text("Embedded local cloud").count() == 1
         assert sidebar.get_by_text("●").count() == 7
         screenshot(page, artifacts / f"page-{path or 'upload'}.png")
+
+
+def test_a_key_full_of_markdown_shows_as_text_never_as_a_link_or_image(
+    dashboard_url: str, embedded_stack: Any, page: Any, artifacts: Path
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    key = f"md-{tag} [click](https://evil.example/{tag}) ![i](https://evil.example/{tag}.png) `x` :red[R] $y$.jpg"
+    embedded_stack.client("s3").put_object(Bucket=embedded_stack.outputs["source_bucket"], Key=key, Body=CORRUPT)
+
+    def assert_only_text() -> None:
+        wait_idle(page)
+        links = page.locator("a[href*='evil.example']")
+        assert links.count() == 0, [links.nth(i).evaluate("e => e.outerHTML") for i in range(links.count())]
+        assert page.locator("img[src*='evil.example']").count() == 0
+        assert page.locator("code", has_text=re.compile(r"^x$")).count() == 0
+        assert_no_traceback(page)
+
+    open_page(page, f"{dashboard_url}/failed")
+    card = page.locator('[class*="st-key-failed-"]', has_text=f"md-{tag}")
+    reload_until_visible(page, card, timeout=PROCESS_TIMEOUT_MS / 1000)
+    assert card.first.get_by_text(key, exact=True).count() == 1  # the whole key, character for character
+    assert_only_text()
+    screenshot(page, artifacts / "markdown-key-failed.png")
+
+    open_page(page, f"{dashboard_url}/notifications")
+    reload_until_visible(page, page.get_by_text(f"Image compression failed: {key}"))
+    assert_only_text()
+
+    open_page(page, f"{dashboard_url}/?key={quote(key)}")
+    page.get_by_text(re.compile(r"^Failed: ")).first.wait_for(timeout=PROCESS_TIMEOUT_MS)
+    assert page.get_by_text(key, exact=True).count() >= 1
+    assert_only_text()
