@@ -81,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-cache", action="store_true", help="build the corpus in memory, do not cache it")
     parser.add_argument("--skip-e2e", action="store_true", help="do not start the embedded stack (metrics 4, 6)")
     parser.add_argument(
+        "--fetch-corpus",
+        action="store_true",
+        help="download the corpus packages into bench/results/corpus/packages (pip/apt-get download) and exit",
+    )
+    parser.add_argument(
         "--render-only", action="store_true", help="measure nothing: redraw report.md and the plots from latest.json"
     )
     return parser
@@ -236,6 +241,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, set up logging to stderr and run the benchmarks; return the exit code."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
+    if args.fetch_corpus:
+        problems = corpus.fetch_packages()
+        for line in problems:
+            log.warning("corpus package not fetched: %s", line)
+        log.info("corpus packages in %s (%d missing)", corpus.PACKAGES_DIR, len(problems))
+        return 0
     if args.render_only:
         path = args.out / "latest.json"
         try:
