@@ -403,7 +403,7 @@ def load_photos(
                     image = centre_crop(image, side * 2 // 3, side)
             return camera_jpeg(image)
 
-        data = _cached(cache_dir, _key(source.name, source.package + source.member), make)
+        data = _cached(cache_dir, _key(source.name, f"{source.package}|{source.member}|max{QUALITY_MAX_SIDE}"), make)
         with Image.open(io.BytesIO(data)) as img:
             photos.append(Photo(source.name, data, img.width, img.height))
     return photos
@@ -414,9 +414,7 @@ def missing_sources(names: tuple[str, ...], packages_dir: Path = PACKAGES_DIR) -
     return [f"{s.name} ({s.package})" for s in available(names, packages_dir)[1]]
 
 
-def large_photo(
-    size_name: str, cache_dir: Path | None = DEFAULT_CACHE_DIR, packages_dir: Path = PACKAGES_DIR
-) -> Photo:
+def large_photo(size_name: str, cache_dir: Path | None = DEFAULT_CACHE_DIR, packages_dir: Path = PACKAGES_DIR) -> Photo:
     """Return the ``size_name`` (``1mp``, ``12mp`` or ``24mp``) upload for speed and memory, as a camera JPEG.
 
     1 and 12 MP are native centre crops of real camera photos; 24 MP is the 20.4 MP photo enlarged by 8 %. When the
