@@ -119,6 +119,8 @@ def compare(
     outputs: Sequence[bytes],
     ssimulacra2_peers: Sequence[str],
     ssim_peers: Sequence[str],
+    *,
+    with_defaults: bool = True,
 ) -> dict[str, Any]:
     """Compare our outputs with the peers on every photo; return per-photo rows and the summary.
 
@@ -130,6 +132,8 @@ def compare(
         Our default output for each upload, same order.
     ssimulacra2_peers, ssim_peers : Sequence[str]
         Peers matched at equal SSIMULACRA2 / at equal luma SSIM (names of :data:`bench.peers.PEERS`).
+    with_defaults : bool
+        Also score imgproxy's and sharp's outputs at their default quality 80 (two more SSIMULACRA2 per photo).
     """
     rows: list[PhotoComparison] = []
     guesses: dict[str, int] = {}
@@ -148,6 +152,8 @@ def compare(
                 guesses,
             )
         for name, quality in (("imgproxy", peers.IMGPROXY_QUALITY), ("mozjpeg", peers.IMGPROXY_QUALITY)):
+            if not with_defaults:
+                break
             blob = peers.PEERS[name][0](ref.image, quality)
             row.defaults[f"{name}_q{quality}"] = {
                 "bytes": len(blob),
