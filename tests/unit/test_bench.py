@@ -278,3 +278,20 @@ def test_corpus_has_at_least_25_photos_with_the_required_kinds():
     for kind in ("face", "foliage", "text", "screenshot", "night"):
         assert kind in tags
     assert sum(1 for s in corpus.SOURCES if "MP:" in s.tags and float(s.tags.split(" MP")[0]) >= 4) >= 10
+
+
+def test_side_by_side_comparison_on_tiny_photos():
+    from bench import quality, sidebyside
+    from bench.corpus import Photo
+
+    photos = [Photo(f"p{i}", camera_jpeg(photo_image(96, 64, seed=i)), 96, 64) for i in (1, 2)]
+    q = quality.run(photos, speed.core_compress, [], [])
+    side = sidebyside.compare(q.references, q.outputs, ["mozjpeg"], ["mozjpeg", "jpegli"], with_defaults=False)
+    summary = side["summary"]
+    assert summary["min_ssimulacra2"] <= summary["median_ssimulacra2"] <= 100
+    ratio = summary["bytes_ratio_vs_mozjpeg_at_equal_ssimulacra2"]
+    assert ratio == summary["ratios"]["mozjpeg"]["ssimulacra2"]["median"] and 0.2 < ratio < 5
+    assert summary["ratios"]["jpegli"]["ssimulacra2"] is None  # jpegli was only matched at equal SSIM
+    assert summary["ratios"]["jpegli"]["ssim"]["photos"] == 2
+    row = side["photos"][0]
+    assert row["peers"]["mozjpeg"]["ssimulacra2_bytes"] > 0 and row["defaults"] == {}
