@@ -326,7 +326,8 @@ def render_markdown(doc: dict[str, Any], plots: dict[str, str]) -> str:
         f"{m['load_average_at_start']}, at the end {meta.get('load_average_at_end')}), {m['os']}.",
         f"- Python {m['python']}, Pillow {m['pillow']} with libjpeg-turbo {m['libjpeg_turbo']}, numpy {m['numpy']}, "
         f"scikit-image {m['scikit_image']}, pyjpegli {m['pyjpegli']}, mozjpeg-lossless-optimization "
-        f"{m['mozjpeg_lossless_optimization']}, moto {m['moto']}.",
+        f"{m['mozjpeg_lossless_optimization']}, moto {m['moto']}, pyvips {m.get('pyvips')} with libvips "
+        f"{m.get('pyvips_binary (libvips)')}, ssimulacra2 {m.get('ssimulacra2')}.",
         f"- Our default: `CompressionOptions()` = {meta['defaults']['options']}, encoder "
         f"`{meta['defaults']['encoder']}`.",
         "- Timings on a shared 2-core machine are noisy: every ratio compares measurements taken side by side in "
