@@ -100,12 +100,16 @@ deploy-aws: build ## Deploy to real AWS with plain terraform (needs AWS credenti
 destroy-aws: $(VENV)/.installed ## Destroy the real AWS stack
 	$(PY) -m ops.deploy_aws destroy
 
+.PHONY: bench-corpus
+bench-corpus: $(VENV)/.installed ## Fetch the corpus packages once (pip download / apt-get download; nothing installed)
+	$(PY) -m bench --fetch-corpus
+
 .PHONY: bench
-bench: $(VENV)/.installed ## Full benchmarks: writes bench/results/latest.json, report.md and plots
+bench: bench-corpus ## Full benchmarks: writes bench/results/latest.json, report.md and plots
 	$(PY) -m bench
 
 .PHONY: bench-quick
-bench-quick: $(VENV)/.installed ## Quick benchmarks (under 5 minutes), same outputs
+bench-quick: bench-corpus ## Quick benchmarks (under 5 minutes), same outputs
 	$(PY) -m bench --quick
 
 .PHONY: clean

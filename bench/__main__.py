@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import corpus, e2e, encoders, plots, quality, report, speed
+from bench import corpus, e2e, encoders, peers, plots, quality, report, sidebyside, speed
 from bench.metrics import median
 
 log = logging.getLogger("bench")
@@ -35,6 +35,11 @@ class Plan:
     candidates: tuple[str, ...]
     candidate_qualities: tuple[int, ...]
     search_targets: tuple[float, ...]
+    ssimulacra2_peers: tuple[str, ...]
+    ssim_peers: tuple[str, ...]
+    peer_defaults: bool
+    peer_time_sizes: tuple[str, ...]
+    peer_time_repeats: int
     overhead_repeats: int
     time_repeats_12mp: int
     e2e_samples_1mp: int
@@ -50,13 +55,18 @@ FULL = Plan(
     candidates=tuple(encoders.CANDIDATES),
     candidate_qualities=(75, 85, 90),
     search_targets=(0.96,),
+    ssimulacra2_peers=tuple(peers.PEERS),
+    ssim_peers=tuple(peers.PEERS),
+    peer_defaults=True,
+    peer_time_sizes=tuple(corpus.LARGE_SIZES),
+    peer_time_repeats=5,
     overhead_repeats=7,
     time_repeats_12mp=3,
     e2e_samples_1mp=20,
     e2e_samples_12mp=20,
     burst_count=200,
     apply_timeout=600.0,
-    note="all photos, 7 repeats, 20 warm uploads per size, burst of 200",
+    note="all photos, every peer at equal SSIMULACRA2 and SSIM, 7 repeats, 20 warm uploads per size, burst of 200",
 )
 QUICK = Plan(
     mode="quick",
@@ -64,13 +74,21 @@ QUICK = Plan(
     candidates=encoders.QUICK_CANDIDATES,
     candidate_qualities=(85,),
     search_targets=(),
+    ssimulacra2_peers=("mozjpeg",),
+    ssim_peers=tuple(peers.PEERS),
+    peer_defaults=False,
+    peer_time_sizes=("12mp",),
+    peer_time_repeats=3,
     overhead_repeats=3,
     time_repeats_12mp=1,
     e2e_samples_1mp=5,
     e2e_samples_12mp=6,
     burst_count=40,
     apply_timeout=180.0,
-    note=f"{len(corpus.QUICK_PHOTOS)} photos, 3 repeats, 5-6 warm uploads per size, burst of 40 instead of 200",
+    note=(
+        f"{len(corpus.QUICK_PHOTOS)} photos, SSIMULACRA2 matched against sharp's mozjpeg preset only, "
+        "12 MP only timed against libvips, 3 repeats, 5-6 warm uploads per size, burst of 40 instead of 200"
+    ),
 )
 
 
@@ -80,6 +98,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results folder (default bench/results)")
     parser.add_argument("--no-cache", action="store_true", help="build the corpus in memory, do not cache it")
     parser.add_argument("--skip-e2e", action="store_true", help="do not start the embedded stack (metrics 4, 6)")
+    parser.add_argument(
+        "--fetch-corpus",
+        action="store_true",
+        help="download the corpus packages into bench/results/corpus/packages (pip/apt-get download) and exit",
+    )
     parser.add_argument(
         "--render-only", action="store_true", help="measure nothing: redraw report.md and the plots from latest.json"
     )
@@ -111,13 +134,31 @@ def run(plan: Plan, out_dir: Path, cache_dir: Path | None, skip_e2e: bool) -> di
 
     log.info("corpus: %d photos (cache %s)", len(plan.photos), cache_dir or "off")
     photos = corpus.load_photos(plan.photos, cache_dir)
+    meta["corpus"] = {
+        "photos": [p.name for p in photos],
+        "missing_packages": corpus.missing_sources(plan.photos),
+        "sources": {s.name: {"package": s.package, "member": s.member, "tags": s.tags} for s in corpus.SOURCES},
+        "quality_max_side": corpus.QUALITY_MAX_SIDE,
+    }
     large = {name: corpus.large_photo(name, cache_dir) for name in corpus.LARGE_SIZES}
+    meta["corpus"]["large"] = {name: photo.name for name, photo in large.items()}
 
     # Metrics 1-2 and the encoder comparison.
     q = quality.run(photos, speed.core_compress, plan.candidates, plan.candidate_qualities, plan.search_targets)
     details["quality"] = q.to_dict()
     for key in ("bytes_ratio_at_equal_ssim", "min_ssim", "median_ssim", "seed_median_ssim", "seed_bytes_ratio"):
         figures[key] = q.summary[key]
+
+    # Side by side with the peers, at equal SSIMULACRA2 and at equal luma SSIM.
+    side = sidebyside.compare(
+        q.references, q.outputs, plan.ssimulacra2_peers, plan.ssim_peers, with_defaults=plan.peer_defaults
+    )
+    details["peers"] = side
+    for key in ("bytes_ratio_vs_mozjpeg_at_equal_ssimulacra2", "min_ssimulacra2", "median_ssimulacra2"):
+        figures[key] = side["summary"][key]
+    times = speed.peer_times({k: large[k] for k in plan.peer_time_sizes}, plan.peer_time_repeats)
+    details["peer_times"] = {size: asdict(t) for size, t in times.items()}
+    figures["compress_time_ratio_vs_libvips_12mp"] = times["12mp"].ratio if "12mp" in times else None
 
     # Metric 3.
     overhead, references = speed.codec_overhead(photos, plan.overhead_repeats)
@@ -213,6 +254,39 @@ def _plots(doc: dict[str, Any], out_dir: Path) -> dict[str, str]:
             [r["seed_ssim"] for r in q["images"]],
         )
         drawn["SSIM per photo"] = "ssim_per_image.png"
+    side = det.get("peers") or {}
+    if side.get("photos"):
+        rows = side["photos"]
+        names = [r["name"] for r in rows]
+        series = [("our default", [r["our_ssimulacra2"] for r in rows])]
+        for key in rows[0]["defaults"]:
+            series.append((key.replace("_q", " q"), [r["defaults"][key]["ssimulacra2"] for r in rows]))
+        plots.ssimulacra2_per_image(out_dir / "ssimulacra2_per_image.png", names, series, 70)
+        drawn["SSIMULACRA2 per photo"] = "ssimulacra2_per_image.png"
+        ratio_series = []
+        for peer in peers.PEERS:
+            vals = [
+                r["our_bytes"] / r["peers"][peer]["ssimulacra2_bytes"]
+                if peer in r["peers"] and r["peers"][peer]["ssimulacra2_bytes"]
+                else 0.0
+                for r in rows
+            ]
+            if any(vals):
+                ratio_series.append((peer, vals))
+        plots.ratio_per_image(
+            out_dir / "bytes_vs_peers.png", "Bytes at equal SSIMULACRA2, per photo", names, ratio_series, 0.85
+        )
+        drawn["Bytes vs the peers at equal SSIMULACRA2"] = "bytes_vs_peers.png"
+    pt = det.get("peer_times") or {}
+    if pt:
+        sizes = list(pt)
+        plots.peer_times(
+            out_dir / "peer_times.png",
+            sizes,
+            [pt[s]["compress_ms"] for s in sizes],
+            [pt[s]["libvips_mozjpeg_ms"] for s in sizes],
+        )
+        drawn["Time per image vs libvips + mozjpeg"] = "peer_times.png"
     ov = det.get("overhead") or {}
     if ov.get("images"):
         plots.overhead_per_image(
@@ -227,7 +301,7 @@ def _plots(doc: dict[str, Any], out_dir: Path) -> dict[str, str]:
         drawn["compress() overhead"] = "overhead.png"
     lat = (det.get("e2e") or {}).get("latency") or []
     if lat:
-        plots.e2e_latency(out_dir / "e2e_latency.png", [(r["size"], r["samples_ms"]) for r in lat], 600)
+        plots.e2e_latency(out_dir / "e2e_latency.png", [(r["size"], r["samples_ms"]) for r in lat], 400)
         drawn["End-to-end latency"] = "e2e_latency.png"
     return drawn
 
@@ -236,6 +310,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, set up logging to stderr and run the benchmarks; return the exit code."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("pyvips").setLevel(logging.WARNING)  # libvips logs every thread pool at INFO
+    if args.fetch_corpus:
+        problems = corpus.fetch_packages()
+        for line in problems:
+            log.warning("corpus package not fetched: %s", line)
+        log.info("corpus packages in %s (%d missing)", corpus.PACKAGES_DIR, len(problems))
+        return 0
     if args.render_only:
         path = args.out / "latest.json"
         try:

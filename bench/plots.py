@@ -50,14 +50,15 @@ class Axes:
     y_lo: float
     y_hi: float
     left: int = MARGIN_LEFT
+    height: int = HEIGHT
 
     def px(self, x: float, y: float) -> tuple[float, float]:
         """Return the pixel position of data point (x, y)."""
         width = WIDTH - self.left - MARGIN_RIGHT
-        height = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
+        height = self.height - MARGIN_TOP - MARGIN_BOTTOM
         fx = (x - self.x_lo) / (self.x_hi - self.x_lo or 1)
         fy = (y - self.y_lo) / (self.y_hi - self.y_lo or 1)
-        return self.left + fx * width, HEIGHT - MARGIN_BOTTOM - fy * height
+        return self.left + fx * width, self.height - MARGIN_BOTTOM - fy * height
 
 
 class Chart:
@@ -72,7 +73,7 @@ class Chart:
         x_fmt: str = "{:g}",
         y_fmt: str | None = "{:g}",
     ):
-        self.image = Image.new("RGB", (WIDTH, HEIGHT), "white")
+        self.image = Image.new("RGB", (WIDTH, axes.height), "white")
         self.draw = ImageDraw.Draw(self.image)
         self.axes = axes
         self.legend: list[tuple[str, str, str]] = []
@@ -82,7 +83,8 @@ class Chart:
         """Draw title, grid, tick labels (no y ticks when ``y_fmt`` is None), the frame and axis labels."""
         d, a = self.draw, self.axes
         left, top = a.left, MARGIN_TOP
-        right, bottom = WIDTH - MARGIN_RIGHT, HEIGHT - MARGIN_BOTTOM
+        height = self.axes.height
+        right, bottom = WIDTH - MARGIN_RIGHT, height - MARGIN_BOTTOM
         d.text((WIDTH / 2, 18), title, fill="black", font=_font(18), anchor="mm")
         for x in nice_ticks(a.x_lo, a.x_hi):
             px, _ = a.px(x, a.y_lo)
@@ -93,10 +95,10 @@ class Chart:
             d.line([(left, py), (right, py)], fill="#e6e6e6")
             d.text((left - 6, py), y_fmt.format(y), fill="black", font=_font(12), anchor="rm")
         d.rectangle([left, top, right, bottom], outline="black")
-        d.text(((left + right) / 2, HEIGHT - 22), x_label, fill="black", font=_font(14), anchor="mm")
-        label = Image.new("RGBA", (HEIGHT, 24), (255, 255, 255, 0))
+        d.text(((left + right) / 2, height - 22), x_label, fill="black", font=_font(14), anchor="mm")
+        label = Image.new("RGBA", (height, 24), (255, 255, 255, 0))
         ImageDraw.Draw(label).text(
-            (HEIGHT / 2 - MARGIN_BOTTOM / 2, 12), y_label, fill="black", font=_font(14), anchor="mm"
+            (height / 2 - MARGIN_BOTTOM / 2, 12), y_label, fill="black", font=_font(14), anchor="mm"
         )
         rotated = label.rotate(90, expand=True)
         self.image.paste(rotated, (8, 0), rotated)
@@ -156,7 +158,7 @@ class Chart:
     def hbars(self, names: Sequence[str], series: Sequence[tuple[str, str, Sequence[float]]]) -> None:
         """Draw grouped horizontal bars: one row per name, one bar per series (label, colour, values)."""
         rows = len(names)
-        band = (HEIGHT - MARGIN_TOP - MARGIN_BOTTOM) / max(1, rows)
+        band = (self.axes.height - MARGIN_TOP - MARGIN_BOTTOM) / max(1, rows)
         bar = band * 0.8 / max(1, len(series))
         for r, name in enumerate(names):
             top = MARGIN_TOP + r * band + band * 0.1
@@ -263,4 +265,45 @@ def e2e_latency(path: Path, series: Sequence[tuple[str, Sequence[float]]], goal_
     for i, (label, samples) in enumerate(series):
         chart.line([(j + 1, v) for j, v in enumerate(samples)], PALETTE[i], label)
     chart.hgoal(goal_ms, f"goal: 12 MP p50 <= {goal_ms:g} ms")
+    return chart.save(path)
+
+
+def _bar_height(rows: int, per_row: int) -> int:
+    """Height of a bar chart with ``rows`` rows of ``per_row`` pixels (never below the standard height)."""
+    return max(HEIGHT, MARGIN_TOP + MARGIN_BOTTOM + rows * per_row)
+
+
+def ssimulacra2_per_image(
+    path: Path, names: Sequence[str], series: Sequence[tuple[str, Sequence[float]]], goal: float
+) -> Path:
+    """Plot each photo's SSIMULACRA2 for our default and the peers' defaults, with the goal line (min >= goal)."""
+    values = [v for _, vals in series for v in vals]
+    lo = max(0.0, math.floor(min([*values, goal]) / 10) * 10 - 10)
+    axes = Axes(lo, 100.0, 0, 1, BAR_LEFT, _bar_height(len(names), 8 + 6 * len(series)))
+    chart = Chart(
+        "SSIMULACRA2 per photo (70 high quality, 90 visually lossless)", "SSIMULACRA2", "", axes, "{:g}", None
+    )
+    chart.hbars(names, [(label, PALETTE[i], vals) for i, (label, vals) in enumerate(series)])
+    chart.vgoal(goal, f"goal: min >= {goal:g}")
+    return chart.save(path)
+
+
+def ratio_per_image(
+    path: Path, title: str, names: Sequence[str], series: Sequence[tuple[str, Sequence[float]]], goal: float
+) -> Path:
+    """Plot each photo's bytes ratio (ours / a peer's at equal quality) per peer, with the goal and parity lines."""
+    values = [v for _, vals in series for v in vals]
+    hi = max([*values, 1.0]) * 1.05
+    axes = Axes(0.0, hi, 0, 1, BAR_LEFT, _bar_height(len(names), 8 + 6 * len(series)))
+    chart = Chart(title, "our bytes / peer's bytes at equal quality (lower is better)", "", axes, "{:.2f}", None)
+    chart.hbars(names, [(label, PALETTE[i], vals) for i, (label, vals) in enumerate(series)])
+    chart.vgoal(goal, f"goal: median <= {goal:g}")
+    return chart.save(path)
+
+
+def peer_times(path: Path, sizes: Sequence[str], ours: Sequence[float], theirs: Sequence[float]) -> Path:
+    """Plot compress() and libvips + mozjpeg times per image size."""
+    hi = max([*ours, *theirs, 1.0]) * 1.1
+    chart = Chart("Time per image: ours vs libvips + mozjpeg", "ms (one thread)", "", Axes(0, hi, 0, 1, BAR_LEFT))
+    chart.hbars(sizes, [("compress() defaults", PALETTE[0], ours), ("libvips + mozjpeg (sharp)", PALETTE[1], theirs)])
     return chart.save(path)

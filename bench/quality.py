@@ -114,16 +114,24 @@ class QualityReport:
     candidates: list[CandidateResult]
     curve: list[dict[str, float]]
     summary: dict[str, float]
+    #: Our output for each photo and the decoded uploads, for the side-by-side comparison (not in the JSON).
+    outputs: list[bytes] = field(default_factory=list, repr=False)
+    references: list[Reference] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return asdict(self)
+        """Return a JSON-ready dict (without the output bytes and decoded uploads)."""
+        return {
+            "images": [asdict(r) for r in self.images],
+            "candidates": [asdict(c) for c in self.candidates],
+            "curve": self.curve,
+            "summary": self.summary,
+        }
 
 
 def measure_default(
     photos: Sequence[Photo],
     compress: Callable[[bytes], tuple[str, bytes, int]],
-) -> tuple[list[ImageResult], dict[int, Reference]]:
+) -> tuple[list[ImageResult], dict[int, Reference], list[bytes]]:
     """Run our default compression and the seed's method on every photo and match each against the baseline.
 
     Parameters
@@ -139,6 +147,7 @@ def measure_default(
         When the core fails on a corpus photo (that is a bug worth stopping for) or changes its pixel size.
     """
     results = []
+    outputs: list[bytes] = []
     refs: dict[int, Reference] = {}
     for index, photo in enumerate(photos):
         ref = Reference(photo)
@@ -153,6 +162,7 @@ def measure_default(
                 "compares at the source size, so run it with default options that keep the size"
             )
         our_ssim = ssim(ref.luma, out_luma)
+        outputs.append(out)
         bq, bbytes, capped = ref.baseline_match(our_ssim)
         seed_data = encoders.seed(ref.image)
         seed_ssim = ref.measure(seed_data)
@@ -188,7 +198,7 @@ def measure_default(
             bq,
             bbytes,
         )
-    return results, refs
+    return results, refs, outputs
 
 
 def summarize(images: Sequence[ImageResult]) -> dict[str, float]:
@@ -293,7 +303,7 @@ def run(
     search_targets: Sequence[float] = (),
 ) -> QualityReport:
     """Run metrics 1-2, the candidate comparison and the baseline curve; return the report part."""
-    images, refs = measure_default(photos, compress)
+    images, refs, outputs = measure_default(photos, compress)
     ref_list = [refs[i] for i in range(len(photos))]
     candidates = []
     for name in candidate_names:
@@ -304,4 +314,4 @@ def run(
             candidates.append(measure_candidate(name, ref_list, None, target_ssim=target))
             log.info("candidate %-26s search %.3f ratio %.3f", name, target, candidates[-1].bytes_ratio_at_equal_ssim)
     curve = baseline_curve(ref_list)
-    return QualityReport(images, candidates, curve, summarize(images))
+    return QualityReport(images, candidates, curve, summarize(images), outputs, ref_list)

@@ -250,6 +250,66 @@ def candidate_times(photo: Photo, names: Sequence[str], repeats: int, quality: i
     return times
 
 
+@dataclass
+class PeerTime:
+    """compress() against libvips + mozjpeg (sharp's preset) on one upload, timed alternately."""
+
+    name: str
+    megapixels: float
+    compress_ms: float
+    libvips_mozjpeg_ms: float
+    ratio: float
+    rounds: int
+    compress_bytes: int
+    libvips_mozjpeg_bytes: int
+
+
+def peer_times(photos: dict[str, Photo], repeats: int) -> dict[str, PeerTime]:
+    """Time compress() with the defaults and libvips + mozjpeg (decode + sharp's preset at quality 80) per size.
+
+    Both run in this process one after the other, ``repeats`` rounds each (after one warm-up), with the garbage
+    collector paused; the figure per size is median / median. libvips runs with one worker thread
+    (``pyvips.concurrency_set(1)``): the function gets one vCPU at its default memory, and compress() uses one
+    thread.
+    """
+    import pyvips
+
+    from bench import peers
+
+    pyvips.concurrency_set(1)
+    pyvips.cache_set_max(0)  # no operation cache: each round decodes and encodes for real
+    out: dict[str, PeerTime] = {}
+    for size, photo in photos.items():
+        ours = core_compress(photo.data)[1]
+        theirs = peers.libvips_mozjpeg(photo.data)
+        timed: dict[str, list[float]] = {"compress": [], "libvips": []}
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(repeats):
+                start = time.perf_counter()
+                core_compress(photo.data)
+                timed["compress"].append(time.perf_counter() - start)
+                start = time.perf_counter()
+                peers.libvips_mozjpeg(photo.data)
+                timed["libvips"].append(time.perf_counter() - start)
+        finally:
+            gc.enable()
+        c_ms, v_ms = median(timed["compress"]) * 1000, median(timed["libvips"]) * 1000
+        out[size] = PeerTime(
+            photo.name, round(photo.megapixels, 2), c_ms, v_ms, c_ms / v_ms, repeats, len(ours), len(theirs)
+        )
+        log.info(
+            "time %-5s %-22s compress %7.1f ms  libvips+mozjpeg %7.1f ms  ratio %.3f",
+            size,
+            photo.name,
+            c_ms,
+            v_ms,
+            c_ms / v_ms,
+        )
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Peak memory
 # ---------------------------------------------------------------------------------------------------------------------
@@ -268,6 +328,13 @@ status = None
 if mode == "compress":
     out = compress(data, CompressionOptions())
     status = out.result.status.value
+if mode == "libvips":
+    import pyvips
+    pyvips.concurrency_set(1)
+    image = pyvips.Image.new_from_buffer(data, "", access="sequential")
+    out = image.jpegsave_buffer(Q=80, trellis_quant=True, overshoot_deringing=True, optimize_scans=True,
+                                quant_table=3, interlace=True, subsample_mode="on", optimize_coding=True, keep="none")
+    status = "compressed" if out else "failed"
 print(json.dumps({"status": status}))
 """
 
@@ -294,6 +361,7 @@ class MemoryResult:
 
     peak_rss_mb: float
     baseline_rss_mb: float
+    libvips_mozjpeg_rss_mb: float | None
     handler_imports_rss_mb: float | None
     status: str | None
     megapixels: float
@@ -359,6 +427,11 @@ def peak_memory(photo: Photo, workdir: Path) -> MemoryResult:
     except RuntimeError as exc:
         log.warning("could not measure the handler's imports: %s", exc)
         handler_mb = None
+    try:
+        libvips_mb: float | None = _child_peak_mb("libvips", path)[0]
+    except RuntimeError as exc:
+        log.warning("could not measure libvips + mozjpeg: %s", exc)
+        libvips_mb = None
     extra = (handler_mb - baseline_mb) if handler_mb is not None else 0.0
     log.info(
         "peak RSS %.1f MP: compress %.1f MB, interpreter+imports+input %.1f MB, with handler imports %s MB",
@@ -370,6 +443,7 @@ def peak_memory(photo: Photo, workdir: Path) -> MemoryResult:
     return MemoryResult(
         peak_rss_mb=round(peak_mb, 1),
         baseline_rss_mb=round(baseline_mb, 1),
+        libvips_mozjpeg_rss_mb=round(libvips_mb, 1) if libvips_mb is not None else None,
         handler_imports_rss_mb=round(handler_mb, 1) if handler_mb is not None else None,
         status=info.get("status"),
         megapixels=round(photo.megapixels, 2),

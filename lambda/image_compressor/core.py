@@ -99,8 +99,8 @@ def compress(
     data : bytes
         The whole input object.
     options : CompressionOptions | None
-        How to compress; ``None`` means ``CompressionOptions()`` (jpegli + mozjpeg, per-image quality 60-95 for
-        luma SSIM 0.96, progressive, metadata stripped except the ICC profile, 50 MP cap).
+        How to compress; ``None`` means ``CompressionOptions()`` (jpegli + mozjpeg, quality 80, raised up to 95
+        where needed for luma SSIM 0.95, progressive, metadata stripped except the ICC profile, 50 MP cap).
     encoder : JpegEncoder | None
         Encoder for the quality search and the re-encode; ``None`` uses the one ``options.encoder`` names.
 

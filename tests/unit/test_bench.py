@@ -187,3 +187,113 @@ def test_quality_run_and_report_on_tiny_photos(tmp_path):
     assert "| metric | value | goal | met |" in text
     assert "p1.jpg" in text and "skipped in the unit test" in text
     assert all((tmp_path / name).is_file() for name in drawn.values())
+
+
+# --- peers, SSIMULACRA2 and the corpus readers ------------------------------------------------------------------
+
+
+def test_match_interpolates_bytes_between_the_qualities_around_the_target():
+    from bench.perceptual import match
+
+    # A made-up encoder whose score rises 0.5 per quality step and whose size is 100 bytes per step.
+    found = match(80.25, lambda q: 100 * q, lambda q: 40.0 + 0.5 * q, guess=50)
+    assert found.quality == pytest.approx(80.5)
+    assert found.bytes == pytest.approx(8050)
+    assert not found.capped
+    assert found.evaluations <= 8
+
+
+def test_match_reports_a_cap_when_even_the_top_quality_falls_short():
+    from bench.perceptual import match
+
+    found = match(99.0, lambda q: q, lambda q: q / 2, guess=80)
+    assert found.capped and found.quality == 100 and found.bytes == 100
+
+
+def test_ssimulacra2_sees_colour_that_luma_ssim_cannot():
+    from bench.perceptual import reference_bytes, ssimulacra2
+
+    image = photo_image(96, 64)
+    y, cb, cr = image.convert("YCbCr").split()
+    shifted = Image.merge("YCbCr", (y, cb.point(lambda v: min(255, v + 24)), cr)).convert("RGB")
+    reference = reference_bytes(image)
+    luma_ssim = metrics.ssim(metrics.luma(image), metrics.luma(shifted))
+    assert ssimulacra2(reference, reference) == pytest.approx(100.0)
+    assert ssimulacra2(reference, reference_bytes(shifted)) < 90.0
+    assert luma_ssim > 0.98  # the colour cast is (nearly) invisible to luma SSIM
+
+
+def test_peer_encoders_give_decodable_jpegs_that_shrink_with_quality():
+    from bench import peers
+
+    image = photo_image(96, 64)
+    for name, (encode, _) in peers.PEERS.items():
+        low, high = encode(image, 40), encode(image, 90)
+        assert low[:3] == b"\xff\xd8\xff", name
+        assert len(low) < len(high), name
+        with Image.open(io.BytesIO(high)) as img:
+            assert img.size == (96, 64)
+    with Image.open(io.BytesIO(peers.mozjpeg(image, 80))) as img:
+        assert img.info.get("progressive")  # sharp's preset is progressive
+    out = peers.libvips_mozjpeg(camera_jpeg(image))
+    assert out[:2] == b"\xff\xd8"
+
+
+def test_deb_member_reads_a_file_out_of_an_ar_archive(tmp_path):
+    import lzma
+    import tarfile
+
+    from bench.corpus import _deb_member
+
+    payload = b"hello picture"
+    tar_buf = io.BytesIO()
+    with tarfile.open(fileobj=tar_buf, mode="w") as tar:
+        info = tarfile.TarInfo("./usr/share/backgrounds/a.jpg")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    data = lzma.compress(tar_buf.getvalue())
+
+    def member(name: str, body: bytes) -> bytes:
+        header = f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(body):<10}`\n".encode()
+        return header + body + (b"\n" if len(body) % 2 else b"")
+
+    deb = tmp_path / "x_1_all.deb"
+    deb.write_bytes(b"!<arch>\n" + member("debian-binary", b"2.0\n") + member("data.tar.xz", data))
+    assert _deb_member(deb, "usr/share/backgrounds/a.jpg") == payload
+
+
+def test_missing_corpus_package_is_left_out_with_a_clear_message(tmp_path):
+    from bench import corpus
+
+    photos = corpus.load_photos(("text", "china"), cache_dir=None, packages_dir=tmp_path)
+    assert [p.name for p in photos] == ["text"]
+    assert corpus.missing_sources(("text", "china"), tmp_path) == ["china (scikit-learn==1.6.1)"]
+    with pytest.raises(corpus.CorpusError, match="make bench-corpus"):
+        corpus.load_photos(("china",), cache_dir=None, packages_dir=tmp_path, strict=True)
+
+
+def test_corpus_has_at_least_25_photos_with_the_required_kinds():
+    from bench import corpus
+
+    assert len(corpus.SOURCES) >= 25
+    tags = " ".join(s.tags for s in corpus.SOURCES)
+    for kind in ("face", "foliage", "text", "screenshot", "night"):
+        assert kind in tags
+    assert sum(1 for s in corpus.SOURCES if "MP:" in s.tags and float(s.tags.split(" MP")[0]) >= 4) >= 10
+
+
+def test_side_by_side_comparison_on_tiny_photos():
+    from bench import quality, sidebyside
+    from bench.corpus import Photo
+
+    photos = [Photo(f"p{i}", camera_jpeg(photo_image(96, 64, seed=i)), 96, 64) for i in (1, 2)]
+    q = quality.run(photos, speed.core_compress, [], [])
+    side = sidebyside.compare(q.references, q.outputs, ["mozjpeg"], ["mozjpeg", "jpegli"], with_defaults=False)
+    summary = side["summary"]
+    assert summary["min_ssimulacra2"] <= summary["median_ssimulacra2"] <= 100
+    ratio = summary["bytes_ratio_vs_mozjpeg_at_equal_ssimulacra2"]
+    assert ratio == summary["ratios"]["mozjpeg"]["ssimulacra2"]["median"] and 0.2 < ratio < 5
+    assert summary["ratios"]["jpegli"]["ssimulacra2"] is None  # jpegli was only matched at equal SSIM
+    assert summary["ratios"]["jpegli"]["ssim"]["photos"] == 2
+    row = side["photos"][0]
+    assert row["peers"]["mozjpeg"]["ssimulacra2_bytes"] > 0 and row["defaults"] == {}

@@ -182,7 +182,7 @@ def settings(**env: str) -> CompressionOptions:
 
 def test_search_and_encoder_settings_from_env():
     defaults = settings()
-    assert (defaults.encoder, defaults.target_ssim, defaults.min_quality, defaults.quality) == ("jpegli", 0.96, 60, 95)
+    assert (defaults.encoder, defaults.target_ssim, defaults.min_quality, defaults.quality) == ("jpegli", 0.95, 80, 95)
     for off in ("", "0", "off", "OFF", "none", "false"):
         assert settings(TARGET_SSIM=off).target_ssim is None
         assert settings(TARGET_SSIM=off).quality == 85  # the fixed default without a target
@@ -210,7 +210,7 @@ def test_every_new_option_is_in_the_fingerprint():
     base = CompressionOptions()
     variants = [
         CompressionOptions(encoder="pillow"),
-        CompressionOptions(target_ssim=0.95),
+        CompressionOptions(target_ssim=0.97),
         CompressionOptions(target_ssim=None),
         CompressionOptions(min_quality=50),
         CompressionOptions(quality=90),

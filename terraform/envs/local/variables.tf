@@ -46,9 +46,9 @@ variable "jpeg_encoder" {
 }
 
 variable "target_ssim" {
-  description = "TARGET_SSIM of the function: luma SSIM each image is compressed to (0.5-0.999), or 0 for a fixed jpeg_quality."
+  description = "TARGET_SSIM of the function: luma SSIM each image must reach (0.5-0.999), or 0 for a fixed jpeg_quality."
   type        = number
-  default     = 0.96
+  default     = 0.95
 }
 
 variable "jpeg_quality" {
@@ -60,7 +60,7 @@ variable "jpeg_quality" {
 variable "min_quality" {
   description = "MIN_QUALITY of the function (1-95): the lowest quality the search may pick."
   type        = number
-  default     = 60
+  default     = 80
 }
 
 variable "max_dimension" {

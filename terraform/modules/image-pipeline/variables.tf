@@ -151,9 +151,9 @@ variable "jpeg_encoder" {
 }
 
 variable "target_ssim" {
-  description = "TARGET_SSIM: luma SSIM each image is compressed to; the lowest quality between min_quality and jpeg_quality that reaches it is used. 0 turns the search off (every image at the fixed jpeg_quality)."
+  description = "TARGET_SSIM: luma SSIM each image must reach; the lowest quality between min_quality and jpeg_quality that reaches it is used (with the defaults nearly always min_quality; the search lifts noisy images). 0 turns the search off (every image at the fixed jpeg_quality)."
   type        = number
-  default     = 0.96
+  default     = 0.95
   nullable    = false
 
   validation {
@@ -176,7 +176,7 @@ variable "jpeg_quality" {
 variable "min_quality" {
   description = "MIN_QUALITY: the lowest quality the search may pick, 1-95 (when above jpeg_quality, jpeg_quality wins). Ignored with target_ssim = 0."
   type        = number
-  default     = 60
+  default     = 80
   nullable    = false
 
   validation {
