@@ -50,7 +50,8 @@ from moto.sns.models import sns_backends
 from moto.sqs.models import sqs_backends
 
 from localcloud.asyncinvoke import AsyncInvoker, EventInvokeSettings
-from localcloud.executor import FunctionSpec, LocalExecutor, spec_environment
+from localcloud.executor import LocalExecutor
+from localcloud.invocation import FunctionSpec, spec_environment
 
 log = logging.getLogger(__name__)
 
