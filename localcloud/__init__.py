@@ -14,6 +14,8 @@ executor
 invocation, codecache, lambdaenv, protocol, bootstrap, workers, lambdalogs, runtime
     Its parts: function spec and outcome, extracted zips, a worker's environment, the pipe protocol (both ends),
     worker processes and pools, Lambda's log lines, the interpreter choice.
+hotreload
+    LocalStack's hot-reload convention: code from the ``hot-reload`` bucket is run live from a local directory.
 asyncinvoke
     Asynchronous invocations: retries with backoff, on-failure/on-success destinations.
 """

@@ -17,6 +17,9 @@ This module is the façade; the parts are, by job:
 - :mod:`localcloud.protocol`: the pipe protocol with ``bootstrap.py`` (requests, replies, log channel);
 - :mod:`localcloud.workers`: the worker processes and their pools;
 - :mod:`localcloud.lambdalogs`: the log sink and the ``INIT_START``/``START``/``END``/``REPORT`` lines.
+
+Hot reload (:mod:`localcloud.hotreload`) needs nothing more here: a spec whose ``code_signature`` changed is a new
+pool, so the version's warm workers are retired and the next invocation is a cold start of the saved code.
 """
 
 from __future__ import annotations
@@ -184,6 +187,11 @@ class LocalExecutor:
 
     # -- workers ----------------------------------------------------------------------------------------------
 
+    @property
+    def _pycache_dir(self) -> Path:
+        """Where workers write bytecode (``PYTHONPYCACHEPREFIX``)."""
+        return self.cache_dir / "pycache"
+
     def _pool(self, spec: FunctionSpec) -> WorkerPool:
         """Return the pool of ``spec``; a changed code or configuration retires the version's previous pool."""
         key = spec.pool_key()
@@ -192,6 +200,8 @@ class LocalExecutor:
             pool = self._pools.get(key)
             if pool is None:
                 pool = self._pools[key] = WorkerPool(self.concurrency)
+                if spec.hot_reload:
+                    lambdaenv.drop_bytecode(self._pycache_dir, spec.code_dir)
             old_key = self._latest_key.get(spec.qualified_arn)
             if old_key is not None and old_key != key:
                 stale = self._pools.pop(old_key, None)
@@ -212,8 +222,10 @@ class LocalExecutor:
         stream = lambdalogs.stream_name(spec.version)
         sys_path = lambdaenv.worker_sys_path(spec, choice, layer_python, self.cache_dir / "runtime-packages")
         notes = [choice.note] if choice.note else []
+        if spec.hot_reload:
+            notes.append(f"local executor: hot reload: running the code in {spec.code_dir} as it is now")
         env = lambdaenv.worker_environment(
-            spec, stream, sys_path, notes, self.endpoint_url, self.cache_dir / "pycache", protocol.BOOTSTRAP.parent
+            spec, stream, sys_path, notes, self.endpoint_url, self._pycache_dir, protocol.BOOTSTRAP.parent
         )
         started = now_ms()
         worker = Worker(spec, choice, env, stream)

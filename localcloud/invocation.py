@@ -40,6 +40,9 @@ class FunctionSpec:
         The extracted function zip (``/var/task`` on Lambda).
     layer_dirs : tuple[Path, ...]
         The extracted layer zips in configuration order (each is ``/opt`` on Lambda).
+    code_signature : str
+        Hot reload only (:mod:`localcloud.hotreload`): ``code_dir`` is a live working directory and this is the
+        signature of its files when the spec was made; empty for code extracted from a zip.
     """
 
     name: str
@@ -54,11 +57,17 @@ class FunctionSpec:
     account_id: str
     code_dir: Path
     layer_dirs: tuple[Path, ...] = ()
+    code_signature: str = ""
 
     @property
     def log_group(self) -> str:
         """Return the function's CloudWatch Logs group, ``/aws/lambda/<name>``."""
         return f"/aws/lambda/{self.name}"
+
+    @property
+    def hot_reload(self) -> bool:
+        """Return True when the code runs live from a working directory (hot reload), not from a zip."""
+        return bool(self.code_signature)
 
     @property
     def qualified_arn(self) -> str:
@@ -76,6 +85,7 @@ class FunctionSpec:
             str(self.memory_size),
             json.dumps(self.environment),
             str(self.code_dir),
+            self.code_signature,
             *map(str, self.layer_dirs),
         ]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 from localcloud import runtime
@@ -115,3 +116,14 @@ def worker_environment(
         }
     )
     return env
+
+
+def drop_bytecode(pycache_dir: Path, code_dir: Path) -> None:
+    """Remove the cached bytecode of the sources under ``code_dir`` (``PYTHONPYCACHEPREFIX`` is ``pycache_dir``).
+
+    For hot reload: Python trusts a ``.pyc`` whose recorded source mtime (whole seconds) and size match, so an edit
+    within the same second that keeps the file's size would otherwise run the old bytecode.
+    """
+    # The mirror tree follows the path as it is on sys.path (not resolved): clear both spellings.
+    for path in {code_dir.absolute(), code_dir.resolve()}:
+        shutil.rmtree(pycache_dir / path.relative_to(path.anchor), ignore_errors=True)
