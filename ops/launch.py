@@ -231,17 +231,24 @@ def apply_local_stack(
     *,
     region: str = defaults.DEFAULT_REGION,
     on_output: Callable[[str], None] | None = None,
+    hot_reload_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Apply ``terraform/envs/local`` to the local cloud at ``endpoint`` (tflocal) and return the outputs.
+
+    With ``hot_reload_dir`` (an absolute directory, the repository's ``lambda/``) the function's code is that
+    directory, run live (Terraform variable ``hot_reload_dir``); without it, the built zip.
 
     Raises
     ------
     ops.terraform.TerraformError
         When Terraform fails or nothing answers at ``endpoint``.
     """
+    variables: dict[str, Any] = {"region": region}
+    if hot_reload_dir is not None:
+        variables["hot_reload_dir"] = str(hot_reload_dir)
     return terraform.apply(
         terraform.LOCAL_ROOT,
-        {"region": region},
+        variables,
         local=True,
         endpoint=endpoint,
         state_dir=tf_state_dir,
