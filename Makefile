@@ -9,6 +9,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 BACKEND ?= auto
+# HOT_RELOAD=1: local-up runs the function live from lambda/ (a saved change takes effect at the next invocation).
+HOT_RELOAD ?=
 PYTEST_ARGS ?=
 # Our own .tf files (tflocal's generated localstack_providers_override.tf and .terraform/ are not ours to format).
 TF_FILES = $(shell find terraform -name '*.tf' ! -name 'localstack_providers_override.tf' ! -path '*/.terraform/*')
@@ -28,7 +30,7 @@ export DISABLE_DEPRECATION_NOTICE := 1
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\nTargets:\n"} \
 		/^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@printf "\nVariables: BACKEND=auto|embedded|localstack  TF_PROVIDER_MIRROR=<dir>\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n"
+	@printf "\nVariables: BACKEND=auto|embedded|localstack  HOT_RELOAD=1 (local-up)  TF_PROVIDER_MIRROR=<dir>\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n"
 
 # The venv is a file target: rebuilt when the dependency list or the lock changes.
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
@@ -77,8 +79,8 @@ layer-docker: $(VENV)/.installed ## Build build/pillow-layer.zip the seed's way,
 	PY=$(PY) bash layer/build-docker.sh
 
 .PHONY: local-up
-local-up: build ## Start the local cloud (BACKEND=auto|embedded|localstack), apply the stack, start the dashboard
-	$(PY) -m ops up --backend $(BACKEND)
+local-up: build ## Start the local cloud (BACKEND=auto|embedded|localstack, HOT_RELOAD=1), apply the stack, start the dashboard
+	$(PY) -m ops up --backend $(BACKEND)$(if $(filter 1 yes true on,$(HOT_RELOAD)), --hot-reload)
 
 .PHONY: local-down
 local-down: $(VENV)/.installed ## Stop everything local-up started and forget the local state

@@ -50,6 +50,8 @@ class Stack:
         Directory for the dashboard's own state (the persisted notifications).
     profile : str | None
         ``AWS_PROFILE`` used for the AWS target.
+    hot_reload_dir : str | None
+        Local targets started with ``make local-up HOT_RELOAD=1``: the directory the function runs from live.
     """
 
     target: str
@@ -59,6 +61,7 @@ class Stack:
     source: str
     state_dir: str
     profile: str | None = None
+    hot_reload_dir: str | None = None
 
     @property
     def label(self) -> str:
@@ -174,6 +177,7 @@ def load_stack_file(path: Path, env: Mapping[str, str] | None = None) -> Stack:
         source=str(path),
         state_dir=str(Path(env.get(STATE_DIR_ENV) or path.parent)),
         profile=None if endpoint else (env.get("AWS_PROFILE") or None),
+        hot_reload_dir=current.hot_reload_dir,
     )
 
 

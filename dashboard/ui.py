@@ -172,7 +172,7 @@ def page_style() -> None:
 
 
 def sidebar(found: Connection | str) -> None:
-    """Render the sidebar: target, endpoint, bucket names and a health light per service."""
+    """Render the sidebar: target, endpoint, hot reload when on, bucket names and a health light per service."""
     with st.sidebar:
         st.markdown("### :material/compress: JPEG pipeline")
         if isinstance(found, str):
@@ -189,6 +189,12 @@ def sidebar(found: Connection | str) -> None:
             f"**Endpoint** `{stack.endpoint or f'AWS {stack.region}'}`  \n"
             f"**Region** `{stack.region}`" + (f" · profile `{stack.profile}`" if stack.profile else "")
         )
+        if stack.hot_reload_dir:
+            st.markdown(
+                f":material/bolt: **Hot reload: on** (`{stack.hot_reload_dir}`)",
+                help="`make local-up HOT_RELOAD=1`: the function runs live from this directory; a saved change "
+                "takes effect at the next invocation, with no build and no apply.",
+            )
         st.markdown("**Health**")
         lines = []
         for check in health(found.stack_json):

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from localcloud.executor import FunctionSpec, Invocation, LocalExecutor
+from localcloud.executor import LocalExecutor
+from localcloud.invocation import FunctionSpec, Invocation
 
 log = logging.getLogger(__name__)
 

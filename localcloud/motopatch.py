@@ -11,6 +11,10 @@ SQS event source mappings and SNS subscriptions call it. S3 bucket notifications
   ``RequestResponse``), hands it to the :class:`~localcloud.asyncinvoke.AsyncInvoker` (``Event``: retries and
   destinations) or does nothing (``DryRun``).
 - ``_invoke_awslambda`` hands the S3 event to the async invoker, so the upload returns at once, as on AWS.
+- ``LambdaFunction._set_function_code`` (CreateFunction, UpdateFunctionCode) accepts LocalStack's hot-reload code,
+  ``{"S3Bucket": "hot-reload", "S3Key": "<absolute directory>"}``, without fetching anything from S3 (moto would
+  look for the bucket and refuse); a key that is not an existing directory is refused with a clear error. Such a
+  function runs straight from that directory (:mod:`localcloud.hotreload`). Any other code goes to moto as before.
 
 One moto bug is fixed on the way, because the stack cannot work without it: moto evaluates a bucket policy for
 object requests without any request context, and treats every statement with a ``Condition`` as an explicit deny.
@@ -49,8 +53,10 @@ from moto.s3 import responses as s3_responses
 from moto.sns.models import sns_backends
 from moto.sqs.models import sqs_backends
 
+from localcloud import hotreload
 from localcloud.asyncinvoke import AsyncInvoker, EventInvokeSettings
-from localcloud.executor import FunctionSpec, LocalExecutor, spec_environment
+from localcloud.executor import LocalExecutor
+from localcloud.invocation import FunctionSpec, spec_environment
 
 log = logging.getLogger(__name__)
 
@@ -130,11 +136,20 @@ class Patch:
     _original_s3_invoke: Any = None
     _original_get_permission: Any = None
     _original_list_versions: Any = None
+    _original_set_code: Any = None
 
     def spec(self, fn: lambda_models.LambdaFunction) -> FunctionSpec:
-        """Build the executor's view of moto function ``fn``, extracting its code and layers into the cache."""
-        code_sha = getattr(fn, "code_digest", "") or hashlib.sha256(fn.code_bytes).hexdigest()
-        code_dir = self.executor.cache.extract("code", code_sha, lambda: fn.code_bytes)
+        """Build the executor's view of moto function ``fn``, extracting its code and layers into the cache.
+
+        A hot-reload function's code is its directory, with the signature of its files as they are now.
+        """
+        signature = ""
+        if hotreload.is_hot_reload(fn.code):
+            code_dir = hotreload.code_dir(fn.code["S3Key"])
+            signature = hotreload.tree_signature(code_dir)
+        else:
+            code_sha = getattr(fn, "code_digest", "") or hashlib.sha256(fn.code_bytes).hexdigest()
+            code_dir = self.executor.cache.extract("code", code_sha, lambda: fn.code_bytes)
         backend = lambda_models.lambda_backends[fn.account_id][fn.region]
         layer_dirs = []
         for layer in fn.layers:
@@ -156,6 +171,7 @@ class Patch:
             account_id=fn.account_id,
             code_dir=code_dir,
             layer_dirs=tuple(layer_dirs),
+            code_signature=signature,
         )
 
     def settings(self, fn: lambda_models.LambdaFunction) -> EventInvokeSettings:
@@ -217,14 +233,16 @@ class Patch:
             s3_notifications._invoke_awslambda = self._original_s3_invoke
             s3_models.FakeBucket.get_permission = self._original_get_permission
             s3_responses.S3Response.list_object_versions = self._original_list_versions
+            lambda_models.LambdaFunction._set_function_code = self._original_set_code
             self._original_invoke = self._original_s3_invoke = None
-            self._original_get_permission = self._original_list_versions = None
+            self._original_get_permission = self._original_list_versions = self._original_set_code = None
 
 
 def install(executor: LocalExecutor, retry_delays: tuple[float, ...] = (1.0, 2.0), workers: int = 2) -> Patch:
     """Route moto's Lambda invocations to ``executor``; return the :class:`Patch` (call ``uninstall`` to undo).
 
-    Also replaces moto's bucket-policy check with :func:`bucket_permission`.
+    Also replaces moto's bucket-policy check with :func:`bucket_permission`, its ``ListObjectVersions`` with
+    :func:`list_object_versions`, and lets functions take hot-reload code (:func:`set_function_code`).
 
     ``retry_delays`` are the waits (seconds) before the first, second, ... retry of a failed asynchronous
     invocation (AWS waits about one and then two minutes; locally seconds are enough). ``workers`` is the number
@@ -246,11 +264,53 @@ def install(executor: LocalExecutor, retry_delays: tuple[float, ...] = (1.0, 2.0
 
     patch._original_get_permission = s3_models.FakeBucket.get_permission
     patch._original_list_versions = s3_responses.S3Response.list_object_versions
+    patch._original_set_code = original_set_code = lambda_models.LambdaFunction._set_function_code
+
+    def set_code(self: lambda_models.LambdaFunction, updated_spec: dict[str, Any]) -> None:
+        set_function_code(self, updated_spec, original_set_code)
+
     lambda_models.LambdaFunction.invoke = invoke  # type: ignore[method-assign]
     s3_notifications._invoke_awslambda = patch.s3_invoke
     s3_models.FakeBucket.get_permission = bucket_permission  # type: ignore[method-assign]
     s3_responses.S3Response.list_object_versions = list_object_versions  # type: ignore[method-assign]
+    lambda_models.LambdaFunction._set_function_code = set_code  # type: ignore[method-assign]
     return patch
+
+
+def set_function_code(fn: lambda_models.LambdaFunction, updated_spec: dict[str, Any], original: Any) -> None:
+    """Replacement for moto's ``LambdaFunction._set_function_code`` that understands hot-reload code.
+
+    ``updated_spec`` is the function's own ``Code`` (CreateFunction) or an UpdateFunctionCode request. Hot-reload
+    code (:func:`localcloud.hotreload.is_hot_reload`) is checked (the key must be an existing absolute directory) and
+    recorded with no S3 lookup and no bytes; moto's ``CodeSha256`` becomes a digest of the path. Everything else is
+    moto's own ``original``; a function that leaves hot reload forgets the magic bucket.
+
+    Raises
+    ------
+    InvalidParameterValueException
+        For a hot-reload key that is not an existing absolute directory (a 400 for the caller, as moto's own checks).
+    """
+    from_update = updated_spec is not fn.code
+    if from_update and updated_spec.get("DryRun"):
+        return
+    if not hotreload.is_hot_reload(updated_spec):
+        original(fn, updated_spec)
+        if from_update and fn.code.get("S3Bucket") == hotreload.HOT_RELOAD_BUCKET:
+            fn.code.pop("S3Bucket", None)  # moto keeps the old bucket when a zip replaces S3 code
+        return
+    try:
+        directory = hotreload.code_dir(str(updated_spec.get("S3Key", "")))
+    except ValueError as exc:
+        raise InvalidParameterValueException(str(exc)) from None
+    digest = hashlib.sha256(str(directory).encode())
+    fn.code_bytes = b""
+    fn.code_size = 0
+    fn.code_sha_256 = base64.b64encode(digest.digest()).decode()
+    fn.code_digest = digest.hexdigest()
+    if from_update:
+        fn.code.pop("ZipFile", None)
+        fn.code["S3Bucket"] = hotreload.HOT_RELOAD_BUCKET
+        fn.code["S3Key"] = updated_spec["S3Key"]
 
 
 def list_object_versions(self: s3_responses.S3Response) -> Any:

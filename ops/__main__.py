@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=int(os.environ.get("LOCALCLOUD_PORT", stack.DEFAULT_PORT)))
     up.add_argument("--no-dashboard", action="store_true", help="do not start the Streamlit dashboard")
     up.add_argument(
+        "--hot-reload",
+        action="store_true",
+        help="run the function live from lambda/ (a saved change takes effect at the next invocation; no build, no "
+        "apply); without it, the built zip",
+    )
+    up.add_argument(
         "--dashboard-port",
         type=int,
         default=int(os.environ.get("DASHBOARD_PORT", stack.DASHBOARD_PORT)),
@@ -81,6 +87,9 @@ def _summary(current: stackfile.StackState) -> None:
         _say(f"  {'dashboard':<24} {current.dashboard['url']}")
     else:
         _say(f"  {'dashboard':<24} not running (start it with `make dashboard`)")
+    _say(f"  {'hot reload':<24} {_hot_reload_text(current)}")
+    if current.hot_reload_dir:
+        _say(f"  {'':<24} save a file under it: the next invocation runs it (no `make build`, no apply)")
     _say("")
     _say("Upload a photo:")
     _say(
@@ -93,6 +102,11 @@ def _summary(current: stackfile.StackState) -> None:
         f".upload_file('photo.jpg', '{source}', 'photo.jpg')\""
     )
     _say("Stop it with `make local-down`.")
+
+
+def _hot_reload_text(current: stackfile.StackState) -> str:
+    """Return ``on (<dir>)`` or ``off (the built zip)`` for the stack's function code."""
+    return f"on ({current.hot_reload_dir})" if current.hot_reload_dir else "off (the function runs build/lambda.zip)"
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -116,6 +130,7 @@ def _status(args: argparse.Namespace) -> int:
     current = found.state
     _say(f"backend   {current.backend}")
     _say(f"endpoint  {current.endpoint}  (region {current.region})")
+    _say(f"hot reload {_hot_reload_text(current)}")
     if current.backend == "embedded":
         health = found.server_health or {}
         running = f"running (pid {found.server_pid})" if found.server_health else "NOT running"
@@ -149,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                 dashboard=not args.no_dashboard,
                 dashboard_port=args.dashboard_port,
                 say=_say,
+                hot_reload=args.hot_reload,
             )
             _summary(current)
             return 0

@@ -20,6 +20,8 @@ FUNCTION_ZIP = "lambda.zip"
 LAYER_ZIP = "pillow-layer.zip"
 #: Both build artifacts, in the order ``make build`` writes them.
 ARTIFACTS = (FUNCTION_ZIP, LAYER_ZIP)
+#: The function package's sources (what the function zip holds); hot reload runs this directory live.
+FUNCTION_SOURCE_DIR = ROOT / "lambda"
 
 #: Region of every local stack, and of the AWS stack unless configured otherwise.
 DEFAULT_REGION = "eu-west-1"

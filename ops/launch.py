@@ -237,6 +237,7 @@ def apply_local_stack(
     region: str = defaults.DEFAULT_REGION,
     on_output: Callable[[str], None] | None = None,
     root: Path = terraform.LOCAL_ROOT,
+    hot_reload_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Apply the local root ``root`` to the local cloud at ``endpoint`` (tflocal) and return the outputs.
 
@@ -245,12 +246,17 @@ def apply_local_stack(
     :data:`LOCAL_UP_TFVARS` in the root, which Terraform loads by itself: ``tflocal plan`` run there by hand plans
     against exactly this stack and these variables.
 
+    With ``hot_reload_dir`` (an absolute directory, the repository's ``lambda/``) the function's code is that
+    directory, run live (Terraform variable ``hot_reload_dir``); without it, the built zip.
+
     Raises
     ------
     ops.terraform.TerraformError
         When Terraform fails or nothing answers at ``endpoint``.
     """
-    variables = {"region": region}
+    variables: dict[str, Any] = {"region": region}
+    if hot_reload_dir is not None:
+        variables["hot_reload_dir"] = str(hot_reload_dir)
     if tf_state_dir is None:
         (root / LOCAL_UP_TFVARS).write_text(json.dumps(variables, indent=2) + "\n")
     return terraform.apply(

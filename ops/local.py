@@ -98,6 +98,11 @@ class Paths:
         """Where ``make build`` writes the artifacts."""
         return self.root / defaults.BUILD_DIR.name
 
+    @property
+    def function_dir(self) -> Path:
+        """The function's sources (``lambda/``), which hot reload runs live."""
+        return self.root / defaults.FUNCTION_SOURCE_DIR.name
+
 
 def paths(root: Path | None = None, state_dir: Path | None = None) -> Paths:
     """Return the :class:`Paths` of the stack of project ``root`` (default: this checkout)."""
@@ -286,6 +291,17 @@ def _start_dashboard(p: Paths, say: Say, port: int = DASHBOARD_PORT) -> dict[str
     return {"pid": handle.pid, "url": handle.url, "log": str(log_path)}
 
 
+def check_function_dir(p: Paths) -> Path:
+    """Return the absolute directory hot reload runs (``lambda/``); raise :class:`LocalCloudError` when unusable."""
+    directory = p.function_dir.resolve()
+    if not (directory / "index.py").is_file():
+        raise LocalCloudError(
+            f"hot reload runs the function from {directory}, but it has no index.py; run from a full checkout of the "
+            "project, or start without hot reload"
+        )
+    return directory
+
+
 def check_artifacts(p: Paths) -> None:
     """Raise :class:`LocalCloudError` naming ``make build`` when a build artifact is missing."""
     missing = [name for name in defaults.ARTIFACTS if not (p.build_dir / name).is_file()]
@@ -323,10 +339,14 @@ def up(
     region: str = defaults.DEFAULT_REGION,
     say: Say = _quiet,
     dashboard_port: int = DASHBOARD_PORT,
+    hot_reload: bool = False,
 ) -> stackfile.StackState:
     """Start the local cloud, apply the stack, write the state file and start the dashboard; return the state.
 
     Idempotent: a running server or dashboard is reused and the stack re-applied (no changes when nothing changed).
+    With ``hot_reload`` the function runs live from the project's ``lambda/`` directory (LocalStack's hot-reload
+    convention, on both local backends): a saved change takes effect at the next invocation, with no build and no
+    apply. Without it, it runs the built zip; an ``up`` without ``hot_reload`` switches a hot-reload stack back.
 
     Raises
     ------
@@ -347,6 +367,7 @@ def up(
             chosen, why = existing.backend, f"{existing.backend} (already up)"
         say(f"backend: {why}")
         check_artifacts(p)
+        hot_reload_dir = check_function_dir(p) if hot_reload else None
         terraform.check_terraform()
 
         if chosen == "embedded":
@@ -358,8 +379,15 @@ def up(
             p.forget_tf_state()
 
         say(f"applying terraform/envs/local with tflocal against {endpoint} (the SQS queues take ~25 s each) ...")
+        if hot_reload_dir is not None:
+            say(f"hot reload: the function runs live from {hot_reload_dir} (the layer from build/)")
         outputs = launch.apply_local_stack(
-            endpoint, p.tf_state, region=region, on_output=lambda line: _progress(line, say), root=p.tf_root
+            endpoint,
+            p.tf_state,
+            region=region,
+            on_output=lambda line: _progress(line, say),
+            hot_reload_dir=hot_reload_dir,
+            root=p.tf_root,
         )
         server = None
         if chosen == "embedded":
@@ -372,6 +400,7 @@ def up(
             outputs=outputs,
             server=server,
             dashboard=None,
+            hot_reload_dir=str(hot_reload_dir) if hot_reload_dir is not None else None,
         )
         stackfile.save(current, p.state_dir)
         if dashboard:

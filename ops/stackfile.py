@@ -13,11 +13,13 @@ tests and the bench read it to find the stack (it holds the stack's Terraform ou
                   "log_group_name": "...", "dlq_url": "...", ...},
       "server": {"pid": 1234, "log": "/abs/.local/server.log"},      # embedded only, else null
       "dashboard": {"pid": 1240, "url": "http://localhost:8501", "log": "/abs/.local/dashboard.log"} | null,
+      "hot_reload_dir": "/abs/lambda" | null,      # optional: the function runs live from this directory
       "updated_at": "2026-11-28T13:40:00Z"
     }
 
 The directory is ``.local/`` in the project root, or ``LOCALCLOUD_STATE_DIR`` when set. Only version-1 files are
-read: anything else is refused with the fix (``make local-down``), whoever reads it.
+read: anything else is refused with the fix (``make local-down``), whoever reads it. ``hot_reload_dir`` came later
+within version 1: a file without it is a stack without hot reload.
 
 The stack outputs (:data:`STACK_OUTPUTS`) are the names every root in ``terraform/envs`` exports; all but
 ``notifications_queue_url`` (null on AWS without an inspection queue) must have a value (:data:`REQUIRED_OUTPUTS`).
@@ -88,7 +90,11 @@ def missing_outputs(outputs: Mapping[str, Any]) -> list[str]:
 
 @dataclass(slots=True)
 class StackState:
-    """Contents of ``stack.json`` (see the module docstring)."""
+    """Contents of ``stack.json`` (see the module docstring).
+
+    ``hot_reload_dir`` is the absolute path of the directory the function runs from live (``make local-up
+    HOT_RELOAD=1``), or ``None`` when it runs the built zip.
+    """
 
     backend: str
     endpoint: str
@@ -96,6 +102,7 @@ class StackState:
     outputs: dict[str, Any] = field(default_factory=dict)
     server: dict[str, Any] | None = None
     dashboard: dict[str, Any] | None = None
+    hot_reload_dir: str | None = None
     updated_at: str = ""
     version: int = STATE_VERSION
 
@@ -158,5 +165,6 @@ def read(path: Path) -> StackState:
         outputs=output_values(data.get("outputs") or {}),
         server=data.get("server"),
         dashboard=data.get("dashboard"),
+        hot_reload_dir=str(data["hot_reload_dir"]) if data.get("hot_reload_dir") else None,
         updated_at=str(data.get("updated_at", "")),
     )

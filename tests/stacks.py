@@ -80,10 +80,17 @@ class StackInfo:
 
 
 def write_stack_file(
-    directory: Path, backend: str, endpoint: str | None, outputs: dict[str, Any], region: str = REGION
+    directory: Path,
+    backend: str,
+    endpoint: str | None,
+    outputs: dict[str, Any],
+    region: str = REGION,
+    hot_reload_dir: str | None = None,
 ) -> Path:
     """Write a stack file the way ``make local-up`` does (:func:`ops.stackfile.save`) and return its path."""
-    state = stackfile.StackState(backend=backend, endpoint=endpoint or "", region=region, outputs=dict(outputs))
+    state = stackfile.StackState(
+        backend=backend, endpoint=endpoint or "", region=region, outputs=dict(outputs), hot_reload_dir=hot_reload_dir
+    )
     return stackfile.save(state, directory)
 
 

@@ -112,17 +112,45 @@ def test_sidebar_shows_target_endpoint_buckets_and_a_green_light_per_service(sta
     for service in ("S3 source", "S3 destination", "S3 failed", "SNS", "SQS", "Lambda", "Logs"):
         assert f":green[●] {service}" in sidebar
     assert ":red[●]" not in sidebar
+    assert "Hot reload" not in sidebar  # the session's stack runs the built zip
+
+
+def test_sidebar_says_hot_reload_is_on_with_the_directory(
+    embedded_stack: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lambda_dir = str(Path(APP).parents[1] / "lambda")
+    stack_file = write_stack_file(
+        tmp_path, "embedded", embedded_stack.endpoint, embedded_stack.outputs, hot_reload_dir=lambda_dir
+    )
+    monkeypatch.setenv("DASHBOARD_STACK_FILE", str(stack_file))
+    monkeypatch.setenv("DASHBOARD_STATE_DIR", str(tmp_path / "state"))
+
+    at = app()
+
+    assert_clean(at)
+    sidebar = "\n".join(m.value for m in at.sidebar.markdown)
+    assert f"Hot reload: on** (`{lambda_dir}`)" in sidebar
+
+
+FAKE_OUTPUTS = {name: f"x-{name}" for name in ("source_bucket", "destination_bucket", "failed_bucket")} | {
+    "function_name": "f",
+    "log_group_name": "/aws/lambda/f",
+    "dlq_url": "u",
+    "sns_topic_arn": "a",
+}
+
+
+def _free_port() -> int:
+    """Return a port nobody listens on."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def test_a_stopped_local_cloud_gives_a_message_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import socket
-
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    outputs = {name: f"x-{name}" for name in ("source_bucket", "destination_bucket", "failed_bucket")}
-    outputs |= {"function_name": "f", "log_group_name": "/aws/lambda/f", "dlq_url": "u", "sns_topic_arn": "a"}
-    stack_file = write_stack_file(tmp_path, "embedded", f"http://127.0.0.1:{port}", outputs)
+    stack_file = write_stack_file(tmp_path, "embedded", f"http://127.0.0.1:{_free_port()}", FAKE_OUTPUTS)
     monkeypatch.setenv("DASHBOARD_STACK_FILE", str(stack_file))
     for page in (None, "views/history.py", "views/failed.py"):
         at = app(page)

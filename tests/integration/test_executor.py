@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import sys
+import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -351,6 +353,118 @@ def test_health_reports_the_server_and_its_workers(local_cloud, make_function):
     assert health is not None
     assert health["moto_version"] == "5.2.5"
     assert any(w["function"] == name for w in health["lambda"]["workers"])
+
+
+# -- hot reload: code from LocalStack's magic "hot-reload" bucket, run live from a directory --------------------------
+
+HOT_HANDLER = """
+import os
+
+VERSION = "one"
+
+
+def handler(event, context):
+    return {"version": VERSION, "pid": os.getpid()}
+"""
+
+
+@pytest.fixture
+def hot_function(local_cloud, role_arn, tmp_path) -> Callable[..., str]:
+    lam = local_cloud.client("lambda")
+    created: list[str] = []
+
+    def make(code_dir) -> str:
+        name = f"hot-{uuid.uuid4().hex[:10]}"
+        lam.create_function(
+            FunctionName=name,
+            Runtime="python3.13",
+            Role=role_arn,
+            Handler="index.handler",
+            Code={"S3Bucket": "hot-reload", "S3Key": str(code_dir)},
+            Timeout=10,
+        )
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        lam.delete_function(FunctionName=name)
+
+
+def test_hot_reload_runs_a_saved_change_at_the_next_invocation_in_new_workers(local_cloud, hot_function, tmp_path):
+    code = tmp_path / "function"
+    code.mkdir()
+    (code / "index.py").write_text(HOT_HANDLER)
+    name = hot_function(code)
+    _, first = invoke(local_cloud, name, {})
+    _, warm = invoke(local_cloud, name, {})
+    assert first["version"] == warm["version"] == "one"
+    assert warm["pid"] == first["pid"]
+
+    # The same size and maybe the same second: a .pyc keyed on (mtime in seconds, size) must not hide the change.
+    (code / "index.py").write_text(HOT_HANDLER.replace('"one"', '"two"'))
+    response, after = invoke(local_cloud, name, {})
+    deadline = time.monotonic() + 30  # a generous bound: the very next invocation is expected to see it
+    while after["version"] != "two" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        response, after = invoke(local_cloud, name, {})
+
+    assert after["version"] == "two"
+    assert after["pid"] != first["pid"]
+    tail = base64.b64decode(response["LogResult"]).decode()
+    assert "INIT_START" in tail
+    assert f"hot reload: running the code in {code}" in tail
+    assert sum("Init Duration" in line for line in log_messages(local_cloud, name, "REPORT")) == 2
+    poll(lambda: not _alive(first["pid"]), 30, what="the warm worker of the old code stopped")
+    assert not list(code.rglob("*.pyc")), "bytecode must go to the cache, not into the working tree"
+
+
+def test_hot_reload_picks_up_new_modules_and_update_function_code_switches_to_a_zip_and_back(
+    local_cloud, hot_function, tmp_path
+):
+    code = tmp_path / "function"
+    (code / "pkg").mkdir(parents=True)
+    (code / "pkg" / "__init__.py").write_text("")
+    (code / "index.py").write_text("from pkg import words\n\ndef handler(event, context):\n    return words.WORD\n")
+    (code / "pkg" / "words.py").write_text("WORD = 'first'\n")
+    name = hot_function(code)
+    lam = local_cloud.client("lambda")
+    assert invoke(local_cloud, name, {})[1] == "first"
+
+    (code / "pkg" / "words.py").write_text("WORD = 'edited in a package'\n")
+    assert invoke(local_cloud, name, {})[1] == "edited in a package"
+
+    lam.update_function_code(FunctionName=name, ZipFile=zip_bytes({"index.py": HANDLER}))
+    assert "pid" in invoke(local_cloud, name, {})[1]  # the zip's handler
+
+    lam.update_function_code(FunctionName=name, S3Bucket="hot-reload", S3Key=str(code))
+    assert invoke(local_cloud, name, {})[1] == "edited in a package"
+
+
+@pytest.mark.parametrize("key", ["relative/lambda", "/does/not/exist", "FILE"], ids=["relative", "missing", "file"])
+def test_a_hot_reload_key_that_is_no_directory_is_refused_with_the_fix(local_cloud, role_arn, tmp_path, key):
+    from botocore.exceptions import ClientError
+
+    if key == "FILE":
+        key = str(tmp_path / "index.py")
+        (tmp_path / "index.py").write_text(HOT_HANDLER)
+    lam = local_cloud.client("lambda")
+
+    with pytest.raises(ClientError) as raised:
+        lam.create_function(FunctionName=f"hot-{uuid.uuid4().hex[:10]}", Runtime="python3.13", Role=role_arn,
+                            Handler="index.handler", Code={"S3Bucket": "hot-reload", "S3Key": key})  # fmt: skip
+
+    error = raised.value.response["Error"]
+    assert error["Code"] == "InvalidParameterValueException"
+    assert "hot reload" in error["Message"] and "absolute path of" in error["Message"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_bucket_policy_conditions_do_not_lock_out_the_http_endpoint(local_cloud):

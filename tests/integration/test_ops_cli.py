@@ -24,6 +24,31 @@ def test_status_without_a_stack_says_how_to_start_one(tmp_path):
     assert "make local-up" in result.stdout
 
 
+def test_status_shows_hot_reload_from_the_stack_file(tmp_path):
+    lambda_dir = str(defaults.FUNCTION_SOURCE_DIR)
+    outputs = {name: f"x-{name}" for name in stackfile.STACK_OUTPUTS}
+    port = procs.free_port()  # nothing answers there: status reports the stack and its problem
+    state = stackfile.StackState("embedded", f"http://localhost:{port}", "eu-west-1", outputs)
+    state.hot_reload_dir = lambda_dir
+    stackfile.save(state, tmp_path)
+
+    result = run_ops(["--state-dir", str(tmp_path), "status"], cli_env(), timeout=60)
+
+    assert f"hot reload on ({lambda_dir})" in result.stdout
+    assert result.returncode == 1  # the recorded server is not running
+
+
+def test_up_with_hot_reload_needs_the_functions_sources(tmp_path):
+    (tmp_path / "build").mkdir()
+    for name in defaults.ARTIFACTS:
+        (tmp_path / "build" / name).write_bytes(b"zip")
+
+    with pytest.raises(procs.LocalCloudError, match=r"hot reload runs the function from .*lambda, but it has no index"):
+        stack.up("embedded", port=procs.free_port(), root=tmp_path, state_dir=tmp_path / "state", hot_reload=True)
+
+    assert "--hot-reload" in run_ops(["up", "--help"], cli_env(), timeout=60).stdout
+
+
 def test_down_without_a_stack_is_harmless(tmp_path):
     result = run_ops(["--state-dir", str(tmp_path / "never-used"), "down"], cli_env(), timeout=60)
 
@@ -104,18 +129,27 @@ def test_install_and_uninstall_swap_the_moto_seams(tmp_path):
 
     from localcloud.executor import ListLogSink, LocalExecutor
 
-    originals = (LambdaFunction.invoke, notifications._invoke_awslambda, FakeBucket.get_permission)
+    def current() -> tuple:
+        return (
+            LambdaFunction.invoke,
+            notifications._invoke_awslambda,
+            FakeBucket.get_permission,
+            LambdaFunction._set_function_code,
+        )
+
+    originals = current()
     executor = LocalExecutor(tmp_path, "http://127.0.0.1:1", ListLogSink())
     patch = motopatch.install(executor, retry_delays=(0.0,), workers=1)
     try:
         assert LambdaFunction.invoke is not originals[0]
         assert notifications._invoke_awslambda == patch.s3_invoke
         assert FakeBucket.get_permission is motopatch.bucket_permission
+        assert LambdaFunction._set_function_code is not originals[3]
     finally:
         patch.uninstall()
         patch.invoker.shutdown()
         executor.shutdown()
-    assert (LambdaFunction.invoke, notifications._invoke_awslambda, FakeBucket.get_permission) == originals
+    assert current() == originals
 
 
 def _layer(tmp_path: Path, *names: str) -> list[Path]:

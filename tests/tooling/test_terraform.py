@@ -9,6 +9,8 @@ Settings.from_env.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
@@ -22,6 +24,7 @@ import pytest
 from aws_lambda_powertools.shared import constants as powertools_constants
 from image_compressor.settings import CompressionOptions, Settings
 
+from localcloud import hotreload
 from ops import stackfile
 from ops import terraform as tf
 
@@ -309,6 +312,66 @@ def test_values_the_function_would_refuse_are_refused_by_terraform(
     assert code == 1
     assert "Invalid value for variable" in output
     assert message in " ".join(output.split())  # Terraform wraps long messages
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Where the function's code comes from: the zip, or with hot_reload_dir the working tree (code.tf)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def code_module(tmp_path: Path) -> Path:
+    """A copy of the module's variables.tf and code.tf: all `terraform console` needs for the code source."""
+    directory = tmp_path / "code-module"
+    directory.mkdir()
+    for name in ("variables.tf", "code.tf"):
+        shutil.copyfile(MODULE / name, directory / name)
+    return directory
+
+
+def _function_code(directory: Path, variables: Mapping[str, Any]) -> dict[str, Any]:
+    code, output = _terraform(directory, ["console"], variables, stdin="jsonencode(local.function_code)\n")
+    assert code == 0, output
+    return json.loads(json.loads(output.strip().splitlines()[-1]))
+
+
+def test_the_function_runs_the_zip_unless_hot_reload_dir_names_a_directory(code_module: Path, tmp_path: Path):
+    zip_path = tmp_path / "lambda.zip"
+    zip_path.write_bytes(b"PK\x05\x06" + b"\0" * 18)  # an empty zip
+    digest = base64.b64encode(hashlib.sha256(zip_path.read_bytes()).digest()).decode()
+
+    built = _function_code(code_module, {"lambda_zip_path": str(zip_path)})
+    live = _function_code(code_module, {"lambda_zip_path": str(zip_path), "hot_reload_dir": "/src/app/lambda"})
+
+    assert built == {"filename": str(zip_path), "source_code_hash": digest, "s3_bucket": None, "s3_key": None}
+    # LocalStack's convention, which the embedded local cloud follows too (localcloud/hotreload.py).
+    assert live == {
+        "filename": None,
+        "source_code_hash": None,
+        "s3_bucket": hotreload.HOT_RELOAD_BUCKET,
+        "s3_key": "/src/app/lambda",
+    }
+
+
+@pytest.mark.parametrize("value", ["lambda", "./lambda", "/src/app/lambda/", ""])
+def test_hot_reload_dir_must_be_an_absolute_directory_path(code_module: Path, value: str):
+    code, output = _terraform(code_module, ["plan", "-no-color", "-input=false"], {"hot_reload_dir": value})
+    assert code == 1
+    assert "hot_reload_dir must be null or an absolute directory path" in " ".join(output.split())
+
+
+def test_lambda_tf_takes_the_code_from_code_tf():
+    lambda_tf = (MODULE / "lambda.tf").read_text()
+    for argument in ("filename", "source_code_hash", "s3_bucket", "s3_key"):
+        assert re.search(rf"^\s+{argument}\s+=\s+local\.function_code\.{argument}$", lambda_tf, re.MULTILINE), argument
+
+
+def test_only_the_local_root_offers_hot_reload():
+    assert "hot_reload_dir" in _variable_blocks(tf.LOCAL_ROOT)
+    assert "hot_reload_dir = var.hot_reload_dir" in " ".join((tf.LOCAL_ROOT / "main.tf").read_text().split())
+    for path in tf.AWS_ROOT.glob("*"):
+        if path.is_file():
+            assert "hot_reload" not in path.read_text(), f"{path.name}: AWS always deploys the built zip"
 
 
 def test_checkov_passes_with_every_skip_explained(tmp_path: Path):

@@ -57,6 +57,22 @@ def test_the_stack_file_round_trips_and_a_foreign_one_is_refused(tmp_path: Path)
     assert stackfile.load(tmp_path / "none") is None
 
 
+def test_the_stack_file_records_hot_reload_and_older_version_1_files_still_read(tmp_path: Path):
+    live = stackfile.StackState("embedded", "http://localhost:4566", "eu-west-1", {}, hot_reload_dir="/src/lambda")
+    path = stackfile.save(live, tmp_path)
+    assert stackfile.read(path).hot_reload_dir == "/src/lambda"
+
+    document = json.loads(path.read_text())
+    del document["hot_reload_dir"]  # a file written before the field existed
+    path.write_text(json.dumps(document))
+    assert stackfile.read(path).hot_reload_dir is None
+
+
+def test_hot_reload_runs_the_sources_of_the_function_zip():
+    assert defaults.FUNCTION_SOURCE_DIR == ROOT / "lambda"
+    assert (defaults.FUNCTION_SOURCE_DIR / "index.py").is_file()
+
+
 def test_terraform_outputs_unwrap_to_plain_values_and_required_ones_are_checked():
     raw = {"source_bucket": {"value": "src", "type": "string"}, "notifications_queue_url": {"value": None}}
     assert stackfile.output_values(raw) == {"source_bucket": "src", "notifications_queue_url": None}

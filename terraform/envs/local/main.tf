@@ -28,6 +28,7 @@ module "pipeline" {
   function_name   = var.function_name
   lambda_zip_path = coalesce(var.lambda_zip_path, "${local.build_dir}/lambda.zip")
   layer_zip_path  = coalesce(var.layer_zip_path, "${local.build_dir}/pillow-layer.zip")
+  hot_reload_dir  = var.hot_reload_dir
   architecture    = var.architecture
 
   jpeg_encoder     = var.jpeg_encoder

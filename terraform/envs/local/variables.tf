@@ -33,6 +33,12 @@ variable "layer_zip_path" {
   default     = null
 }
 
+variable "hot_reload_dir" {
+  description = "Hot reload: absolute path of the function's code directory (this repository's lambda/) to run live instead of the zip; null deploys build/lambda.zip. `make local-up HOT_RELOAD=1` sets it."
+  type        = string
+  default     = null
+}
+
 variable "architecture" {
   description = "x86_64 or arm64 (must match the layer's wheels)."
   type        = string

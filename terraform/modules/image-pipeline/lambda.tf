@@ -1,12 +1,5 @@
 # The image-compressor function and its dependency layer (Pillow, pyjpegli, mozjpeg-lossless-optimization, numpy,
-# Powertools), both from `make build`. Its environment is in environment.tf.
-
-locals {
-  # null when the file is missing: the preconditions below then say to run `make build`, while a destroy (which
-  # needs no package) still works.
-  lambda_zip_hash = try(filebase64sha256(var.lambda_zip_path), null)
-  layer_zip_hash  = try(filebase64sha256(var.layer_zip_path), null)
-}
+# Powertools), both from `make build`. Its environment is in environment.tf, where its code comes from in code.tf.
 
 resource "aws_lambda_layer_version" "this" {
   layer_name               = "${var.function_name}-deps"
@@ -31,8 +24,10 @@ resource "aws_lambda_function" "this" {
 
   runtime          = "python3.13"
   handler          = "index.handler"
-  filename         = var.lambda_zip_path
-  source_code_hash = local.lambda_zip_hash
+  filename         = local.function_code.filename
+  source_code_hash = local.function_code.source_code_hash
+  s3_bucket        = local.function_code.s3_bucket
+  s3_key           = local.function_code.s3_key
   layers           = [aws_lambda_layer_version.this.arn]
   architectures    = [var.architecture]
 
@@ -58,7 +53,7 @@ resource "aws_lambda_function" "this" {
 
   lifecycle {
     precondition {
-      condition     = local.lambda_zip_hash != null
+      condition     = local.hot_reload || local.lambda_zip_hash != null
       error_message = "${var.lambda_zip_path} does not exist: run `make build` to create build/lambda.zip."
     }
   }

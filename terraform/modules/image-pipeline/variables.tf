@@ -53,6 +53,17 @@ variable "layer_zip_path" {
   }
 }
 
+variable "hot_reload_dir" {
+  description = "Local targets only: absolute path of a directory holding the function's code (the repository's lambda/) to run live instead of lambda_zip_path, through LocalStack's hot-reload convention (bucket \"hot-reload\", the path as the key). null (the default, and always on AWS) deploys the zip."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.hot_reload_dir == null || try(startswith(var.hot_reload_dir, "/") && !endswith(var.hot_reload_dir, "/"), false)
+    error_message = "hot_reload_dir must be null or an absolute directory path without a trailing slash, such as /home/me/image-pipeline/lambda."
+  }
+}
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Function
 # ---------------------------------------------------------------------------------------------------------------------
