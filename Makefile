@@ -71,11 +71,11 @@ test-unit: $(VENV)/.installed ## Run the offline unit tests only
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: build
-build: $(VENV)/.installed ## Build build/lambda.zip and build/pillow-layer.zip (no Docker; reproducible)
+build: $(VENV)/.installed ## Build build/lambda.zip and build/layer.zip (no Docker; reproducible)
 	$(PY) -m tools.build
 
 .PHONY: layer-docker
-layer-docker: $(VENV)/.installed ## Build build/pillow-layer.zip the seed's way, in Docker (needs a Docker engine; LAMBDA_ARCH=x86_64|arm64)
+layer-docker: $(VENV)/.installed ## Build build/layer.zip the seed's way, in Docker (needs a Docker engine; LAMBDA_ARCH=x86_64|arm64)
 	PY=$(PY) bash layer/build-docker.sh
 
 .PHONY: local-up

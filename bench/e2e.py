@@ -1,7 +1,7 @@
 """Metrics 4 and 6 on the embedded local cloud: upload-to-destination latency and a burst of uploads.
 
 The bench brings up its own embedded stack, the way the integration tests do: ``python -m tools.build`` (the
-same ``build/lambda.zip`` and ``build/pillow-layer.zip`` every target gets), then ``python -m ops up`` through
+same ``build/lambda.zip`` and ``build/layer.zip`` every target gets), then ``python -m ops up`` through
 :func:`ops.launch.stack_up` (the local cloud server and the local Terraform root) on a free port of 127.0.0.1 with
 its state in a temporary folder. A user's ``make local-up`` on port 4566 is left alone. Everything is stopped and
 removed afterwards.
@@ -91,7 +91,7 @@ def start_stack(apply_timeout: float = 600.0) -> Stack:
     except ImportError as exc:
         raise StackError(f"the ops package cannot be imported ({exc}); run `make install`") from exc
 
-    log.info("e2e: building build/lambda.zip and build/pillow-layer.zip (python -m tools.build)")
+    log.info("e2e: building build/lambda.zip and build/layer.zip (python -m tools.build)")
     build = subprocess.run(
         [sys.executable, "-m", "tools.build"], cwd=ROOT, capture_output=True, text=True, check=False, timeout=900
     )

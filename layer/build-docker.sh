@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Build build/pillow-layer.zip in Docker (the seed's route): docker build with layer/Dockerfile, then
-# docker create / cp / rm to get /out/pillow-layer.zip out of the image, then re-pack it deterministically and
-# write build/pillow-layer.json with tools/build.py (builder "docker"), so `make build` keeps it until
+# Build build/layer.zip in Docker (the seed's route): docker build with layer/Dockerfile, then
+# docker create / cp / rm to get /out/layer.zip out of the image, then re-pack it deterministically and
+# write build/layer.json with tools/build.py (builder "docker"), so `make build` keeps it until
 # layer/requirements.txt or the architecture changes.
 #
 # Usage: layer/build-docker.sh   (env: LAMBDA_ARCH=x86_64|arm64, default x86_64; PY=python with the project)
@@ -32,7 +32,7 @@ docker build --platform "$platform" -t "$image" -f layer/Dockerfile layer
 trap 'docker rm -f "$container" >/dev/null 2>&1 || true' EXIT
 docker create --platform "$platform" --name "$container" "$image" >/dev/null
 mkdir -p build
-docker cp "$container:/out/pillow-layer.zip" build/pillow-layer.docker.zip
+docker cp "$container:/out/layer.zip" build/layer.docker.zip
 docker rm "$container" >/dev/null
-"$py" -m tools.build --arch "$arch" --from-docker-zip build/pillow-layer.docker.zip
-rm -f build/pillow-layer.docker.zip
+"$py" -m tools.build --arch "$arch" --from-docker-zip build/layer.docker.zip
+rm -f build/layer.docker.zip

@@ -17,7 +17,7 @@ BUILD_DIR = ROOT / "build"
 #: The function package: ``index.py`` and ``image_compressor/``.
 FUNCTION_ZIP = "lambda.zip"
 #: The dependency layer: ``python/`` with Pillow, jpegli, mozjpeg-lossless, numpy and Powertools.
-LAYER_ZIP = "pillow-layer.zip"
+LAYER_ZIP = "layer.zip"
 #: Both build artifacts, in the order ``make build`` writes them.
 ARTIFACTS = (FUNCTION_ZIP, LAYER_ZIP)
 #: The function package's sources (what the function zip holds); hot reload runs this directory live.

@@ -4,10 +4,10 @@ Writes into ``build/`` (or ``--out``):
 
 - ``lambda.zip``: the function code only: ``index.py`` at the root and the ``image_compressor`` package, without
   tests, images or bytecode; ``lambda.json`` beside it (handler, runtime, SHA-256).
-- ``pillow-layer.zip``: ``python/...`` with Pillow, aws-lambda-powertools and their dependencies for python3.13
-  on the chosen architecture (``LAMBDA_ARCH`` or ``--arch``, default x86_64); ``pillow-layer.json`` beside it.
-  With several architectures (``--arch both``) each also gets ``pillow-layer-<arch>.zip``/``.json``; the first
-  one listed is the one in ``pillow-layer.zip``.
+- ``layer.zip``: ``python/...`` with Pillow, aws-lambda-powertools and their dependencies for python3.13
+  on the chosen architecture (``LAMBDA_ARCH`` or ``--arch``, default x86_64); ``layer.json`` beside it.
+  With several architectures (``--arch both``) each also gets ``layer-<arch>.zip``/``.json``; the first
+  one listed is the one in ``layer.zip``.
 
 Same inputs, same bytes: see :mod:`tools.detzip`. ``--from-docker-zip`` re-packs a layer made by
 ``make layer-docker`` with the same rules.
@@ -45,7 +45,7 @@ REQUIREMENTS = ROOT / "layer" / "requirements.txt"
 PACKAGE = "image_compressor"
 HANDLER = "index.handler"
 FUNCTION_ZIP = "lambda.zip"
-LAYER_ZIP = "pillow-layer.zip"
+LAYER_ZIP = "layer.zip"
 
 _EXCLUDED_DIRS = {"__pycache__", "tests", "test"}
 _EXCLUDED_SUFFIXES = {".pyc", ".pyo", ".jpg", ".jpeg"}
@@ -121,14 +121,14 @@ def build_layers(
 ) -> dict[str, dict[str, Any]]:
     """Build the layer for each of ``arches`` into ``out_dir`` and return their manifests by architecture.
 
-    One architecture: ``pillow-layer.zip``/``.json``. Several: ``pillow-layer-<arch>.zip``/``.json`` for each, and
-    a copy of the first as ``pillow-layer.zip``/``.json``. See :func:`tools.layer.build_layer` for the stamp rules.
+    One architecture: ``layer.zip``/``.json``. Several: ``layer-<arch>.zip``/``.json`` for each, and
+    a copy of the first as ``layer.zip``/``.json``. See :func:`tools.layer.build_layer` for the stamp rules.
     """
     cache_dir = default_cache_dir() if cache_dir is None else cache_dir
     manifests: dict[str, dict[str, Any]] = {}
     primary = out_dir / LAYER_ZIP
     for arch in arches:
-        out_zip = primary if len(arches) == 1 else out_dir / f"pillow-layer-{arch}.zip"
+        out_zip = primary if len(arches) == 1 else out_dir / f"layer-{arch}.zip"
         manifests[arch] = build_layer(
             out_zip,
             target=LayerTarget(arch),
@@ -138,7 +138,7 @@ def build_layers(
             date_time=date_time,
         )
     if len(arches) > 1:
-        first = out_dir / f"pillow-layer-{arches[0]}.zip"
+        first = out_dir / f"layer-{arches[0]}.zip"
         shutil.copyfile(first, primary)
         shutil.copyfile(manifest_path(first), manifest_path(primary))
     return manifests
@@ -170,13 +170,13 @@ def parse_arches(value: str) -> list[str]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tools.build",
-        description="Build build/lambda.zip and build/pillow-layer.zip reproducibly, without Docker.",
+        description="Build build/lambda.zip and build/layer.zip reproducibly, without Docker.",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "build", help="output folder (default: build/)")
     parser.add_argument(
         "--arch",
         default=os.environ.get("LAMBDA_ARCH") or "x86_64",
-        help="layer architecture: x86_64, arm64, both, or a comma list; the first goes to pillow-layer.zip "
+        help="layer architecture: x86_64, arm64, both, or a comma list; the first goes to layer.zip "
         "(default: $LAMBDA_ARCH or x86_64)",
     )
     parser.add_argument(
@@ -194,7 +194,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="ZIP",
         help="instead of pip, re-pack this layer zip (from make layer-docker) deterministically into "
-        "<out>/pillow-layer.zip and write its manifest",
+        "<out>/layer.zip and write its manifest",
     )
     return parser
 

@@ -1,6 +1,6 @@
 """Deterministic zip files: the same entries give the same bytes, whoever builds them and whenever.
 
-Both build artifacts (``lambda.zip`` and ``pillow-layer.zip``) are written by :func:`write_zip`, so the rules live in
+Both build artifacts (``lambda.zip`` and ``layer.zip``) are written by :func:`write_zip`, so the rules live in
 one place: entries sorted by name, one fixed timestamp for every entry (1980-01-01 00:00:00, or
 ``SOURCE_DATE_EPOCH``), fixed Unix permissions (0644 files, 0755 executables and folders), deflate at a fixed level,
 no extra fields, and the file swapped into place atomically so a failed build never leaves half a zip.

@@ -1,10 +1,12 @@
-"""The Pillow layer, built without Docker from manylinux wheels for the Lambda runtime python3.13.
+"""The function's layer (Pillow, jpegli, mozjpeg's lossless pass, numpy, Powertools), built without Docker.
+
+From manylinux wheels for the Lambda runtime python3.13.
 
 ``pip download``/``pip install --target`` with ``--platform manylinux_2_28_<machine> --implementation cp
 --python-version 3.13 --only-binary=:all:`` fetch exactly the wheels AWS Lambda would need, whatever machine builds.
 Wheels are cached (default ``~/.cache/jpeg-pipeline/wheels``), so a second build needs no network. The installed tree
 is cleaned (no ``bin/``, no bytecode), checked (every package pinned, no boto3/botocore, native code for the right
-CPU) and zipped under ``python/`` with :mod:`tools.detzip`. A manifest (``pillow-layer.json``) records what is in the
+CPU) and zipped under ``python/`` with :mod:`tools.detzip`. A manifest (``layer.json``) records what is in the
 zip; when the inputs did not change and the zip still matches it, the build is skipped.
 """
 
@@ -158,7 +160,7 @@ def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
 
 
 def manifest_path(zip_path: Path) -> Path:
-    """Return the manifest written beside a layer zip (``pillow-layer.zip`` -> ``pillow-layer.json``)."""
+    """Return the manifest written beside a layer zip (``layer.zip`` -> ``layer.json``)."""
     return zip_path.with_suffix(".json")
 
 
@@ -229,7 +231,7 @@ def build_layer(
         log.info("%s is up to date (%s, inputs unchanged); --force rebuilds it", out_zip, target.arch)
         return current
 
-    with tempfile.TemporaryDirectory(prefix="pillow-layer-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="layer-") as tmp:
         staging = Path(tmp) / "python"
         install_wheels(staging, target=target, requirements=requirements, cache_dir=cache_dir, python=python)
         return finish_layer(staging, out_zip, target=target, pins=pins, stamp=stamp, date_time=date_time, builder="pip")
@@ -257,7 +259,7 @@ def repack_layer(
     date_time = zip_date_time() if date_time is None else date_time
     pins = parse_requirements(requirements)
     stamp = inputs_sha256(requirements.read_bytes(), target, date_time)
-    with tempfile.TemporaryDirectory(prefix="pillow-layer-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="layer-") as tmp:
         try:
             with zipfile.ZipFile(source_zip) as zf:
                 _extract_keeping_modes(zf, Path(tmp))

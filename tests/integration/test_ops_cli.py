@@ -73,9 +73,7 @@ def test_up_refuses_a_port_taken_by_another_program(tmp_path):
 
 
 def test_up_without_the_build_says_make_build(tmp_path):
-    with pytest.raises(
-        procs.LocalCloudError, match=r"build/lambda.zip, build/pillow-layer.zip missing: run `make build`"
-    ):
+    with pytest.raises(procs.LocalCloudError, match=r"build/lambda.zip, build/layer.zip missing: run `make build`"):
         stack.up("embedded", port=procs.free_port(), root=tmp_path, state_dir=tmp_path / "state", dashboard=False)
 
 

@@ -1,4 +1,4 @@
-"""The reproducible build: lambda.zip, pillow-layer.zip (pip route and Docker route), and their manifests.
+"""The reproducible build: lambda.zip, layer.zip (pip route and Docker route), and their manifests.
 
 The layer is built once per session (wheels come from the shared wheel cache, downloaded on first use) and checked
 for content, byte-identical rebuilds, and that it really runs under CPython 3.13 on this machine.
@@ -74,7 +74,7 @@ def extracted(tmp_path_factory: pytest.TempPathFactory, built: Path) -> tuple[Pa
     task, opt = root / "task", root / "opt"
     with zipfile.ZipFile(built / "lambda.zip") as zf:
         zf.extractall(task)
-    with zipfile.ZipFile(built / "pillow-layer.zip") as zf:
+    with zipfile.ZipFile(built / "layer.zip") as zf:
         zf.extractall(opt)
     return task, opt
 
@@ -142,11 +142,11 @@ def test_function_without_index_says_what_is_missing(tmp_path: Path) -> None:
         build.build_function(tmp_path / "out", lambda_dir=tmp_path / "lambda")
 
 
-# --- pillow-layer.zip --------------------------------------------------------------------------------------------
+# --- layer.zip --------------------------------------------------------------------------------------------
 
 
 def test_layer_holds_pillow_for_linux_x86_64_cp313(built: Path) -> None:
-    with zipfile.ZipFile(built / "pillow-layer.zip") as zf:
+    with zipfile.ZipFile(built / "layer.zip") as zf:
         names = zf.namelist()
         wheel = zf.read("python/pillow-13.0.0.dist-info/WHEEL").decode()
         infos = zf.infolist()
@@ -162,7 +162,7 @@ def test_layer_holds_pillow_for_linux_x86_64_cp313(built: Path) -> None:
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert {i.date_time for i in infos} == {ZIP_EPOCH}
 
-    manifest = json.loads((built / "pillow-layer.json").read_text())
+    manifest = json.loads((built / "layer.json").read_text())
     assert manifest["architecture"] == "x86_64"
     assert manifest["platform"] == "manylinux_2_28_x86_64"
     assert manifest["runtime"] == "python3.13"
@@ -171,12 +171,12 @@ def test_layer_holds_pillow_for_linux_x86_64_cp313(built: Path) -> None:
     assert manifest["packages"] == parse_requirements(ROOT / "layer" / "requirements.txt")
     assert manifest["packages"]["pillow"] == "13.0.0"
     assert manifest["packages"]["aws-lambda-powertools"] == "3.37.0"
-    assert manifest["sha256"] == sha256(built / "pillow-layer.zip")
-    assert manifest["size"] == (built / "pillow-layer.zip").stat().st_size
+    assert manifest["sha256"] == sha256(built / "layer.zip")
+    assert manifest["size"] == (built / "layer.zip").stat().st_size
 
 
 def test_second_build_is_byte_identical(built: Path, rebuilt: Path) -> None:
-    for name in ("lambda.zip", "lambda.json", "pillow-layer.zip", "pillow-layer.json"):
+    for name in ("lambda.zip", "lambda.json", "layer.zip", "layer.json"):
         assert (built / name).read_bytes() == (rebuilt / name).read_bytes(), name
 
 
@@ -193,13 +193,13 @@ def _pypi_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unchanged_inputs_skip_the_rebuild_and_changed_ones_rebuild_to_the_same_bytes(
     built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    out = tmp_path / "pillow-layer.zip"
-    shutil.copyfile(built / "pillow-layer.zip", out)
-    shutil.copyfile(built / "pillow-layer.json", tmp_path / "pillow-layer.json")
+    out = tmp_path / "layer.zip"
+    shutil.copyfile(built / "layer.zip", out)
+    shutil.copyfile(built / "layer.json", tmp_path / "layer.json")
     requirements = tmp_path / "requirements.txt"
     shutil.copyfile(ROOT / "layer" / "requirements.txt", requirements)
     target = LayerTarget("x86_64")
-    original = json.loads((built / "pillow-layer.json").read_text())
+    original = json.loads((built / "layer.json").read_text())
 
     with monkeypatch.context() as offline:
         _pypi_unreachable(offline)
@@ -207,7 +207,7 @@ def test_unchanged_inputs_skip_the_rebuild_and_changed_ones_rebuild_to_the_same_
         # up to date: nothing to fetch, so it succeeds without any wheel source
         manifest = build_layer(out, target=target, requirements=requirements, cache_dir=empty_cache)
         assert manifest == original
-        assert out.read_bytes() == (built / "pillow-layer.zip").read_bytes()
+        assert out.read_bytes() == (built / "layer.zip").read_bytes()
         # a zip that no longer matches its manifest is rebuilt (and here that needs wheels)
         out.write_bytes(out.read_bytes() + b"tampered")
         with pytest.raises(BuildError, match="could not download"):
@@ -218,22 +218,22 @@ def test_unchanged_inputs_skip_the_rebuild_and_changed_ones_rebuild_to_the_same_
         out, target=target, requirements=requirements, cache_dir=default_cache_dir(), date_time=ZIP_EPOCH
     )
     assert manifest["inputs_sha256"] != original["inputs_sha256"]
-    assert out.read_bytes() == (built / "pillow-layer.zip").read_bytes()
-    assert json.loads((tmp_path / "pillow-layer.json").read_text()) == manifest
+    assert out.read_bytes() == (built / "layer.zip").read_bytes()
+    assert json.loads((tmp_path / "layer.json").read_text()) == manifest
 
 
 def test_arm64_layer_carries_aarch64_code(tmp_path: Path) -> None:
     manifests = build.build_layers(tmp_path, ["arm64", "x86_64"], date_time=ZIP_EPOCH)
     assert set(manifests) == {"arm64", "x86_64"}
-    with zipfile.ZipFile(tmp_path / "pillow-layer-arm64.zip") as zf:
+    with zipfile.ZipFile(tmp_path / "layer-arm64.zip") as zf:
         names = zf.namelist()
         imaging = zf.read("python/PIL/_imaging.cpython-313-aarch64-linux-gnu.so")
     assert not [n for n in names if "x86_64" in n]
     assert imaging[:4] == b"\x7fELF" and int.from_bytes(imaging[18:20], "little") == 183  # EM_AARCH64
-    assert json.loads((tmp_path / "pillow-layer-arm64.json").read_text())["platform"] == "manylinux_2_28_aarch64"
-    # the first architecture listed is the one in pillow-layer.zip
-    assert (tmp_path / "pillow-layer.zip").read_bytes() == (tmp_path / "pillow-layer-arm64.zip").read_bytes()
-    assert json.loads((tmp_path / "pillow-layer.json").read_text())["architecture"] == "arm64"
+    assert json.loads((tmp_path / "layer-arm64.json").read_text())["platform"] == "manylinux_2_28_aarch64"
+    # the first architecture listed is the one in layer.zip
+    assert (tmp_path / "layer.zip").read_bytes() == (tmp_path / "layer-arm64.zip").read_bytes()
+    assert json.loads((tmp_path / "layer.json").read_text())["architecture"] == "arm64"
 
 
 # --- the layer under CPython 3.13 --------------------------------------------------------------------------------
@@ -333,20 +333,20 @@ def test_function_zip_and_layer_compress_a_jpeg_under_python313(extracted: tuple
 def test_docker_route_zip_repacks_to_the_pip_build_bytes(built: Path, tmp_path: Path) -> None:
     """A zip made as layer/Dockerfile makes it (python -m zipfile, real mtimes, bytecode) re-packs to the same bytes."""
     tree = tmp_path / "out"
-    with zipfile.ZipFile(built / "pillow-layer.zip") as zf:
+    with zipfile.ZipFile(built / "layer.zip") as zf:
         for info in zf.infolist():  # as pip install -t leaves it: the wheel's executable bits kept
             Path(zf.extract(info, tree)).chmod((info.external_attr >> 16) & 0o777)
     (tree / "python" / "PIL" / "__pycache__").mkdir()
     (tree / "python" / "PIL" / "__pycache__" / "Image.cpython-313.pyc").write_bytes(b"\0")
     (tree / "python" / "bin").mkdir()
     (tree / "python" / "bin" / "jp.py").write_text("#!/var/lang/bin/python3.13\n")
-    docker_zip = tmp_path / "pillow-layer.docker.zip"
+    docker_zip = tmp_path / "layer.docker.zip"
     subprocess.run(
         [sys.executable, "-m", "zipfile", "-c", str(docker_zip), "python"], cwd=tree, check=True, timeout=120
     )
-    assert docker_zip.read_bytes() != (built / "pillow-layer.zip").read_bytes()
+    assert docker_zip.read_bytes() != (built / "layer.zip").read_bytes()
 
-    out = tmp_path / "result" / "pillow-layer.zip"
+    out = tmp_path / "result" / "layer.zip"
     out.parent.mkdir()
     manifest = repack_layer(
         docker_zip,
@@ -355,16 +355,16 @@ def test_docker_route_zip_repacks_to_the_pip_build_bytes(built: Path, tmp_path: 
         requirements=ROOT / "layer" / "requirements.txt",
         date_time=ZIP_EPOCH,
     )
-    assert out.read_bytes() == (built / "pillow-layer.zip").read_bytes()
+    assert out.read_bytes() == (built / "layer.zip").read_bytes()
     assert manifest["builder"] == "docker"
-    assert manifest["inputs_sha256"] == json.loads((built / "pillow-layer.json").read_text())["inputs_sha256"]
+    assert manifest["inputs_sha256"] == json.loads((built / "layer.json").read_text())["inputs_sha256"]
 
 
 def test_docker_route_refuses_a_layer_for_the_wrong_cpu(built: Path, tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="aarch64"):
         repack_layer(
-            built / "pillow-layer.zip",
-            tmp_path / "pillow-layer.zip",
+            built / "layer.zip",
+            tmp_path / "layer.zip",
             target=LayerTarget("arm64"),
             requirements=ROOT / "layer" / "requirements.txt",
         )
@@ -382,7 +382,7 @@ def test_dockerfile_and_make_target_describe_the_seed_route() -> None:
     run = " ".join(i for i in instructions if i.startswith("RUN "))
     assert re.search(r"pip install .*-r /tmp/layer/requirements\.txt -t /out/python", run)
     assert "--only-binary=:all:" in run
-    assert "/out/pillow-layer.zip" in run
+    assert "/out/layer.zip" in run
 
     script = (ROOT / "layer" / "build-docker.sh").read_text()
     for needle in (
@@ -390,7 +390,7 @@ def test_dockerfile_and_make_target_describe_the_seed_route() -> None:
         "-f layer/Dockerfile layer",
         "docker create",
         "docker cp",
-        ":/out/pillow-layer.zip",
+        ":/out/layer.zip",
         "docker rm",
         "--from-docker-zip",
     ):
@@ -451,7 +451,7 @@ def test_unreachable_pypi_gives_advice(tmp_path: Path, monkeypatch: pytest.Monke
     cache = tmp_path / "empty-cache"
     with pytest.raises(BuildError) as info:
         build_layer(
-            tmp_path / "pillow-layer.zip",
+            tmp_path / "layer.zip",
             target=LayerTarget("x86_64"),
             requirements=ROOT / "layer" / "requirements.txt",
             cache_dir=cache,
@@ -459,7 +459,7 @@ def test_unreachable_pypi_gives_advice(tmp_path: Path, monkeypatch: pytest.Monke
     message = str(info.value)
     assert "pip could not download" in message
     assert "make build" in message and str(cache) in message and "make layer-docker" in message
-    assert not (tmp_path / "pillow-layer.zip").exists()
+    assert not (tmp_path / "layer.zip").exists()
 
 
 def test_build_command_reports_a_bad_architecture(tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ variable "lambda_zip_path" {
 }
 
 variable "layer_zip_path" {
-  description = "Layer package; null means build/pillow-layer.zip of this repository (from `make build`)."
+  description = "Layer package; null means build/layer.zip of this repository (from `make build`)."
   type        = string
   default     = null
 }

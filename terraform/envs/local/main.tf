@@ -27,7 +27,7 @@ module "pipeline" {
   name_prefix     = var.name_prefix
   function_name   = var.function_name
   lambda_zip_path = coalesce(var.lambda_zip_path, "${local.build_dir}/lambda.zip")
-  layer_zip_path  = coalesce(var.layer_zip_path, "${local.build_dir}/pillow-layer.zip")
+  layer_zip_path  = coalesce(var.layer_zip_path, "${local.build_dir}/layer.zip")
   hot_reload_dir  = var.hot_reload_dir
   architecture    = var.architecture
 

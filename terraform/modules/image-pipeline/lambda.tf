@@ -12,7 +12,7 @@ resource "aws_lambda_layer_version" "this" {
   lifecycle {
     precondition {
       condition     = local.layer_zip_hash != null
-      error_message = "${var.layer_zip_path} does not exist: run `make build` to create build/pillow-layer.zip."
+      error_message = "${var.layer_zip_path} does not exist: run `make build` to create build/layer.zip."
     }
   }
 }

@@ -42,14 +42,14 @@ variable "lambda_zip_path" {
 }
 
 variable "layer_zip_path" {
-  description = "Path of the dependency layer package (build/pillow-layer.zip from `make build`), holding python/ at its root."
+  description = "Path of the dependency layer package (build/layer.zip from `make build`), holding python/ at its root."
   type        = string
 
   validation {
     # Whether the file exists is checked when the function is created or updated (lambda.tf), so that
     # `terraform destroy` still works after `make clean`.
     condition     = endswith(var.layer_zip_path, ".zip")
-    error_message = "layer_zip_path must name a .zip file such as build/pillow-layer.zip (made by `make build`)."
+    error_message = "layer_zip_path must name a .zip file such as build/layer.zip (made by `make build`)."
   }
 }
 
