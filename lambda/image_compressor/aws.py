@@ -45,7 +45,7 @@ MAX_ATTEMPTS = 3
 CLIENT_CONFIG = Config(
     connect_timeout=CONNECT_TIMEOUT_S,
     read_timeout=READ_TIMEOUT_S,
-    retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
 )
 
 #: Error codes that mean "try again later" (throttling).
