@@ -916,6 +916,8 @@ def _log_summary(outcome: Outcome) -> None:
         "total_ms": rounded_ms(outcome.total_ms),
         "reason": outcome.reason or "",
         "duplicate": outcome.duplicate,
+        "reused": outcome.reused,
+        "notified": outcome.notified,
         "target": outcome.target or "",
     }
     if outcome.result is not None:
@@ -938,6 +940,11 @@ def _emit_metrics(outcome: Outcome) -> None:
     if outcome.duplicate:
         metrics.add_metric(name="DuplicatesSkipped", unit=MetricUnit.Count, value=1)
         return
+    if outcome.status == SUPERSEDED:
+        metrics.add_metric(name="EventsSuperseded", unit=MetricUnit.Count, value=1)
+        return
+    if outcome.reused:
+        metrics.add_metric(name="OutputsReused", unit=MetricUnit.Count, value=1)
     counter = {
         Status.COMPRESSED.value: "ImagesCompressed",
         Status.KEPT_ORIGINAL.value: "ImagesKeptOriginal",

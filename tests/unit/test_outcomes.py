@@ -432,3 +432,10 @@ def test_the_clients_have_bounded_timeouts_and_standard_retries(cloud: Cloud) ->
     config = aws.client("s3").meta.config
     assert (config.connect_timeout, config.read_timeout) == (aws.CONNECT_TIMEOUT_S, aws.READ_TIMEOUT_S)
     assert config.retries == {"mode": "standard", "total_max_attempts": aws.MAX_ATTEMPTS}
+
+
+def test_the_header_walk_counts_scans() -> None:
+    from image_compressor import jpegfile
+
+    assert jpegfile.parse(photo_jpeg(64, 48, progressive=False)).scans == 1
+    assert jpegfile.parse(photo_jpeg(64, 48, progressive=True)).scans > 2
