@@ -45,7 +45,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         raise
     logger.info("processing event", extra={"objects": len(refs)})
     try:
-        outcomes = service.process_objects(refs, settings)
+        outcomes = service.process_objects(refs, settings, limits(context))
     except service.UnprocessedObjectsError as exc:
         logger.error(str(exc), extra={"unprocessed_keys": [o.key for o in exc.outcomes]})
         raise
@@ -54,6 +54,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 def parse_event(event: dict[str, Any]) -> list[service.ObjectRef]:
     """Return the source objects of the ``ObjectCreated`` records in ``event``, keys URL-decoded.
+
+    Each carries the record's identity fields (``eTag``, ``versionId``, ``sequencer``, each optional) for the
+    service's duplicate and ordering checks.
 
     Every record's key is decoded with ``unquote_plus`` here (Powertools decodes only the first record's).
     Records of other event types, and malformed records, are logged and skipped.
@@ -67,6 +70,7 @@ def parse_event(event: dict[str, Any]) -> list[service.ObjectRef]:
             event_name = record.event_name.removeprefix("s3:")
             bucket = record.s3.bucket.name
             key = unquote_plus(record.s3.get_object.key)
+            raw = record["s3"]["object"]
         except (KeyError, TypeError, AttributeError) as exc:
             logger.error(f"ignored malformed S3 record #{index}: missing {exc}; expected an S3 event notification")
             continue
@@ -76,5 +80,27 @@ def parse_event(event: dict[str, Any]) -> list[service.ObjectRef]:
                 extra={"event_name": event_name, "bucket": bucket, "key": key},
             )
             continue
-        refs.append(service.ObjectRef(bucket=bucket, key=key))
+        refs.append(
+            service.ObjectRef(
+                bucket=bucket,
+                key=key,
+                etag=_text(raw.get("eTag")),
+                version_id=_text(raw.get("versionId")),
+                sequencer=_text(raw.get("sequencer")),
+            )
+        )
     return refs
+
+
+def limits(context: LambdaContext) -> service.Limits:
+    """Return the invocation's remaining time and memory size from the Lambda context (either may be missing)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    try:
+        memory = int(getattr(context, "memory_limit_in_mb", 0) or 0) or None
+    except (TypeError, ValueError):
+        memory = None
+    return service.Limits(remaining_ms=remaining if callable(remaining) else None, memory_mb=memory)
+
+
+def _text(value: object) -> str | None:
+    return str(value).strip('"') if value not in (None, "", "null") else None

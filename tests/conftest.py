@@ -110,6 +110,7 @@ def function_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "PROGRESSIVE",
         "OPTIMIZE",
         "MAX_OBJECT_BYTES",
+        "MAX_SCANS",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

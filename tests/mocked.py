@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 from ops.defaults import DEFAULT_REGION
 
@@ -47,6 +48,23 @@ class Cloud:
         """Upload ``data`` to the source bucket and return its ETag (without quotes)."""
         response = self.s3.put_object(Bucket=SOURCE, Key=key, Body=data, ContentType=content_type)
         return response["ETag"].strip('"')
+
+    def stamp(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Return ``event`` with each record's ``eTag`` set to its source object's current ETag, as S3 sends it.
+
+        The stored events carry a placeholder ETag; the function treats an event whose ETag is no longer the
+        source's as one for a replaced version (``superseded``). Records of objects that do not exist keep theirs.
+        """
+        for record in event.get("Records", []):
+            obj = record.get("s3", {}).get("object", {})
+            if "key" not in obj:
+                continue
+            key = unquote_plus(obj["key"])
+            try:
+                obj["eTag"] = self.s3.head_object(Bucket=record["s3"]["bucket"]["name"], Key=key)["ETag"].strip('"')
+            except self.s3.exceptions.ClientError:
+                continue
+        return event
 
     def read(self, bucket: str, key: str) -> tuple[bytes, dict[str, Any]]:
         """Return the bytes and the GetObject response of ``s3://bucket/key``."""

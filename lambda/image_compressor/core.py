@@ -131,6 +131,14 @@ def compress(
     unsupported = layout.unsupported()
     if unsupported:
         return failed(unsupported, width, height)
+    if layout.scans > options.max_scans:
+        return failed(
+            f"too many scans: the file has {layout.scans} progressive scans, over the limit of {options.max_scans} "
+            "(MAX_SCANS); each scan makes the decoder go over the whole image again. Export it again as a baseline "
+            "or ordinary progressive JPEG, or raise MAX_SCANS",
+            width,
+            height,
+        )
     if layout.pixels > options.max_pixels:
         return failed(
             f"too many pixels: the header declares {width}x{height} = {layout.pixels / 1e6:.1f} MP, over the "

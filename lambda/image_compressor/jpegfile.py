@@ -91,6 +91,11 @@ class JpegLayout:
         return self.sof_marker in _PROGRESSIVE
 
     @property
+    def scans(self) -> int:
+        """Number of scans (SOS markers) found: 1 for baseline, about 10 for progressive; 1 when not walked."""
+        return sum(1 for seg in self.segments if seg.marker == _SOS)
+
+    @property
     def pixels(self) -> int:
         """Width times height as declared in the frame header."""
         return self.width * self.height

@@ -55,6 +55,8 @@ def build_payload(
     destination_bucket: str | None = None,
     failed_bucket: str | None = None,
     when: datetime | None = None,
+    event_id: str | None = None,
+    reused: bool = False,
 ) -> dict[str, Any]:
     """Return the machine-readable JSON payload of one notification.
 
@@ -71,12 +73,17 @@ def build_payload(
         ``failed``; the other one is ``None``.
     when : datetime | None
         Time of the outcome; defaults to now (UTC).
+    event_id : str | None
+        The deterministic id of the upload event this outcome belongs to: the same for every publication about
+        that event (a retry that publishes again included), so subscribers can drop duplicates.
+    reused : bool
+        True when the output of an earlier upload of the same bytes and settings was re-used (not re-encoded).
 
     Returns
     -------
     dict
         ``status, bucket, key, destination_bucket, failed_bucket, input_bytes, output_bytes, saved_pct, width,
-        height, quality, ms, reason, source_etag, time`` (ISO 8601 UTC).
+        height, quality, ms, reason, source_etag, event_id, reused, time`` (ISO 8601 UTC).
     """
     when = when or datetime.now(UTC)
     return {
@@ -94,6 +101,8 @@ def build_payload(
         "ms": rounded_ms(result.ms),
         "reason": result.reason,
         "source_etag": source_etag,
+        "event_id": event_id,
+        "reused": reused,
         "time": when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
 
@@ -133,8 +142,11 @@ def build_message(payload: dict[str, Any]) -> str:
             lines.append(f"Quality:    {payload['quality']}")
         if reason:
             lines.append(f"Note:       {reason}")
+        if payload.get("reused"):
+            lines.append("Note:       unchanged bytes: the output of an earlier upload was re-used (not re-encoded)")
     lines += [
         f"Time:       {payload['ms']} ms",
+        *([f"Event:      {payload['event_id']}"] if payload.get("event_id") else []),
         "",
         SEPARATOR,
         json.dumps(payload, ensure_ascii=True, separators=(",", ":")),

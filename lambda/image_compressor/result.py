@@ -39,8 +39,11 @@ class MetadataKey(StrEnum):
 
     ``original-bytes`` holds the record's ``input_bytes``, ``processing-ms`` its ``ms``; the other keys are the
     record's field names with dashes. ``source-etag`` and ``settings`` tie the object to the source version and the
-    settings that produced it (the idempotency check); ``retry-requested`` and ``retried-source-etag`` are written
-    when a failed copy is resubmitted.
+    settings that produced it (an output is re-used for a new upload of the same bytes under the same settings);
+    ``source-event``, ``source-sequencer``, ``source-version-id`` and ``source-last-modified`` identify the event and
+    the source version that produced the object (a retry of the same event is a duplicate; an older event never
+    replaces a newer one's outcome); ``output-reused`` says an earlier upload's output was re-used without
+    re-encoding; ``retry-requested`` and ``retried-source-etag`` are written when a failed copy is resubmitted.
     """
 
     STATUS = "status"
@@ -55,6 +58,16 @@ class MetadataKey(StrEnum):
     SETTINGS = "settings"
     RETRY_REQUESTED = "retry-requested"
     RETRIED_SOURCE_ETAG = "retried-source-etag"
+    SOURCE_EVENT = "source-event"
+    SOURCE_SEQUENCER = "source-sequencer"
+    SOURCE_VERSION = "source-version-id"
+    SOURCE_MODIFIED = "source-last-modified"
+    REUSED = "output-reused"
+
+
+#: Object tag on a destination object or failed copy once its notification was published: the ``source-event`` id
+#: it was published for (a tag, not metadata, so it is added without rewriting the object or changing its ETag).
+NOTIFIED_TAG = "notified"
 
 
 @dataclass(frozen=True, slots=True)

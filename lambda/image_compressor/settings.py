@@ -19,6 +19,8 @@ DEFAULT_TARGET_SSIM = 0.95
 #: Default ``MIN_QUALITY``: the lowest quality the search may pick. jpegli's 80 is the perceptual operating point:
 #: SSIMULACRA2 >= 70 on every benchmark picture once the SSIM safety net has lifted the noisy ones.
 DEFAULT_MIN_QUALITY = 80
+#: Default ``MAX_SCANS``: progressive JPEGs have about 10 scans (libjpeg's own tools refuse above 100 with -maxscans).
+DEFAULT_MAX_SCANS = 100
 #: Values of ``JPEG_ENCODER``.
 ENCODERS = ("jpegli", "pillow")
 #: Target-SSIM values that turn the quality search off (``TARGET_SSIM`` and the CLI's ``--target-ssim``).
@@ -61,6 +63,9 @@ class CompressionOptions:
         ``min_quality..quality`` whose output reaches it. ``None`` turns the search off (fixed ``quality``).
     min_quality : int
         Lowest quality the search may pick (1-95; when above ``quality``, ``quality`` wins).
+    max_scans : int
+        Refuse JPEGs with more scans (SOS markers) than this before decoding: every scan makes the decoder go over
+        the whole image again, so thousands of tiny scans are a CPU bomb in a small file.
     """
 
     quality: int | None = None  # always an int after __post_init__
@@ -73,6 +78,7 @@ class CompressionOptions:
     encoder: str = "jpegli"
     target_ssim: float | None = DEFAULT_TARGET_SSIM
     min_quality: int = DEFAULT_MIN_QUALITY
+    max_scans: int = DEFAULT_MAX_SCANS
 
     def __post_init__(self) -> None:
         """Fill in the mode's default quality; check value ranges so a bad setting fails before any image."""
@@ -94,12 +100,14 @@ class CompressionOptions:
             raise SettingsError(f"max_dimension must be a positive number of pixels, got {self.max_dimension}")
         if self.max_pixels < 1:
             raise SettingsError(f"max_pixels must be positive, got {self.max_pixels}")
+        if self.max_scans < 1:
+            raise SettingsError(f"max_scans must be a positive number of scans, got {self.max_scans}")
 
     def fingerprint(self) -> str:
         """Return a short stable string of the options, stored on outputs to make retries idempotent.
 
-        Every option that can change the outcome is in it (the pixel cap too, so raising it re-processes objects
-        that failed on the old cap).
+        Every option that can change the outcome is in it (the pixel and scan caps too, so raising them
+        re-processes objects that failed on the old cap).
         """
         search = f"-s{self.target_ssim!r}-n{min(self.min_quality, self.quality)}" if self.target_ssim else ""
         return (
@@ -107,6 +115,7 @@ class CompressionOptions:
             f"-p{int(self.progressive)}-o{int(self.optimize)}-x{self.max_pixels}"
             + ("-g1" if self.keep_metadata and self.keep_gps else "")
             + f"-e{self.encoder}{search}"
+            + f"-k{self.max_scans}"
         )
 
 
@@ -124,7 +133,7 @@ class Settings:
         ``SNS_TOPIC_ARN``: topic for success and failure notifications; unset disables publishing.
     compression : CompressionOptions
         From ``JPEG_QUALITY``, ``MAX_DIMENSION``, ``KEEP_METADATA``, ``KEEP_GPS``, ``MAX_PIXELS``, ``PROGRESSIVE``,
-        ``OPTIMIZE``, ``JPEG_ENCODER``, ``TARGET_SSIM``, ``MIN_QUALITY``.
+        ``OPTIMIZE``, ``JPEG_ENCODER``, ``TARGET_SSIM``, ``MIN_QUALITY``, ``MAX_SCANS``.
     max_object_bytes : int
         ``MAX_OBJECT_BYTES``: larger source objects are not downloaded; they go to the failed bucket with a reason.
     """
@@ -139,6 +148,14 @@ class Settings:
         """Check the object size cap so a bad setting fails before any object is touched."""
         if self.max_object_bytes < 1:
             raise SettingsError(f"MAX_OBJECT_BYTES must be a positive number of bytes, got {self.max_object_bytes}")
+
+    def fingerprint(self) -> str:
+        """Return the fingerprint of every setting that can change an object's outcome, stored on each outcome.
+
+        The compression options' fingerprint plus ``MAX_OBJECT_BYTES`` (an object over the cap fails without being
+        downloaded). An output is re-used for a new upload of the same bytes only under the same fingerprint.
+        """
+        return f"{self.compression.fingerprint()}-b{self.max_object_bytes}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -162,6 +179,7 @@ class Settings:
             encoder=_choice(env, "JPEG_ENCODER", ENCODERS, defaults.encoder),
             target_ssim=_target_ssim(env, "TARGET_SSIM", defaults.target_ssim),
             min_quality=_int(env, "MIN_QUALITY", defaults.min_quality),
+            max_scans=_int(env, "MAX_SCANS", defaults.max_scans),
         )
         return cls(
             dest_bucket=_required(env, "DEST_BUCKET"),

@@ -471,7 +471,7 @@ def test_retry_reprocesses_even_when_the_failed_copy_matches_etag_and_settings(s
     data = photo_jpeg(320, 240)
     conf = stack.client("lambda").get_function_configuration(FunctionName=stack.outputs["function_name"])
     env = conf.get("Environment", {}).get("Variables", {})
-    fingerprint = Settings.from_env({"DEST_BUCKET": "d", "FAILED_BUCKET": "f", **env}).compression.fingerprint()
+    fingerprint = Settings.from_env({"DEST_BUCKET": "d", "FAILED_BUCKET": "f", **env}).fingerprint()
     stack.client("s3").put_object(
         Bucket=stack.outputs["failed_bucket"],
         Key=key,

@@ -214,6 +214,7 @@ def test_every_new_option_is_in_the_fingerprint():
         CompressionOptions(target_ssim=None),
         CompressionOptions(min_quality=50),
         CompressionOptions(quality=90),
+        CompressionOptions(max_scans=10),
     ]
     prints = {base.fingerprint(), *(v.fingerprint() for v in variants)}
     assert len(prints) == len(variants) + 1
@@ -229,3 +230,9 @@ def test_every_new_option_is_in_the_fingerprint():
 def test_packed_rgb_is_tobytes_in_strips(size, strip_bytes):
     image = photo_image(*size)
     assert packed_rgb(image, strip_bytes) == image.tobytes()
+
+
+def test_the_function_fingerprint_covers_the_object_size_cap_too():
+    small, large = Settings("d", "f", max_object_bytes=1000), Settings("d", "f")
+    assert small.fingerprint() != large.fingerprint()
+    assert small.fingerprint().startswith(small.compression.fingerprint())

@@ -15,7 +15,7 @@ from image_compressor.core import compress
 from image_compressor.notification import ascii_safe, parse_message
 from image_compressor.result import Status
 from image_compressor.service import UnprocessedObjectsError
-from image_compressor.settings import CompressionOptions, SettingsError
+from image_compressor.settings import CompressionOptions, Settings, SettingsError
 from PIL import Image
 
 from tests.jpegs import photo_image, photo_jpeg
@@ -60,11 +60,19 @@ def emitted_metrics(text: str) -> dict[str, list[float]]:
     return found
 
 
-def event_for(key: str, bucket: str = SOURCE) -> dict[str, Any]:
-    """Return the simple put event rewritten for ``key`` (URL-encoded as S3 does) in ``bucket``."""
+def event_for(key: str, bucket: str = SOURCE, sequencer: str | None = "0065A1B2C3D4E5F601") -> dict[str, Any]:
+    """Return the simple put event rewritten for ``key`` (URL-encoded as S3 does) in ``bucket``.
+
+    ``sequencer`` replaces the record's (a new upload has a higher one); ``None`` removes it, as in moto's events and
+    manual invocations.
+    """
     event = load_event("put_simple.json")
     event["Records"][0]["s3"]["object"]["key"] = quote_plus(key)
     event["Records"][0]["s3"]["bucket"]["name"] = bucket
+    if sequencer is None:
+        del event["Records"][0]["s3"]["object"]["sequencer"]
+    else:
+        event["Records"][0]["s3"]["object"]["sequencer"] = sequencer
     return event
 
 
@@ -91,7 +99,7 @@ def test_success_writes_smaller_jpeg_with_metadata_and_publishes(
     original = photo_jpeg(640, 480, quality=95)
     etag = cloud.put_source("photos/cat.jpg", original)
 
-    response = index.handler(load_event("put_simple.json"), lambda_context)
+    response = index.handler(cloud.stamp(load_event("put_simple.json")), lambda_context)
 
     assert response["processed"] == 1
     assert response["results"][0]["status"] == "compressed"
@@ -104,7 +112,7 @@ def test_success_writes_smaller_jpeg_with_metadata_and_publishes(
     assert OUTPUT_METADATA <= set(meta)
     assert meta["status"] == "compressed"
     assert meta["source-etag"] == etag
-    assert meta["settings"] == CompressionOptions().fingerprint()
+    assert meta["settings"] == Settings.from_env().fingerprint()
     assert (meta["original-bytes"], meta["output-bytes"]) == (str(len(original)), str(len(data)))
     quality = compress(original).result.quality  # the quality the core's SSIM search picks for this image
     assert (meta["width"], meta["height"], meta["quality"]) == ("640", "480", str(quality))
@@ -164,7 +172,7 @@ def test_output_that_would_not_be_smaller_is_kept_original(
     original = compress(photo_jpeg(320, 240), CompressionOptions(quality=20, target_ssim=None)).data
     cloud.put_source("photos/cat.jpg", original)
 
-    response = index.handler(load_event("put_simple.json"), lambda_context)
+    response = index.handler(cloud.stamp(load_event("put_simple.json")), lambda_context)
 
     assert response["results"][0]["status"] == "kept-original"
     data, head = cloud.read(DESTINATION, "photos/cat.jpg")
@@ -213,7 +221,7 @@ def test_bad_input_goes_to_failed_bucket_with_reason(
         assert core_result.status is Status.FAILED and core_result.reason
         reason = core_result.reason
 
-    response = index.handler(load_event("put_simple.json"), lambda_context)
+    response = index.handler(cloud.stamp(load_event("put_simple.json")), lambda_context)
 
     assert response["results"][0]["status"] == "failed"
     copied, head = cloud.read(FAILED, "photos/cat.jpg")
@@ -222,7 +230,7 @@ def test_bad_input_goes_to_failed_bucket_with_reason(
     meta = head["Metadata"]
     assert meta["status"] == "failed"
     assert meta["source-etag"] == etag
-    assert meta["settings"] == CompressionOptions().fingerprint()
+    assert meta["settings"] == Settings.from_env().fingerprint()
     assert ascii_safe(reason) in meta["reason"]
     assert cloud.keys(DESTINATION) == []
     assert cloud.read(SOURCE, "photos/cat.jpg")[0] == original
@@ -268,7 +276,7 @@ def test_encoded_keys_are_decoded(
 ) -> None:
     cloud.put_source(key, photo_jpeg(320, 240))
 
-    response = index.handler(load_event(event_file), lambda_context)
+    response = index.handler(cloud.stamp(load_event(event_file)), lambda_context)
 
     assert response["results"][0]["key"] == key
     assert response["results"][0]["status"] == "compressed"
@@ -285,7 +293,7 @@ def test_long_unicode_key_gets_a_short_ascii_subject(cloud: Cloud, lambda_contex
     key = "álbum/" + "ñ" * 200 + ".jpg"
     cloud.put_source(key, photo_jpeg(160, 120))
 
-    index.handler(event_for(key), lambda_context)
+    index.handler(cloud.stamp(event_for(key)), lambda_context)
 
     [message] = cloud.messages(cloud.envelope_queue_url)
     subject = json.loads(message["Body"])["Subject"]
@@ -306,7 +314,7 @@ def test_every_record_of_a_multi_record_event_is_processed(
     cloud.put_source(keys[1], photo_jpeg(320, 240))
     cloud.put_source(keys[2], b"this is not an image")
 
-    response = index.handler(load_event("multi_record.json"), lambda_context)
+    response = index.handler(cloud.stamp(load_event("multi_record.json")), lambda_context)
 
     assert [(r["key"], r["status"]) for r in response["results"]] == [
         (keys[0], "compressed"),
@@ -333,7 +341,7 @@ def test_records_other_than_object_created_are_ignored_with_a_log_line(
     cloud.put_source("mixed/kept.jpg", photo_jpeg(320, 240))
     cloud.put_source("mixed/restored.jpg", photo_jpeg(320, 240))
 
-    response = index.handler(load_event("mixed_event_types.json"), lambda_context)
+    response = index.handler(cloud.stamp(load_event("mixed_event_types.json")), lambda_context)
 
     assert [r["key"] for r in response["results"]] == ["mixed/kept.jpg"]
     assert cloud.keys(DESTINATION) == ["mixed/kept.jpg"]
@@ -365,10 +373,10 @@ def test_retried_event_writes_nothing_twice_and_publishes_once(
     cloud.put_source("batch/über drei.jpeg", photo_jpeg(320, 240))
     event = load_event("multi_record.json")
 
-    first = index.handler(event, lambda_context)
+    first = index.handler(cloud.stamp(event), lambda_context)
     assert len(cloud.messages(cloud.raw_queue_url)) == 3
     capsys.readouterr()
-    second = index.handler(event, lambda_context)
+    second = index.handler(cloud.stamp(event), lambda_context)
 
     assert [r["status"] for r in second["results"]] == [r["status"] for r in first["results"]]
     assert all(r["duplicate"] for r in second["results"])
@@ -386,23 +394,29 @@ def test_retried_event_writes_nothing_twice_and_publishes_once(
     assert emitted_metrics(out)["DuplicatesSkipped"] == [1.0, 1.0, 1.0]
 
 
-def test_new_settings_or_new_content_are_processed_again(
+def test_new_settings_apply_to_new_events_and_new_content_is_processed_again(
     cloud: Cloud, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cloud.s3.put_bucket_versioning(Bucket=DESTINATION, VersioningConfiguration={"Status": "Enabled"})
     cloud.put_source("photos/cat.jpg", photo_jpeg(640, 480))
-    event = load_event("put_simple.json")
-    index.handler(event, lambda_context)
+    index.handler(cloud.stamp(event_for("photos/cat.jpg", sequencer="0A")), lambda_context)
 
+    # A retry of the same event stays a duplicate, whatever the settings say now.
     monkeypatch.setenv("JPEG_QUALITY", "60")
-    again = index.handler(event, lambda_context)
-    assert again["results"][0]["duplicate"] is False
+    monkeypatch.setenv("TARGET_SSIM", "off")
+    again = index.handler(cloud.stamp(event_for("photos/cat.jpg", sequencer="0A")), lambda_context)
+    assert again["results"][0]["duplicate"] is True
+    # A new upload of the same bytes under new settings is compressed again with them.
+    cloud.put_source("photos/cat.jpg", photo_jpeg(640, 480))
+    newer = index.handler(cloud.stamp(event_for("photos/cat.jpg", sequencer="0B")), lambda_context)
+    assert (newer["results"][0]["duplicate"], newer["results"][0]["reused"]) == (False, False)
     assert cloud.read(DESTINATION, "photos/cat.jpg")[1]["Metadata"]["quality"] == "60"
 
     new_etag = cloud.put_source("photos/cat.jpg", photo_jpeg(320, 240))
-    index.handler(event, lambda_context)
+    index.handler(cloud.stamp(event_for("photos/cat.jpg", sequencer="0C")), lambda_context)
     _, head = cloud.read(DESTINATION, "photos/cat.jpg")
     assert head["Metadata"]["source-etag"] == new_etag
+    assert head["Metadata"]["source-sequencer"] == "0C"
     assert head["Metadata"]["width"] == "320"
     assert len(cloud.s3.list_object_versions(Bucket=DESTINATION)["Versions"]) == 3
     assert len(cloud.messages(cloud.raw_queue_url)) == 3
@@ -425,7 +439,7 @@ def test_failed_publish_never_turns_success_into_failure(
         monkeypatch.setenv("SNS_TOPIC_ARN", topic)
     cloud.put_source("photos/cat.jpg", photo_jpeg(320, 240))
 
-    response = index.handler(load_event("put_simple.json"), lambda_context)
+    response = index.handler(cloud.stamp(load_event("put_simple.json")), lambda_context)
 
     assert response["results"][0]["status"] == "compressed"
     assert cloud.keys(DESTINATION) == ["photos/cat.jpg"]
@@ -443,7 +457,7 @@ def test_destination_write_failure_copies_original_to_failed_bucket(
     original = photo_jpeg(320, 240)
     cloud.put_source("photos/cat.jpg", original)
 
-    response = index.handler(load_event("put_simple.json"), lambda_context)
+    response = index.handler(cloud.stamp(load_event("put_simple.json")), lambda_context)
 
     assert response["results"][0]["status"] == "failed"
     copied, head = cloud.read(FAILED, "photos/cat.jpg")
@@ -467,7 +481,7 @@ def test_neither_destination_nor_failed_bucket_raises_after_all_records(
         cloud.put_source(key, photo_jpeg(160, 120))
 
     with pytest.raises(UnprocessedObjectsError) as caught:
-        index.handler(load_event("multi_record.json"), lambda_context)
+        index.handler(cloud.stamp(load_event("multi_record.json")), lambda_context)
 
     assert [o.key for o in caught.value.outcomes] == keys
     for key in keys:
@@ -497,7 +511,7 @@ def test_recursion_guard_refuses_and_writes_nothing(
     cloud.put_source("photos/cat.jpg", photo_jpeg(320, 240))
 
     with pytest.raises(UnprocessedObjectsError, match="photos/cat.jpg"):
-        index.handler(load_event("put_simple.json"), lambda_context)
+        index.handler(cloud.stamp(load_event("put_simple.json")), lambda_context)
 
     assert len(cloud.s3.list_object_versions(Bucket=SOURCE)["Versions"]) == 1
     assert cloud.keys(DESTINATION) == cloud.keys(FAILED) == []
@@ -515,7 +529,7 @@ def test_recursion_guard_still_processes_the_other_records(cloud: Cloud, lambda_
     event["Records"].insert(0, looping)
 
     with pytest.raises(UnprocessedObjectsError) as caught:
-        index.handler(event, lambda_context)
+        index.handler(cloud.stamp(event), lambda_context)
 
     assert [(o.key, o.status) for o in caught.value.outcomes] == [("photos/loop.jpg", "refused")]
     assert cloud.keys(DESTINATION) == ["photos/cat.jpg"]
@@ -529,7 +543,7 @@ def test_missing_setting_fails_loudly_before_touching_anything(
     cloud.put_source("photos/cat.jpg", photo_jpeg(160, 120))
 
     with pytest.raises(SettingsError, match="DEST_BUCKET"):
-        index.handler(load_event("put_simple.json"), lambda_context)
+        index.handler(cloud.stamp(load_event("put_simple.json")), lambda_context)
 
     assert cloud.keys(FAILED) == []
     errors = [r for r in log_records(capsys.readouterr().out) if r.get("level") == "ERROR"]
@@ -539,7 +553,7 @@ def test_missing_setting_fails_loudly_before_touching_anything(
 def test_source_deleted_before_processing_is_not_an_error(
     cloud: Cloud, lambda_context: LambdaContext, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    response = index.handler(load_event("put_simple.json"), lambda_context)
+    response = index.handler(cloud.stamp(load_event("put_simple.json")), lambda_context)
 
     assert response["results"][0]["status"] == "missing"
     assert cloud.keys(DESTINATION) == cloud.keys(FAILED) == []

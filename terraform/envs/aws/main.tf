@@ -42,6 +42,7 @@ module "pipeline" {
   keep_metadata    = var.keep_metadata
   keep_gps         = var.keep_gps
   max_pixels       = var.max_pixels
+  max_scans        = var.max_scans
   max_object_bytes = var.max_object_bytes
 
   maximum_retry_attempts       = var.maximum_retry_attempts

@@ -132,6 +132,12 @@ variable "max_pixels" {
   default     = 50000000
 }
 
+variable "max_scans" {
+  description = "MAX_SCANS of the function: JPEGs with more scans (SOS markers) fail before decoding (CPU-bomb guard)."
+  type        = number
+  default     = 100
+}
+
 variable "max_object_bytes" {
   description = "MAX_OBJECT_BYTES of the function: larger source objects go to the failed bucket undownloaded (52428800 = 50 MiB)."
   type        = number

@@ -39,6 +39,7 @@ module "pipeline" {
   keep_metadata    = var.keep_metadata
   keep_gps         = var.keep_gps
   max_pixels       = var.max_pixels
+  max_scans        = var.max_scans
   max_object_bytes = var.max_object_bytes
   log_level        = var.log_level
 

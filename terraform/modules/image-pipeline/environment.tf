@@ -14,6 +14,7 @@ locals {
       KEEP_METADATA    = tostring(var.keep_metadata)
       KEEP_GPS         = tostring(var.keep_gps)
       MAX_PIXELS       = tostring(var.max_pixels)
+      MAX_SCANS        = tostring(var.max_scans)
       PROGRESSIVE      = tostring(var.progressive)
       OPTIMIZE         = tostring(var.optimize)
       MAX_OBJECT_BYTES = tostring(var.max_object_bytes)

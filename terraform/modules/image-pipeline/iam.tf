@@ -27,20 +27,29 @@ resource "aws_iam_role" "this" {
 data "aws_iam_policy_document" "function" {
   statement {
     sid = "ReadUploads"
-    # GetObjectTagging: CopyObject (original -> failed bucket) copies the source's tags.
-    actions   = ["s3:GetObject", "s3:GetObjectTagging"]
+    # GetObjectTagging is not needed: copies to the failed bucket replace the tags (TaggingDirective=REPLACE).
+    actions   = ["s3:GetObject"]
     resources = ["${aws_s3_bucket.this["source"].arn}/*"]
   }
 
   statement {
     sid = "WriteResults"
-    # GetObject is HeadObject for the idempotency check (same ETag + settings => no second write);
-    # PutObjectTagging: CopyObject into the failed bucket writes the copied tags.
-    actions = ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"]
+    # GetObject is HeadObject: the event identity and ordering recorded on the current outcome (duplicates, latest
+    # wins) and CopyObject of an output onto itself (a re-used output gets the new event's record);
+    # PutObjectTagging/GetObjectTagging: the "notified" tag written after publishing and read by a retry.
+    actions = ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:GetObjectTagging"]
     resources = [
       "${aws_s3_bucket.this["destination"].arn}/*",
       "${aws_s3_bucket.this["failed"].arn}/*",
     ]
+  }
+
+  statement {
+    sid = "RemoveSupersededOutputs"
+    # Latest wins: when the newest upload of a key fails, the older output leaves the destination (If-Match on its
+    # ETag); and an output written for a source replaced meanwhile is taken back. Destination only.
+    actions   = ["s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.this["destination"].arn}/*"]
   }
 
   statement {

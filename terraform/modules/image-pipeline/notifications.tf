@@ -1,8 +1,13 @@
-# S3 -> Lambda: the source bucket invokes the function for every created .jpg/.jpeg object. S3 suffix filters are
-# case-sensitive, so the usual spellings each get a block (a mixed-case ".Jpg" is not matched).
+# S3 -> Lambda: the source bucket invokes the function for every created .jpg/.jpeg object in any letter case. S3
+# suffix filters are case-sensitive, so every spelling gets its own block: 2^3 of ".jpg" and 2^4 of ".jpeg", 24
+# suffixes that never overlap (none is a suffix of another), so no other upload invokes the function (no cost for
+# non-JPEGs; see docs/terraform.md).
 
 locals {
-  jpeg_suffixes = [".jpg", ".jpeg", ".JPG", ".JPEG"]
+  jpeg_suffixes = concat(
+    flatten([for j in ["j", "J"] : [for p in ["p", "P"] : [for g in ["g", "G"] : ".${j}${p}${g}"]]]),
+    flatten([for j in ["j", "J"] : [for p in ["p", "P"] : [for e in ["e", "E"] : [for g in ["g", "G"] : ".${j}${p}${e}${g}"]]]]),
+  )
 }
 
 resource "aws_lambda_permission" "this" {

@@ -232,6 +232,18 @@ variable "max_pixels" {
   }
 }
 
+variable "max_scans" {
+  description = "MAX_SCANS: refuse JPEGs with more scans (SOS markers) than this before decoding; each scan is another pass of the decoder over the whole image (CPU-bomb guard). Progressive photos have about 10."
+  type        = number
+  default     = 100
+  nullable    = false
+
+  validation {
+    condition     = var.max_scans >= 1 && floor(var.max_scans) == var.max_scans
+    error_message = "max_scans must be a whole number >= 1."
+  }
+}
+
 variable "max_object_bytes" {
   description = "MAX_OBJECT_BYTES: source objects larger than this are not downloaded; they go to the failed bucket with a reason. The default, 50 MiB, is far above any camera JPEG and well inside the function's memory."
   type        = number

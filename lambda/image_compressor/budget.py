@@ -1,0 +1,122 @@
+"""Deadline and memory guards: estimate whether one image can finish in the time and memory the function has.
+
+Pure: the estimate comes from the frame header (:mod:`image_compressor.jpegfile`, nothing decoded) and a few
+measured constants. The function calls :func:`preflight` after downloading an object and before compressing it; an
+image that cannot finish goes to the failed bucket with a reason that says what to change, instead of a silent
+timeout (retried three times, then the dead-letter queue) or an out-of-memory kill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from image_compressor import jpegfile, sniff
+from image_compressor.settings import CompressionOptions
+
+#: Compute milliseconds per megapixel on one full vCPU, by encoder: about twice what the whole core (decode, quality
+#: search, encode) takes on these machines (jpegli with the SSIM search ~130 ms/MP, pillow fixed quality ~60 ms/MP).
+MS_PER_MEGAPIXEL = {"jpegli": 260.0, "pillow": 120.0}
+#: Lambda gives a function one full vCPU at 1769 MB and proportionally less below: compute time stretches by this.
+FULL_VCPU_MB = 1769
+#: Peak bytes per declared pixel: the decoded RGB image, a resized or oriented copy, encoder and SSIM buffers.
+BYTES_PER_PIXEL = 8
+#: Memory the runtime, Pillow, numpy and the encoders hold before any image, in MB.
+BASE_MEMORY_MB = 120
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """What compressing one image is expected to cost.
+
+    Attributes
+    ----------
+    width, height : int
+        Declared frame size.
+    ms : float
+        Compute milliseconds on the function's CPU share (``memory_mb``; one full vCPU when unknown).
+    memory_mb : float
+        Peak memory in MB, the input object included.
+    """
+
+    width: int
+    height: int
+    ms: float
+    memory_mb: float
+
+    @property
+    def megapixels(self) -> float:
+        """Declared pixels in millions."""
+        return self.width * self.height / 1e6
+
+
+def estimate(data: bytes, options: CompressionOptions, memory_mb: int | None = None) -> Estimate | None:
+    """Estimate time and memory for compressing ``data`` from its frame header alone.
+
+    Returns ``None`` when the core refuses the image anyway before decoding (not a JPEG, broken header, unsupported
+    variant, over ``max_pixels``): its own reason is the better one, and refusing costs nothing.
+    """
+    if not sniff.is_jpeg(data):
+        return None
+    try:
+        layout = jpegfile.parse(data, find_end=False)
+    except jpegfile.JpegStructureError:
+        return None
+    if layout.unsupported() or layout.pixels > options.max_pixels:
+        return None
+    megapixels = layout.pixels / 1e6
+    cpu_share = min(1.0, memory_mb / FULL_VCPU_MB) if memory_mb else 1.0
+    ms = megapixels * MS_PER_MEGAPIXEL.get(options.encoder, max(MS_PER_MEGAPIXEL.values())) / cpu_share
+    memory = BASE_MEMORY_MB + (layout.pixels * BYTES_PER_PIXEL + 2 * len(data)) / 2**20
+    return Estimate(layout.width, layout.height, ms, memory)
+
+
+def preflight(
+    data: bytes,
+    options: CompressionOptions,
+    *,
+    remaining_ms: float | None,
+    memory_mb: int | None,
+    margin_ms: float,
+) -> str | None:
+    """Return why compressing ``data`` cannot finish in the function's memory or remaining time, or ``None``.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole object.
+    options : CompressionOptions
+        The compression settings (encoder, pixel cap).
+    remaining_ms : float | None
+        Milliseconds left before the function times out (``context.get_remaining_time_in_millis()``); ``None``
+        skips the deadline check (the CLI, tests without a context).
+    memory_mb : int | None
+        The function's memory size; ``None`` skips the memory check.
+    margin_ms : float
+        Time kept back for writing the outcome and notifying.
+
+    Returns
+    -------
+    str | None
+        A reason that names the numbers and what to change (the function's memory or timeout, the pixel cap), or
+        ``None`` when the estimate fits.
+    """
+    found = estimate(data, options, memory_mb)
+    if found is None:
+        return None
+    size = f"{found.width}x{found.height} = {found.megapixels:.1f} MP"
+    if memory_mb and found.memory_mb > memory_mb:
+        return (
+            f"not enough memory: decoding {size} needs about {found.memory_mb:.0f} MB, the function has {memory_mb} "
+            "MB; raise the function's memory (Terraform variable memory_size) or lower MAX_PIXELS, or downscale the "
+            "image before uploading"
+        )
+    if remaining_ms is not None and found.ms > remaining_ms - margin_ms:
+        left = max(0.0, remaining_ms - margin_ms) / 1000
+        return (
+            f"not enough time: compressing {size} takes about {found.ms / 1000:.1f} s of compute"
+            + (f" at {memory_mb} MB" if memory_mb else "")
+            + f", but only {left:.1f} s of the function's timeout were left (after {margin_ms / 1000:.0f} s kept for "
+            "writing the outcome); raise the function's timeout (Terraform variable timeout) or its memory "
+            "(memory_size: more memory gives more CPU), or downscale the image before uploading"
+        )
+    return None
