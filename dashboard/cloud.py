@@ -358,12 +358,12 @@ class Cloud:
     def retry_failed(self, key: str) -> str:
         """Resubmit a failed object: server-side copy of the failed bucket's copy back to the source key.
 
-        The handler skips a source object whose ETag and settings fingerprint already have an outcome in the
-        destination or failed bucket (``source-etag`` + ``settings`` metadata), and a copy of identical bytes has the
-        same ETag, so a plain copy back would be skipped. Before resubmitting, the failed copy's metadata is therefore
+        The copy back is a new upload, hence a new event, which the function always processes (its idempotency is per
+        event, and a failed copy is never re-used as an outcome). Before resubmitting, the failed copy's metadata is
         rewritten in place (server-side, bytes and reason kept): ``source-etag`` becomes ``retried-source-etag`` and
-        ``retry-requested`` records the time. The handler then processes the object again and, if it fails again,
-        writes a fresh failed copy. Nothing is deleted here. Returns the ETag (unquoted) of the new source object.
+        ``retry-requested`` records the time, which the Failed page shows while the retry runs. If the object fails
+        again, the function writes a fresh failed copy. Nothing is deleted here. Returns the ETag (unquoted) of the
+        new source object.
 
         Raises
         ------
