@@ -19,7 +19,6 @@ if _ROOT not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboar
 import streamlit as st  # noqa: E402
 
 from dashboard import ui  # noqa: E402
-from dashboard.text import md  # noqa: E402
 
 st.set_page_config(page_title="JPEG pipeline", page_icon=":material/compress:", layout="wide")
 
@@ -37,7 +36,7 @@ found = ui.connect()
 ui.sidebar(found)
 if isinstance(found, str):
     st.title(page.title)
-    st.error(md(found), icon=":material/block:")
+    st.error(found, icon=":material/block:")
     st.info(
         "The dashboard finds the stack through `.local/stack.json` (written by `make local-up`), "
         "`DASHBOARD_STACK_FILE`, or the Terraform outputs of `terraform/envs/aws` after `make deploy-aws`."

@@ -21,6 +21,7 @@ from image_compressor.result import STATUSES, MetadataKey, Status, StoredResult,
 
 from dashboard.discovery import Stack
 from dashboard.errors import DashboardError, StackDownError, explain, is_not_found
+from dashboard.text import md
 from ops import defaults, procs
 
 
@@ -376,7 +377,7 @@ class Cloud:
             head = s3.head_object(Bucket=failed_bucket, Key=key)
         except bx.ClientError as exc:
             if is_not_found(exc):
-                raise DashboardError(f"'{key}' is no longer in the failed bucket; refresh the list.") from exc
+                raise DashboardError(f"{md(key)} is no longer in the failed bucket; refresh the list.") from exc
             raise
         content_type = head.get("ContentType") or "image/jpeg"
         meta = dict(head.get("Metadata") or {})

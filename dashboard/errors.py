@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import botocore.exceptions as bx
 
+from dashboard.text import md
+
 if TYPE_CHECKING:
     from dashboard.discovery import Stack
 
@@ -23,39 +25,45 @@ class StackDownError(DashboardError):
 
 
 def explain(exc: BaseException, stack: Stack | None = None) -> str:
-    """Turn an exception from boto3 or this module into one sentence that says what to do next."""
+    """Turn an exception from boto3 or this module into one sentence that says what to do next.
+
+    The sentence is Markdown of ours; the exception's own text (which may quote an object key or a URL) goes through
+    :func:`dashboard.text.md`, so it shows as text. A :class:`DashboardError`'s message is already written that way.
+    """
     where = f"the {stack.label} at {stack.endpoint}" if stack and stack.endpoint else "AWS"
     if isinstance(exc, DashboardError):
         return str(exc)
     if isinstance(exc, bx.ProfileNotFound):
-        return f"{exc}. Set AWS_PROFILE to a profile from `aws configure list-profiles`."
+        return f"{md(exc)}. Set AWS_PROFILE to a profile from `aws configure list-profiles`."
     if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):
         return "No AWS credentials found. Set AWS_PROFILE (or run `aws configure` / `aws sso login`) and reload."
     if isinstance(exc, (bx.SSOTokenLoadError, bx.UnauthorizedSSOTokenError, bx.TokenRetrievalError, bx.SSOError)):
-        return f"Your AWS SSO session is not valid ({exc}). Run `aws sso login` and reload."
+        return f"Your AWS SSO session is not valid ({md(exc)}). Run `aws sso login` and reload."
     if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectionClosedError, bx.ConnectTimeoutError)):
         hint = "Start it with `make local-up`" if stack and stack.is_local else "Check your network and region"
-        return f"Cannot reach {where} ({exc}). {hint}, then reload."
+        return f"Cannot reach {where} ({md(exc)}). {hint}, then reload."
     if isinstance(exc, bx.ReadTimeoutError):
-        return f"{where} did not answer in time ({exc}). Try again; if it persists, check the service."
+        return f"{where} did not answer in time ({md(exc)}). Try again; if it persists, check the service."
     if isinstance(exc, bx.ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         message = exc.response.get("Error", {}).get("Message", "") or str(exc)
         if code in {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"}:
-            return f"AWS rejected the credentials ({code}). Refresh them (e.g. `aws sso login`) and reload."
+            return f"AWS rejected the credentials ({md(code)}). Refresh them (e.g. `aws sso login`) and reload."
         if code in {"AccessDenied", "AccessDeniedException", "AuthorizationError"}:
-            return f"Access denied ({message}). Use a profile allowed to read the stack's resources."
+            return f"Access denied ({md(message)}). Use a profile allowed to read the stack's resources."
         if code == "NoSuchKey":
-            return f"The object no longer exists ({message}); it may have been deleted or replaced. Refresh the page."
+            return (
+                f"The object no longer exists ({md(message)}); it may have been deleted or replaced. Refresh the page."
+            )
         if code in {"NoSuchBucket", "ResourceNotFoundException", "NotFound", "404", "NotFoundException"}:
             return (
-                f"A resource of the stack is missing in {where} ({code}: {message}). "
+                f"A resource of the stack is missing in {where} ({md(code)}: {md(message)}). "
                 "Re-apply the stack (`make local-up` or `make deploy-aws`)."
             )
-        return f"{where} answered with an error: {code}: {message}"
+        return f"{where} answered with an error: {md(code)}: {md(message)}"
     if isinstance(exc, bx.BotoCoreError):
-        return f"Talking to {where} failed: {exc}"
-    return f"Unexpected error: {type(exc).__name__}: {exc}"
+        return f"Talking to {where} failed: {md(exc)}"
+    return f"Unexpected error: {type(exc).__name__}: {md(exc)}"
 
 
 def is_not_found(exc: bx.ClientError) -> bool:

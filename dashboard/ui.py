@@ -141,7 +141,7 @@ def connection() -> Connection:
     """Return the connection for a page; show the problem and stop the page when there is none."""
     found = connect()
     if isinstance(found, str):
-        st.error(md(found), icon=":material/block:")
+        st.error(found, icon=":material/block:")
         st.stop()
     return found
 
@@ -152,7 +152,7 @@ def friendly_errors(stack: discovery.Stack | None = None) -> Iterator[None]:
     try:
         yield
     except Exception as exc:  # Streamlit's own control flow (stop, rerun) is BaseException and passes through
-        st.error(md(explain(exc, stack)), icon=":material/warning:")
+        st.error(explain(exc, stack), icon=":material/warning:")
 
 
 # -- page style -------------------------------------------------------------------------------------------------------
@@ -261,7 +261,7 @@ def show_result(connection: Connection, key: str, result: cl.ImageResult, view: 
         try:
             pair = previews(connection.stack_json, key, before_bucket, after_bucket, version)
         except Exception as exc:  # a preview problem must not hide the figures above
-            st.warning(f"No preview: {md(explain(exc, connection.stack))}")
+            st.warning(f"No preview: {explain(exc, connection.stack)}")
             return
         if isinstance(pair, str):
             st.caption(f"No preview: {md(pair)}")

@@ -21,7 +21,7 @@ last = st.session_state.get("failed_last_retry")
 if last:
     key, result, error = last
     if error:
-        st.error(f"Retry of {md(key)}: {md(error)}", icon=":material/warning:")
+        st.error(f"Retry of {md(key)}: {error}", icon=":material/warning:")
     elif result is None:
         st.warning(
             f"Retried {md(key)}, but no new result arrived within {RETRY_TIMEOUT_S:.0f} s. "
