@@ -5,6 +5,9 @@ same command line, the same health wait and the same clean-up on failure:
 
 :func:`start_localcloud`
     ``python -m localcloud.server`` detached on a port, waited for until its health check answers.
+:func:`start_ministack`
+    ``python -m localcloud.ministack`` (MiniStack behind the local cloud's guard, on the interpreter of its own venv
+    ``.venv-ministack``) detached on a port, waited for until its health check answers.
 :func:`dashboard_command`, :func:`start_dashboard`
     ``streamlit run dashboard/app.py`` bound to 127.0.0.1: detached with a health wait (``make local-up``, the
     browser tests) or in the foreground (``make dashboard``).
@@ -120,6 +123,96 @@ def start_localcloud(
         raise LocalCloudError(
             f"the local cloud server did not start on {host}:{port}; the end of {log_path}:\n{tail(log_path)}"
         )
+    return handle
+
+
+# -- MiniStack -----------------------------------------------------------------------------------------------------
+
+MINISTACK_MARKER = "localcloud.ministack"
+#: MiniStack's health endpoint (``localcloud.ministack.HEALTH_PATH``; ops imports nothing of that module).
+MINISTACK_HEALTH = "/_ministack/health"
+
+
+def ministack_health(port: int, host: str = defaults.LOCAL_HOST) -> dict[str, Any] | None:
+    """Return MiniStack's health document on ``host:port``, or ``None`` if no MiniStack answers there."""
+    data = get_json(f"http://{host}:{port}{MINISTACK_HEALTH}")
+    return data if data and isinstance(data.get("services"), dict) and "edition" in data else None
+
+
+def ministack_python() -> Path:
+    """Return the interpreter of MiniStack's venv.
+
+    Raises
+    ------
+    LocalCloudError
+        When the venv is missing, naming the make target that creates it.
+    """
+    python = defaults.MINISTACK_PYTHON
+    if not python.is_file():
+        raise LocalCloudError(
+            f"MiniStack's venv is missing ({python}); run `make install` (it needs Python 3.13: python3.13 on PATH "
+            "or `pyenv install 3.13`)"
+        )
+    return python
+
+
+def start_ministack(
+    port: int,
+    state_dir: Path,
+    host: str = defaults.LOCAL_HOST,
+    region: str = defaults.DEFAULT_REGION,
+    timeout: float = 120.0,
+    env: dict[str, str] | None = None,
+    exit_with: int | None = None,
+    on_spawn: Callable[[int], None] | None = None,
+) -> ServerHandle:
+    """Start ``python -m localcloud.ministack`` detached on ``host:port`` and wait until its health check answers.
+
+    It runs on MiniStack's venv (:func:`ministack_python`) in the project root (for the ``localcloud`` package), its
+    log is ``state_dir/ministack.log`` and its temporary files (code of the Lambda functions, its pid file) go to
+    ``state_dir/ministack-tmp``. ``exit_with`` and ``on_spawn`` work as in :func:`start_localcloud`; without
+    ``exit_with``, ``LOCALCLOUD_EXIT_WITH_PID`` in the environment is honoured.
+
+    Raises
+    ------
+    LocalCloudError
+        When the venv is missing, the port is taken, or MiniStack exits or does not answer within ``timeout``
+        seconds (the message includes the end of its log).
+    """
+    python = ministack_python()
+    if procs.port_in_use(port, host):
+        raise LocalCloudError(
+            f"port {port} on {host} is already in use by another program; stop it, or choose another port "
+            f"(python -m ops up --port N)"
+        )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log_path = state_dir / "ministack.log"
+    tmp = state_dir / "ministack-tmp"
+    tmp.mkdir(exist_ok=True)
+    cmd = [str(python), "-m", MINISTACK_MARKER, "--host", host, "--port", str(port), "--region", region]
+    child_env = dict(os.environ if env is None else env)
+    exit_with = exit_with or (
+        int(child_env["LOCALCLOUD_EXIT_WITH_PID"]) if child_env.get("LOCALCLOUD_EXIT_WITH_PID") else None
+    )
+    if exit_with is not None:
+        cmd += ["--exit-with", str(exit_with)]
+    child_env.setdefault("PYTHONUNBUFFERED", "1")
+    child_env["TMPDIR"] = str(tmp)
+    # The project's own venv must not leak into MiniStack's interpreter or its Lambda workers.
+    for name in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"):
+        child_env.pop(name, None)
+    pid = spawn(cmd, log_path, env=child_env, cwd=defaults.ROOT)
+    handle = ServerHandle(pid, host, port, log_path)
+    try:
+        if on_spawn is not None:
+            on_spawn(pid)
+        wait_for(lambda: not pid_alive(pid) or ministack_health(port, host) is not None, timeout, 0.3)
+    except BaseException:
+        stop_group(pid, 5)
+        raise
+    if not pid_alive(pid) or ministack_health(port, host) is None:
+        stop_group(pid, 5)
+        raise LocalCloudError(f"MiniStack did not start on {host}:{port}; the end of {log_path}:\n{tail(log_path)}")
     return handle
 
 
