@@ -389,14 +389,17 @@ def stack_up(
     env: Mapping[str, str] | None = None,
     timeout: float = 1800,
     keep_log: Path | None = None,
+    backend: str = "embedded",
 ) -> tuple[subprocess.CompletedProcess[str], stackfile.StackState | None]:
-    """Bring a whole embedded stack up in ``state_dir`` on ``port`` without a dashboard (``python -m ops up``).
+    """Bring a whole stack up in ``state_dir`` on ``port`` without a dashboard (``python -m ops up``).
+
+    ``backend`` is ``embedded`` (default) or ``ministack``: a backend whose server ``up`` starts as a process.
 
     Returns the finished ``up`` and the stack file it wrote (``None`` when it failed). Whatever ``up`` got to start
     is stopped again (:func:`stack_down`, keeping the server log's end in ``keep_log``) when it fails, times out or
     is interrupted.
     """
-    args = ["--state-dir", str(state_dir), "up", "--backend", "embedded", "--port", str(port), "--no-dashboard"]
+    args = ["--state-dir", str(state_dir), "up", "--backend", backend, "--port", str(port), "--no-dashboard"]
     ready = False
     try:
         up = run_ops(args, env, timeout)
@@ -411,15 +414,17 @@ def stack_up(
 def stack_down(
     state_dir: Path, env: Mapping[str, str] | None = None, timeout: float = 120, keep_log: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m ops down`` on ``state_dir``; stop the recorded server directly if that fails.
+    """Run ``python -m ops down`` on ``state_dir``; stop the recorded server (or MiniStack) directly if that fails.
 
     ``down`` removes the server's log: with ``keep_log`` its end is copied there first. Returns the finished ``down``
     (a stand-in with return code 1 and the reason when it timed out).
     """
     if keep_log is not None:
         with contextlib.suppress(OSError):
-            keep_log.write_text(tail(state_dir / "server.log", 2000) + "\n")
+            logs = [state_dir / name for name in ("server.log", "ministack.log") if (state_dir / name).is_file()]
+            keep_log.write_text("".join(tail(log, 2000) + "\n" for log in logs))
     recorded = procs.PidFile(state_dir / "server.pid").running_pid(SERVER_MARKER)
+    recorded = recorded or procs.PidFile(state_dir / "ministack.pid").running_pid(MINISTACK_MARKER)
     try:
         down = run_ops(["--state-dir", str(state_dir), "down"], env, timeout)
     except subprocess.TimeoutExpired as exc:
