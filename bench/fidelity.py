@@ -158,7 +158,9 @@ def _measure(endpoint: str, out: dict[str, Any], port: int, burst: int) -> dict[
     arn = lam.get_function(FunctionName="fidelity-probe")["Configuration"]["FunctionArn"]
     s3.put_bucket_notification_configuration(
         Bucket=events_bucket,
-        NotificationConfiguration={"LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn, "Events": ["s3:*"]}]},
+        NotificationConfiguration={
+            "LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
     )
     key = "dir/a b+c ü.txt"
     s3.put_object(Bucket=events_bucket, Key=key, Body=b"x")
@@ -272,9 +274,9 @@ def main(argv: list[str] | None = None) -> int:
         log.info("measuring %s ...", backend)
         results[backend] = measure(backend, args.burst)
         print(json.dumps(results[backend], indent=2))
-    results["machine"] = {"cpus": os.cpu_count()}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        results["machine"] = {"cpus": os.cpu_count()}
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 
