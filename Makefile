@@ -8,6 +8,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
+# MiniStack (BACKEND=ministack) runs in a venv of its own on Python 3.13, the Lambda runtime's version.
+MINISTACK_VENV := .venv-ministack
+PYTHON313 ?= $(shell for p in python3.13 $(HOME)/.pyenv/versions/3.13*/bin/python3.13; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo $$p; break; }; done)
 BACKEND ?= auto
 # HOT_RELOAD=1: local-up runs the function live from lambda/ (a saved change takes effect at the next invocation).
 HOT_RELOAD ?=
@@ -30,7 +34,7 @@ export DISABLE_DEPRECATION_NOTICE := 1
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\nTargets:\n"} \
 		/^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@printf "\nVariables: BACKEND=auto|embedded|localstack  HOT_RELOAD=1 (local-up)  TF_PROVIDER_MIRROR=<dir>\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n"
+	@printf "\nVariables: BACKEND=auto|embedded|ministack|localstack  HOT_RELOAD=1 (local-up)  TF_PROVIDER_MIRROR=<dir>\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n"
 
 # The venv is a file target: rebuilt when the dependency list or the lock changes.
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
@@ -46,8 +50,18 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.lock
 	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements/checkov.lock
 	@touch $@
 
+# Python 3.13 from PATH or pyenv (a pyenv shim that points at another version does not count).
+$(MINISTACK_VENV)/.installed: requirements/ministack.lock
+	@[ -n "$(PYTHON313)" ] || { echo "error: MiniStack needs Python 3.13 (python3.13 on PATH or ~/.pyenv/versions/3.13*); install it (pyenv install 3.13, or apt-get install python3.13) or run make PYTHON313=/path/to/python3.13" >&2; exit 1; }
+	rm -rf $(MINISTACK_VENV)
+	$(PYTHON313) -m venv $(MINISTACK_VENV)
+	$(MINISTACK_VENV)/bin/pip install --quiet --upgrade pip
+	$(MINISTACK_VENV)/bin/pip install --quiet --no-deps -r requirements/ministack.lock
+	$(MINISTACK_VENV)/bin/pip check
+	@touch $@
+
 .PHONY: install
-install: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## Create .venv (project, tests, CLI) and .venv-checkov
+install: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(MINISTACK_VENV)/.installed ## Create .venv (project, tests, CLI), .venv-checkov and .venv-ministack
 
 .PHONY: lint
 lint: $(VENV)/.installed ## ruff check + format check, terraform fmt check
@@ -79,7 +93,8 @@ layer-docker: $(VENV)/.installed ## Build build/layer.zip the seed's way, in Doc
 	PY=$(PY) bash layer/build-docker.sh
 
 .PHONY: local-up
-local-up: build ## Start the local cloud (BACKEND=auto|embedded|localstack, HOT_RELOAD=1), apply the stack, start the dashboard
+local-up: build ## Start the local cloud (BACKEND=auto|embedded|ministack|localstack, HOT_RELOAD=1), apply the stack, start the dashboard
+	@if [ "$(BACKEND)" = ministack ]; then $(MAKE) --no-print-directory $(MINISTACK_VENV)/.installed; fi
 	$(PY) -m ops up --backend $(BACKEND)$(if $(filter 1 yes true on,$(HOT_RELOAD)), --hot-reload)
 
 .PHONY: local-down
@@ -120,4 +135,4 @@ clean: ## Remove build artifacts and caches (keeps .venv)
 
 .PHONY: distclean
 distclean: clean ## Remove everything generated, venvs included
-	rm -rf $(VENV) $(CHECKOV_VENV) .local
+	rm -rf $(VENV) $(CHECKOV_VENV) $(MINISTACK_VENV) .local

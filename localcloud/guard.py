@@ -1,4 +1,4 @@
-"""Keep web pages out of the embedded local cloud: loopback Hosts only, cross-origin requests from loopback only.
+"""Keep web pages out of the local clouds: loopback Hosts only, cross-origin requests from loopback only.
 
 The local cloud runs whatever function code is deployed to it as a process on the developer's machine and serves
 every bucket without credentials. A web page the developer visits must not be able to drive it:
@@ -14,13 +14,17 @@ every bucket without credentials. A web page the developer visits must not be ab
 
 Requests without ``Origin`` (boto3, the AWS CLI, Terraform, curl) only go through the Host check. moto's own
 global CORS (``*`` for every origin) is switched off by :data:`MOTO_CORS_ENV` before moto is imported.
+
+One rule (:func:`judge`), two middlewares: :class:`OriginGuard` (WSGI) in front of the embedded server's moto app,
+:class:`AsgiOriginGuard` (ASGI) in front of MiniStack's app (:mod:`localcloud.ministack`), which answers every
+origin with CORS ``*`` and every Host by itself. Standard library only: it runs in MiniStack's venv too.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -108,6 +112,74 @@ def _normalise_origin(origin: str) -> str:
     return origin.strip().rstrip("/").lower()
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What the guard does with one request: refuse it, answer a preflight, or pass it on (with CORS headers).
+
+    Attributes
+    ----------
+    refusal : str | None
+        Why the request is refused with 403 (``None``: not refused).
+    preflight : bool
+        True when the guard answers the request itself (a CORS preflight from an allowed origin), with 204.
+    cors : tuple[tuple[str, str], ...]
+        CORS headers to send back (for an allowed origin only; replace every ``Access-Control-*`` of the app).
+    """
+
+    refusal: str | None = None
+    preflight: bool = False
+    cors: tuple[tuple[str, str], ...] = ()
+
+
+def judge(
+    policy: OriginPolicy,
+    host: str,
+    origin: str | None,
+    method: str,
+    requested_method: str | None,
+    requested_headers: str,
+) -> Verdict:
+    """Decide on one request from its ``Host``, ``Origin`` and preflight headers: the one rule of both middlewares.
+
+    Parameters
+    ----------
+    policy : OriginPolicy
+        Which origins are allowed cross-origin.
+    host : str
+        The ``Host`` header (or the server name when there is none).
+    origin : str | None
+        The ``Origin`` header, ``None`` when absent (boto3, the AWS CLI, Terraform, curl).
+    method : str
+        The request method.
+    requested_method, requested_headers : str | None, str
+        ``Access-Control-Request-Method`` (``None`` when absent) and ``Access-Control-Request-Headers``.
+
+    Returns
+    -------
+    Verdict
+        Refused (foreign Host, foreign origin), a preflight to answer, or pass on with CORS headers.
+    """
+    if not is_loopback_host(host):
+        return Verdict(
+            refusal=f"Host {host!r} is not a loopback name. The local cloud only answers requests addressed to "
+            "localhost or 127.0.0.1 (protection against DNS rebinding); use http://localhost:<port>."
+        )
+    if origin is None:
+        return Verdict()
+    if not policy.allows(origin):
+        return Verdict(
+            refusal=f"cross-origin request from {origin!r} refused: only loopback origins may call the local cloud. "
+            f"To allow this origin, start the local cloud with {EXTRA_ORIGINS_ENV}={origin}."
+        )
+    cors = tuple(_cors_headers(origin, requested_headers))
+    return Verdict(preflight=method == "OPTIONS" and requested_method is not None, cors=cors)
+
+
+def refusal_body(message: str) -> bytes:
+    """Return the JSON body of a 403 refusal carrying ``message``."""
+    return json.dumps({"error": "Forbidden", "message": message}).encode()
+
+
 class OriginGuard:
     """WSGI middleware in front of the local cloud: refuse foreign Hosts and origins, answer CORS for allowed ones.
 
@@ -125,24 +197,20 @@ class OriginGuard:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """Refuse the request with 403, answer a CORS preflight, or pass it on with CORS headers added."""
-        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
-        if not is_loopback_host(host):
-            return _refuse(
-                start_response,
-                f"Host {host!r} is not a loopback name. The local cloud only answers requests addressed to "
-                "localhost or 127.0.0.1 (protection against DNS rebinding); use http://localhost:<port>.",
-            )
-        origin = environ.get("HTTP_ORIGIN")
-        if origin is None:
+        verdict = judge(
+            self.policy,
+            environ.get("HTTP_HOST") or environ.get("SERVER_NAME", ""),
+            environ.get("HTTP_ORIGIN"),
+            environ.get("REQUEST_METHOD", ""),
+            environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"),
+            environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", ""),
+        )
+        if verdict.refusal is not None:
+            return _refuse(start_response, verdict.refusal)
+        if not verdict.cors:
             return self.app(environ, start_response)
-        if not self.policy.allows(origin):
-            return _refuse(
-                start_response,
-                f"cross-origin request from {origin!r} refused: only loopback origins may call the local cloud. "
-                f"To allow this origin, start the local cloud with {EXTRA_ORIGINS_ENV}={origin}.",
-            )
-        cors = _cors_headers(origin, environ)
-        if environ.get("REQUEST_METHOD") == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ:
+        cors = list(verdict.cors)
+        if verdict.preflight:
             start_response("204 No Content", [*cors, ("Content-Length", "0")])
             return [b""]
 
@@ -153,8 +221,70 @@ class OriginGuard:
         return self.app(environ, with_cors)
 
 
-def _cors_headers(origin: str, environ: Mapping[str, Any]) -> list[tuple[str, str]]:
-    requested = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "")
+class AsgiOriginGuard:
+    """The same guard as ASGI middleware (:func:`judge`), for an ASGI emulator such as MiniStack.
+
+    HTTP and WebSocket requests go through :func:`judge`; other scopes (``lifespan``) pass unchanged. A refused
+    WebSocket is closed before it is accepted.
+
+    Parameters
+    ----------
+    app : ASGI application
+        The emulator's app.
+    policy : OriginPolicy
+        Which origins are allowed cross-origin.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]], policy: OriginPolicy) -> None:
+        self.app = app
+        self.policy = policy
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        """Refuse the request with 403, answer a CORS preflight, or pass it on with CORS headers replaced."""
+        if scope.get("type") not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers: dict[str, str] = {}
+        for name, value in scope.get("headers") or []:
+            headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+        server = scope.get("server") or ("", None)
+        verdict = judge(
+            self.policy,
+            headers.get("host", str(server[0] or "")),
+            headers.get("origin"),
+            scope.get("method", "GET"),
+            headers.get("access-control-request-method"),
+            headers.get("access-control-request-headers", ""),
+        )
+        if scope["type"] == "websocket":
+            if verdict.refusal is not None:
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            await self.app(scope, receive, send)
+            return
+        if verdict.refusal is not None or verdict.preflight:
+            if verdict.refusal is not None:
+                status, body = 403, refusal_body(verdict.refusal)
+                out = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            else:
+                status, body, out = 204, b"", [*verdict.cors, ("Content-Length", "0")]
+            raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in out]
+            await send({"type": "http.response.start", "status": status, "headers": raw})
+            await send({"type": "http.response.body", "body": body})
+            return
+        cors = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in verdict.cors]
+
+        async def send_guarded(message: dict[str, Any]) -> None:
+            if message.get("type") == "http.response.start":
+                # The emulator's own CORS ("*" for every origin) never leaves: an allowed origin gets its own headers.
+                kept = [(k, v) for k, v in message.get("headers") or [] if not k.lower().startswith(b"access-control-")]
+                message = {**message, "headers": kept + cors}
+            await send(message)
+
+        await self.app(scope, receive, send_guarded)
+
+
+def _cors_headers(origin: str, requested: str) -> list[tuple[str, str]]:
     headers = [
         ("Access-Control-Allow-Origin", origin),
         ("Vary", "Origin"),
@@ -168,6 +298,6 @@ def _cors_headers(origin: str, environ: Mapping[str, Any]) -> list[tuple[str, st
 
 
 def _refuse(start_response: Callable[..., Any], message: str) -> Iterable[bytes]:
-    body = json.dumps({"error": "Forbidden", "message": message}).encode()
+    body = refusal_body(message)
     start_response("403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]

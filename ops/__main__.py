@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the parser of ``python -m ops``."""
     parser = argparse.ArgumentParser(
         prog="python -m ops",
-        description="Run the pipeline's stack locally: embedded moto cloud or LocalStack, plus the dashboard.",
+        description="Run the pipeline's stack locally (embedded moto, MiniStack or LocalStack) and the dashboard.",
     )
     parser.add_argument(
         "--state-dir",
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend",
         choices=stack.BACKENDS,
         default=os.environ.get("BACKEND", "auto"),
-        help="auto (LocalStack when a Docker engine answers, else embedded), embedded or localstack",
+        help="auto (LocalStack when a Docker engine answers, else embedded), embedded, localstack or ministack",
     )
     up.add_argument("--port", type=int, default=int(os.environ.get("LOCALCLOUD_PORT", stack.DEFAULT_PORT)))
     up.add_argument("--no-dashboard", action="store_true", help="do not start the Streamlit dashboard")
@@ -139,6 +139,10 @@ def _status(args: argparse.Namespace) -> int:
             how = "with its layers" if worker.get("uses_layers") else "with project packages"
             name = f"{worker['function']} {worker['version']}"
             _say(f"  Lambda worker pid {worker['pid']}: {name}, {worker['python']} {how}")
+    elif current.backend == "ministack":
+        health = found.server_health or {}
+        running = f"running (pid {found.server_pid}), MiniStack {health.get('version')}" if health else "NOT running"
+        _say(f"ministack {running}")
     else:
         _say(f"LocalStack {'answers' if found.server_health else 'does NOT answer'}")
     if current.dashboard:

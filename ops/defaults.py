@@ -29,10 +29,15 @@ DEFAULT_REGION = "eu-west-1"
 LOCAL_CREDENTIAL = "test"
 #: Local processes listen on this address only.
 LOCAL_HOST = "127.0.0.1"
-#: Port of the local cloud (embedded or LocalStack) that ``make local-up`` starts.
+#: Port of the local cloud (embedded, MiniStack or LocalStack) that ``make local-up`` starts.
 LOCAL_PORT = 4566
 #: Port of the dashboard that ``make local-up`` and ``make dashboard`` start.
 DASHBOARD_PORT = 8501
+
+#: MiniStack's own venv (Python 3.13, ``requirements/ministack.lock``), made by ``make install``.
+MINISTACK_VENV = ROOT / ".venv-ministack"
+#: Its interpreter: runs ``python -m localcloud.ministack`` and MiniStack's Lambda workers.
+MINISTACK_PYTHON = MINISTACK_VENV / "bin" / "python"
 
 #: The dashboard's environment: which stack file to show, and where it keeps its own state (notifications).
 DASHBOARD_STACK_FILE_ENV = "DASHBOARD_STACK_FILE"

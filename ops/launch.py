@@ -5,6 +5,9 @@ same command line, the same health wait and the same clean-up on failure:
 
 :func:`start_localcloud`
     ``python -m localcloud.server`` detached on a port, waited for until its health check answers.
+:func:`start_ministack`
+    ``python -m localcloud.ministack`` (MiniStack behind the local cloud's guard, on the interpreter of its own venv
+    ``.venv-ministack``) detached on a port, waited for until its health check answers.
 :func:`dashboard_command`, :func:`start_dashboard`
     ``streamlit run dashboard/app.py`` bound to 127.0.0.1: detached with a health wait (``make local-up``, the
     browser tests) or in the foreground (``make dashboard``).
@@ -121,6 +124,96 @@ def start_localcloud(
         raise LocalCloudError(
             f"the local cloud server did not start on {host}:{port}; the end of {log_path}:\n{tail(log_path)}"
         )
+    return handle
+
+
+# -- MiniStack -----------------------------------------------------------------------------------------------------
+
+MINISTACK_MARKER = "localcloud.ministack"
+#: MiniStack's health endpoint (``localcloud.ministack.HEALTH_PATH``; ops imports nothing of that module).
+MINISTACK_HEALTH = "/_ministack/health"
+
+
+def ministack_health(port: int, host: str = defaults.LOCAL_HOST) -> dict[str, Any] | None:
+    """Return MiniStack's health document on ``host:port``, or ``None`` if no MiniStack answers there."""
+    data = get_json(f"http://{host}:{port}{MINISTACK_HEALTH}")
+    return data if data and isinstance(data.get("services"), dict) and "edition" in data else None
+
+
+def ministack_python() -> Path:
+    """Return the interpreter of MiniStack's venv.
+
+    Raises
+    ------
+    LocalCloudError
+        When the venv is missing, naming the make target that creates it.
+    """
+    python = defaults.MINISTACK_PYTHON
+    if not python.is_file():
+        raise LocalCloudError(
+            f"MiniStack's venv is missing ({python}); run `make install` (it needs Python 3.13: python3.13 on PATH "
+            "or `pyenv install 3.13`)"
+        )
+    return python
+
+
+def start_ministack(
+    port: int,
+    state_dir: Path,
+    host: str = defaults.LOCAL_HOST,
+    region: str = defaults.DEFAULT_REGION,
+    timeout: float = 120.0,
+    env: dict[str, str] | None = None,
+    exit_with: int | None = None,
+    on_spawn: Callable[[int], None] | None = None,
+) -> ServerHandle:
+    """Start ``python -m localcloud.ministack`` detached on ``host:port`` and wait until its health check answers.
+
+    It runs on MiniStack's venv (:func:`ministack_python`) in the project root (for the ``localcloud`` package), its
+    log is ``state_dir/ministack.log`` and its temporary files (code of the Lambda functions, its pid file) go to
+    ``state_dir/ministack-tmp``. ``exit_with`` and ``on_spawn`` work as in :func:`start_localcloud`; without
+    ``exit_with``, ``LOCALCLOUD_EXIT_WITH_PID`` in the environment is honoured.
+
+    Raises
+    ------
+    LocalCloudError
+        When the venv is missing, the port is taken, or MiniStack exits or does not answer within ``timeout``
+        seconds (the message includes the end of its log).
+    """
+    python = ministack_python()
+    if procs.port_in_use(port, host):
+        raise LocalCloudError(
+            f"port {port} on {host} is already in use by another program; stop it, or choose another port "
+            f"(python -m ops up --port N)"
+        )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log_path = state_dir / "ministack.log"
+    tmp = state_dir / "ministack-tmp"
+    tmp.mkdir(exist_ok=True)
+    cmd = [str(python), "-m", MINISTACK_MARKER, "--host", host, "--port", str(port), "--region", region]
+    child_env = dict(os.environ if env is None else env)
+    exit_with = exit_with or (
+        int(child_env["LOCALCLOUD_EXIT_WITH_PID"]) if child_env.get("LOCALCLOUD_EXIT_WITH_PID") else None
+    )
+    if exit_with is not None:
+        cmd += ["--exit-with", str(exit_with)]
+    child_env.setdefault("PYTHONUNBUFFERED", "1")
+    child_env["TMPDIR"] = str(tmp)
+    # The project's own venv must not leak into MiniStack's interpreter or its Lambda workers.
+    for name in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"):
+        child_env.pop(name, None)
+    pid = spawn(cmd, log_path, env=child_env, cwd=defaults.ROOT)
+    handle = ServerHandle(pid, host, port, log_path)
+    try:
+        if on_spawn is not None:
+            on_spawn(pid)
+        wait_for(lambda: not pid_alive(pid) or ministack_health(port, host) is not None, timeout, 0.3)
+    except BaseException:
+        stop_group(pid, 5)
+        raise
+    if not pid_alive(pid) or ministack_health(port, host) is None:
+        stop_group(pid, 5)
+        raise LocalCloudError(f"MiniStack did not start on {host}:{port}; the end of {log_path}:\n{tail(log_path)}")
     return handle
 
 
@@ -316,14 +409,17 @@ def stack_up(
     env: Mapping[str, str] | None = None,
     timeout: float = 1800,
     keep_log: Path | None = None,
+    backend: str = "embedded",
 ) -> tuple[subprocess.CompletedProcess[str], stackfile.StackState | None]:
-    """Bring a whole embedded stack up in ``state_dir`` on ``port`` without a dashboard (``python -m ops up``).
+    """Bring a whole stack up in ``state_dir`` on ``port`` without a dashboard (``python -m ops up``).
+
+    ``backend`` is ``embedded`` (default) or ``ministack``: a backend whose server ``up`` starts as a process.
 
     Returns the finished ``up`` and the stack file it wrote (``None`` when it failed). Whatever ``up`` got to start
     is stopped again (:func:`stack_down`, keeping the server log's end in ``keep_log``) when it fails, times out or
     is interrupted.
     """
-    args = ["--state-dir", str(state_dir), "up", "--backend", "embedded", "--port", str(port), "--no-dashboard"]
+    args = ["--state-dir", str(state_dir), "up", "--backend", backend, "--port", str(port), "--no-dashboard"]
     ready = False
     try:
         up = run_ops(args, env, timeout)
@@ -338,15 +434,17 @@ def stack_up(
 def stack_down(
     state_dir: Path, env: Mapping[str, str] | None = None, timeout: float = 120, keep_log: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m ops down`` on ``state_dir``; stop the recorded server directly if that fails.
+    """Run ``python -m ops down`` on ``state_dir``; stop the recorded server (or MiniStack) directly if that fails.
 
     ``down`` removes the server's log: with ``keep_log`` its end is copied there first. Returns the finished ``down``
     (a stand-in with return code 1 and the reason when it timed out).
     """
     if keep_log is not None:
         with contextlib.suppress(OSError):
-            keep_log.write_text(tail(state_dir / "server.log", 2000) + "\n")
+            logs = [state_dir / name for name in ("server.log", "ministack.log") if (state_dir / name).is_file()]
+            keep_log.write_text("".join(tail(log, 2000) + "\n" for log in logs))
     recorded = procs.PidFile(state_dir / "server.pid").running_pid(SERVER_MARKER)
+    recorded = recorded or procs.PidFile(state_dir / "ministack.pid").running_pid(MINISTACK_MARKER)
     try:
         down = run_ops(["--state-dir", str(state_dir), "down"], env, timeout)
     except subprocess.TimeoutExpired as exc:

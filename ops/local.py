@@ -1,13 +1,15 @@
 """Bring the local stack up and down: the work behind ``make local-up``, ``local-down`` and ``local-status``.
 
-``up`` picks a backend (``auto``: LocalStack when a Docker engine answers, else the embedded local cloud), starts
-it in the background, applies ``terraform/envs/local`` with tflocal, writes the stack file (:mod:`ops.stackfile`)
-and starts the dashboard, each process through :mod:`ops.launch`. Running it again reuses what runs and re-applies
-(a no-op when nothing changed). ``down`` stops everything ``up`` started and removes the local state. Everything
+``up`` picks a backend (``auto``: LocalStack when a Docker engine answers, else the embedded local cloud;
+``ministack``: MiniStack, a LocalStack-compatible emulator, from its own venv), starts it in the background,
+applies ``terraform/envs/local`` with tflocal, writes the stack file (:mod:`ops.stackfile`) and starts the
+dashboard, each process through :mod:`ops.launch`. Running it again reuses what runs and re-applies (a no-op when
+nothing changed). ``down`` stops everything ``up`` started and removes the local state. Everything
 lives in the state directory (``.local/`` or ``LOCALCLOUD_STATE_DIR``):
 
 - ``stack.json``: the state file the dashboard reads;
 - ``server.pid``/``server.log``, ``lambda-cache/``: the embedded server;
+- ``ministack.pid``/``ministack.log``, ``ministack-tmp/``: MiniStack;
 - ``dashboard.pid``/``dashboard.log``: Streamlit.
 
 Terraform's state is where Terraform users look: the project's own stack (state directory ``<root>/.local``) uses
@@ -33,7 +35,9 @@ from typing import Any
 from ops import defaults, launch, procs, stackfile, terraform
 from ops.procs import LocalCloudError
 
-BACKENDS = ("auto", "embedded", "localstack")
+BACKENDS = ("auto", "embedded", "localstack", "ministack")
+#: Backends whose server ``up`` starts as a process of its own (pid file, log in the state directory).
+PROCESS_BACKENDS = ("embedded", "ministack")
 DEFAULT_PORT = defaults.LOCAL_PORT
 DASHBOARD_PORT = defaults.DASHBOARD_PORT
 LOCALSTACK_HEALTH = "/_localstack/health"
@@ -58,6 +62,11 @@ class Paths:
     def server_pid(self) -> procs.PidFile:
         """The embedded server's pid file."""
         return procs.PidFile(self.state_dir / "server.pid")
+
+    @property
+    def ministack_pid(self) -> procs.PidFile:
+        """MiniStack's pid file."""
+        return procs.PidFile(self.state_dir / "ministack.pid")
 
     @property
     def dashboard_pid(self) -> procs.PidFile:
@@ -149,7 +158,7 @@ def docker_available(timeout: float = 8.0) -> bool:
 
 
 def resolve_backend(requested: str) -> tuple[str, str]:
-    """Return the backend to use for ``requested`` (``auto``, ``embedded``, ``localstack``) and why.
+    """Return the backend to use for ``requested`` (``auto``, ``embedded``, ``localstack``, ``ministack``) and why.
 
     Raises
     ------
@@ -256,6 +265,30 @@ def _start_embedded(p: Paths, port: int, say: Say) -> tuple[str, bool]:
         p.server_pid.write(pid, ["python", "-m", launch.SERVER_MARKER], port=port, log=str(log_path))
 
     handle = launch.start_localcloud(port, p.state_dir, on_spawn=record)
+    return handle.endpoint, True
+
+
+def _start_ministack(p: Paths, port: int, region: str, say: Say) -> tuple[str, bool]:
+    """Start or reuse MiniStack; return its endpoint and whether it was started now."""
+    pid = p.ministack_pid.running_pid(launch.MINISTACK_MARKER)
+    recorded = p.ministack_pid.read() or {}
+    if pid is not None:
+        if recorded.get("port") != port:
+            raise LocalCloudError(
+                f"MiniStack already runs on port {recorded.get('port')} (pid {pid}); run `make local-down` first to "
+                "move it to another port"
+            )
+        if launch.ministack_health(port) is not None:
+            say(f"MiniStack already running (pid {pid}) on port {port}")
+            return f"http://127.0.0.1:{port}", False
+        procs.stop_group(pid)
+    say(f"starting MiniStack (behind the local cloud's guard) on 127.0.0.1:{port} ...")
+    log_path = p.state_dir / "ministack.log"
+
+    def record(pid: int) -> None:
+        p.ministack_pid.write(pid, ["python", "-m", launch.MINISTACK_MARKER], port=port, log=str(log_path))
+
+    handle = launch.start_ministack(port, p.state_dir, region=region, on_spawn=record)
     return handle.endpoint, True
 
 
@@ -372,6 +405,8 @@ def up(
 
         if chosen == "embedded":
             endpoint, fresh = _start_embedded(p, port, say)
+        elif chosen == "ministack":
+            endpoint, fresh = _start_ministack(p, port, region, say)
         else:
             endpoint, fresh = _start_localstack(p, port, say), existing is None
         if fresh:
@@ -390,8 +425,8 @@ def up(
             root=p.tf_root,
         )
         server = None
-        if chosen == "embedded":
-            recorded = p.server_pid.read() or {}
+        if chosen in PROCESS_BACKENDS:
+            recorded = (p.server_pid if chosen == "embedded" else p.ministack_pid).read() or {}
             server = {"pid": recorded.get("pid"), "port": port, "log": recorded.get("log")}
         current = stackfile.StackState(
             backend=chosen,
@@ -425,7 +460,7 @@ def _load_state(p: Paths) -> stackfile.StackState | None:
 
 
 def down(root: Path | None = None, state_dir: Path | None = None, say: Say = _quiet) -> bool:
-    """Stop what ``up`` started (dashboard, server and its Lambda workers, LocalStack) and remove the local state.
+    """Stop what ``up`` started (dashboard, server or MiniStack and their Lambda workers, LocalStack); forget it.
 
     Returns True when something was stopped. Idempotent: with nothing running it only tidies up.
 
@@ -467,6 +502,17 @@ def down(root: Path | None = None, state_dir: Path | None = None, say: Say = _qu
             if not procs.wait_for(lambda: not procs.port_in_use(port), 10):
                 problems.append(f"port {port} is still in use after stopping the embedded server")
 
+        ministack = p.ministack_pid.read() or {}
+        pid = p.ministack_pid.running_pid(launch.MINISTACK_MARKER)
+        if pid is not None:
+            say(f"stopping MiniStack (pid {pid}) and its Lambda workers ...")
+            stopped = True
+            if not procs.stop_group(pid, timeout=15):
+                problems.append(f"MiniStack (pid {pid}) did not stop")
+            port = int(ministack.get("port", DEFAULT_PORT))
+            if not procs.wait_for(lambda: not procs.port_in_use(port), 10):
+                problems.append(f"port {port} is still in use after stopping MiniStack")
+
         if current is not None and current.backend == "localstack":
             say("stopping LocalStack (docker compose down -v) ...")
             stopped = True
@@ -480,7 +526,10 @@ def down(root: Path | None = None, state_dir: Path | None = None, say: Say = _qu
 
         for name in (stackfile.STATE_FILE, "server.pid", "dashboard.pid", "server.log", "dashboard.log"):
             (p.state_dir / name).unlink(missing_ok=True)
-        shutil.rmtree(p.state_dir / "lambda-cache", ignore_errors=True)
+        for name in ("ministack.pid", "ministack.log"):
+            (p.state_dir / name).unlink(missing_ok=True)
+        for name in ("lambda-cache", "ministack-tmp"):
+            shutil.rmtree(p.state_dir / name, ignore_errors=True)
         p.forget_tf_state()
         say("local cloud stopped; local state removed" if stopped else "nothing was running; local state removed")
         return stopped
@@ -495,6 +544,8 @@ def status(root: Path | None = None, state_dir: Path | None = None) -> Status:
         return Status(None, problems=[str(exc)])
     result = Status(current)
     result.server_pid = p.server_pid.running_pid(launch.SERVER_MARKER)
+    if current is not None and current.backend == "ministack":
+        result.server_pid = p.ministack_pid.running_pid(launch.MINISTACK_MARKER)
     result.dashboard_pid = p.dashboard_pid.running_pid(launch.STREAMLIT_MARKER)
     if current is None:
         return result
@@ -505,6 +556,13 @@ def status(root: Path | None = None, state_dir: Path | None = None) -> Status:
             result.problems.append(
                 "the embedded server is not running (the stack vanished with it); run `make local-down` and "
                 "`make local-up`"
+            )
+    elif current.backend == "ministack":
+        result.server_health = launch.ministack_health(port)
+        if result.server_pid is None or result.server_health is None:
+            result.problems.append(
+                "MiniStack is not running (the stack vanished with it); run `make local-down` and "
+                "`make local-up BACKEND=ministack`"
             )
     else:
         result.server_health = procs.get_json(f"http://127.0.0.1:{port}{LOCALSTACK_HEALTH}")

@@ -29,6 +29,8 @@ TEST_RETRY_DELAYS = "0.2,0.4"
 UP_TIMEOUT_S = 1800
 DOWN_TIMEOUT_S = 120
 DESTROY_TIMEOUT_S = 600
+# A destroy known to hang on a backend (see tests/integration/test_e2e.py) is given up after this long.
+DESTROY_HANG_S = 150
 
 
 def make_client(endpoint: str, region: str, service: str) -> Any:
@@ -68,6 +70,8 @@ class StackInfo:
     state_dir: Path | None = None
     port: int = 0
     up_output: str = ""
+    backend: str = "embedded"
+    destroyed: bool = False
 
     @property
     def state_file(self) -> Path | None:
@@ -131,11 +135,11 @@ def leftovers(info: StackInfo) -> list[str]:
     return found
 
 
-def destroy_stack(info: StackInfo, port: int) -> None:
+def destroy_stack(info: StackInfo, port: int, timeout: float = DESTROY_TIMEOUT_S) -> None:
     """Run :func:`ops.launch.destroy_local_stack` on the stack in a process group of its own.
 
     A destroy that hangs (a provider retrying for ever) is killed with its terraform and provider processes after
-    :data:`DESTROY_TIMEOUT_S` seconds and reported, instead of blocking the test session.
+    ``timeout`` seconds (default :data:`DESTROY_TIMEOUT_S`) and reported, instead of blocking the test session.
     """
     assert info.state_dir is not None
     code = (
@@ -147,13 +151,11 @@ def destroy_stack(info: StackInfo, port: int) -> None:
         args, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
     try:
-        output, _ = proc.communicate(timeout=DESTROY_TIMEOUT_S)
+        output, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         procs.stop_group(proc.pid, timeout=5)
         output, _ = proc.communicate()
-        raise AssertionError(
-            f"terraform destroy did not finish within {DESTROY_TIMEOUT_S} s:\n{output[-3000:]}"
-        ) from None
+        raise AssertionError(f"terraform destroy did not finish within {timeout:.0f} s:\n{output[-3000:]}") from None
     assert proc.returncode == 0, f"terraform destroy failed:\n{output[-3000:]}"
 
 

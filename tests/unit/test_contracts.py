@@ -12,8 +12,8 @@ from image_compressor.result import STATUSES, MetadataKey, Result, Status, read_
 from image_compressor.service import Identity, _output_metadata
 from image_compressor.settings import OFF_WORDS, parse_target_ssim
 
-from localcloud import server
-from ops import defaults, stackfile
+from localcloud import ministack, server
+from ops import defaults, launch, stackfile
 
 ROOT = defaults.ROOT
 
@@ -33,6 +33,14 @@ def test_the_default_region_and_ports_match_terraform_compose_and_the_emulator()
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     assert compose["services"]["localstack"]["ports"] == [f"127.0.0.1:${{LOCALSTACK_PORT:-{defaults.LOCAL_PORT}}}:4566"]
     assert server.DEFAULT_PORT == defaults.LOCAL_PORT
+
+
+def test_ministack_is_pinned_once_and_ops_knows_its_health_path_and_port():
+    lock = (ROOT / "requirements" / "ministack.lock").read_text()
+    assert f"ministack=={ministack.MINISTACK_VERSION}\n" in lock
+    assert launch.MINISTACK_HEALTH == ministack.HEALTH_PATH
+    assert ministack.build_parser().parse_args([]).port == defaults.LOCAL_PORT
+    assert ministack.build_parser().parse_args([]).region == defaults.DEFAULT_REGION
 
 
 def test_every_terraform_root_exports_the_stack_outputs():

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
 
-from localcloud.guard import OriginGuard, OriginPolicy, is_loopback_host
+from localcloud.guard import AsgiOriginGuard, OriginGuard, OriginPolicy, is_loopback_host
 
 
 def moto_like_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -131,3 +132,80 @@ def test_disable_cors_checks_lets_every_origin_in_but_not_foreign_hosts() -> Non
     policy = OriginPolicy.from_env({"DISABLE_CORS_CHECKS": "1"})
     assert call(policy, host="localhost", origin="https://evil.example")[0] == "200 OK"
     assert call(policy, host="evil.example", origin="https://evil.example")[0] == "403 Forbidden"
+
+
+# -- the same rule as ASGI middleware (MiniStack's front) -------------------------------------------------------------
+
+
+async def ministack_like_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    # Stands in for MiniStack's app, which answers every origin with CORS "*" by itself.
+    headers = [(b"content-type", b"text/plain"), (b"access-control-allow-origin", b"*")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def call_asgi(policy: OriginPolicy, method: str = "GET", **headers: str) -> tuple[int, dict[str, str], bytes]:
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": "/",
+        "server": ("127.0.0.1", 4566),
+        "headers": [(name.replace("_", "-").encode(), value.encode()) for name, value in headers.items()],
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(AsgiOriginGuard(ministack_like_app, policy)(scope, receive, send))
+    start, body = sent[0], b"".join(m.get("body", b"") for m in sent[1:])
+    names = [k.decode().lower() for k, _ in start["headers"]]
+    assert len(names) == len(set(names)), f"a header is sent twice: {names}"
+    return start["status"], {k.decode().lower(): v.decode() for k, v in start["headers"]}, body
+
+
+def test_asgi_guard_passes_loopback_requests_without_origin_and_drops_the_apps_star() -> None:
+    status, headers, body = call_asgi(OriginPolicy(), host="localhost:4566")
+    assert (status, body) == (200, b"ok") and headers["content-type"] == "text/plain"
+    assert "access-control-allow-origin" not in headers  # MiniStack's "*" never leaves the guard
+
+
+def test_asgi_guard_refuses_foreign_hosts_and_origins_like_the_wsgi_one() -> None:
+    status, _, body = call_asgi(OriginPolicy(), host="rebound.evil.example:4566")
+    assert status == 403 and "DNS rebinding" in json.loads(body)["message"]
+    status, headers, body = call_asgi(OriginPolicy(), host="localhost:4566", origin="https://evil.example")
+    assert status == 403 and "access-control-allow-origin" not in headers
+    assert "EXTRA_CORS_ALLOWED_ORIGINS=https://evil.example" in json.loads(body)["message"]
+    preflight = {"host": "localhost", "origin": "http://evil.example", "access_control_request_method": "PUT"}
+    assert call_asgi(OriginPolicy(), "OPTIONS", **preflight)[0] == 403
+
+
+def test_asgi_guard_replaces_the_apps_star_with_the_allowed_origin_and_answers_preflights() -> None:
+    status, headers, body = call_asgi(OriginPolicy(), host="127.0.0.1:4566", origin="http://localhost:8501")
+    assert (status, body) == (200, b"ok")
+    assert headers["access-control-allow-origin"] == "http://localhost:8501" and headers["vary"] == "Origin"
+    status, headers, body = call_asgi(
+        OriginPolicy(), "OPTIONS", host="localhost", origin="http://127.0.0.1:3000", access_control_request_method="PUT"
+    )
+    assert (status, body) == (204, b"") and headers["access-control-allow-origin"] == "http://127.0.0.1:3000"
+
+
+def test_asgi_guard_closes_a_websocket_from_a_foreign_host_and_leaves_lifespan_alone() -> None:
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(scope)
+
+    async def send(message: dict[str, Any]) -> None:
+        seen.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {}
+
+    guard = AsgiOriginGuard(app, OriginPolicy())
+    asyncio.run(guard({"type": "websocket", "headers": [(b"host", b"evil.example")]}, receive, send))
+    asyncio.run(guard({"type": "lifespan"}, receive, send))
+    assert seen == [{"type": "websocket.close", "code": 1008}, {"type": "lifespan"}]

@@ -1,8 +1,10 @@
-"""End to end on the embedded local cloud: the real build, the real stack (tflocal), real uploads.
+"""End to end on each local backend (embedded, MiniStack): the real build, the real stack (tflocal), real uploads.
 
-The ``embedded_stack`` fixture (see ``tests/conftest.py``) builds, runs ``python -m ops up`` on a free port with a
-temporary state directory, and destroys the stack at the end of the session (its teardown checks that nothing is
-left). A ``make local-up`` on port 4566 is not touched.
+The ``local_stack`` fixture (see ``tests/conftest.py``) runs every test here on both backends: it builds, runs
+``python -m ops up --backend <backend>`` on a free port with a temporary state directory, and destroys the stack at
+the end of the session (its teardown checks that nothing is left). The assertions are the same on both; where a
+backend differs from AWS, the test is marked ``differs_on(backend, reason)`` (a strict expected failure there,
+written up in docs/local-cloud.md). A ``make local-up`` on port 4566 is not touched.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pytest
 from image_compressor.notification import parse_message
 from PIL import Image
 
-from ops import launch
+from ops import local
 from ops.launch import run_ops
 from tests import stacks
 from tests.jpegs import photo_image, photo_jpeg
@@ -77,10 +79,10 @@ def drain(sqs: Any, queue_url: str, until: Callable[[list[dict[str, Any]]], bool
 
 
 @pytest.fixture(scope="module")
-def uploaded(embedded_stack) -> dict[str, Any]:
+def uploaded(local_stack) -> dict[str, Any]:
     """Upload every case once for the module; wait until each landed in destination or failed."""
-    out = embedded_stack.outputs
-    s3 = embedded_stack.client("s3")
+    out = local_stack.outputs
+    s3 = local_stack.client("s3")
     for key, (body, _) in UPLOADS.items():
         s3.put_object(Bucket=out["source_bucket"], Key=key, Body=body, ContentType="image/jpeg")
     s3.put_object(Bucket=out["source_bucket"], Key=NOT_A_TRIGGER, Body=b"not an image")
@@ -96,19 +98,19 @@ def uploaded(embedded_stack) -> dict[str, Any]:
     }
 
 
-def test_up_wrote_the_state_file_with_the_outputs(embedded_stack):
-    current = json.loads(embedded_stack.state_file.read_text())
+def test_up_wrote_the_state_file_with_the_outputs(local_stack):
+    current = json.loads(local_stack.state_file.read_text())
 
-    assert current["backend"] == "embedded"
-    assert current["endpoint"] == f"http://localhost:{embedded_stack.port}"
+    assert current["backend"] == local_stack.backend
+    assert current["endpoint"] == f"http://localhost:{local_stack.port}"
     for name in ("source_bucket", "destination_bucket", "failed_bucket", "sns_topic_arn", "notifications_queue_url",
                  "function_name", "log_group_name", "dlq_url"):  # fmt: skip
         assert current["outputs"][name], name
     assert current["server"]["pid"] and current["dashboard"] is None
-    assert f"s3://{current['outputs']['source_bucket']}/photo.jpg" in embedded_stack.up_output
+    assert f"s3://{current['outputs']['source_bucket']}/photo.jpg" in local_stack.up_output
 
 
-def test_each_upload_lands_in_exactly_one_bucket(embedded_stack, uploaded):
+def test_each_upload_lands_in_exactly_one_bucket(local_stack, uploaded):
     for key, (_, expected) in UPLOADS.items():
         other = "failed" if expected == "destination" else "destination"
         assert key in uploaded[expected], f"{key} missing from {expected}"
@@ -116,16 +118,16 @@ def test_each_upload_lands_in_exactly_one_bucket(embedded_stack, uploaded):
     assert NOT_A_TRIGGER not in uploaded["destination"] | uploaded["failed"]
 
 
-def test_the_originals_stay_in_the_source_bucket(embedded_stack, uploaded):
-    s3 = embedded_stack.client("s3")
-    source = embedded_stack.outputs["source_bucket"]
+def test_the_originals_stay_in_the_source_bucket(local_stack, uploaded):
+    s3 = local_stack.client("s3")
+    source = local_stack.outputs["source_bucket"]
     for key, (body, _) in UPLOADS.items():
         assert s3.get_object(Bucket=source, Key=key)["Body"].read() == body
 
 
-def test_destination_objects_are_valid_smaller_jpegs(embedded_stack, uploaded):
-    s3 = embedded_stack.client("s3")
-    destination = embedded_stack.outputs["destination_bucket"]
+def test_destination_objects_are_valid_smaller_jpegs(local_stack, uploaded):
+    s3 = local_stack.client("s3")
+    destination = local_stack.outputs["destination_bucket"]
     for key, (body, expected) in UPLOADS.items():
         if expected != "destination":
             continue
@@ -140,9 +142,9 @@ def test_destination_objects_are_valid_smaller_jpegs(embedded_stack, uploaded):
         assert int(obj["Metadata"]["original-bytes"]) == len(body)
 
 
-def test_failed_objects_hold_the_original_bytes_and_a_reason(embedded_stack, uploaded):
-    s3 = embedded_stack.client("s3")
-    failed = embedded_stack.outputs["failed_bucket"]
+def test_failed_objects_hold_the_original_bytes_and_a_reason(local_stack, uploaded):
+    s3 = local_stack.client("s3")
+    failed = local_stack.outputs["failed_bucket"]
     for key, (body, expected) in UPLOADS.items():
         if expected != "failed":
             continue
@@ -152,8 +154,8 @@ def test_failed_objects_hold_the_original_bytes_and_a_reason(embedded_stack, upl
         assert obj["Metadata"]["reason"]
 
 
-def test_one_notification_per_upload_reaches_the_inspection_queue(embedded_stack, uploaded):
-    sqs = embedded_stack.client("sqs")
+def test_one_notification_per_upload_reaches_the_inspection_queue(local_stack, uploaded):
+    sqs = local_stack.client("sqs")
 
     def ours(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # The session's stack is shared (dashboard tests upload too, alarms publish to the topic): keep the
@@ -170,14 +172,14 @@ def test_one_notification_per_upload_reaches_the_inspection_queue(embedded_stack
 
     messages = drain(
         sqs,
-        embedded_stack.outputs["notifications_queue_url"],
+        local_stack.outputs["notifications_queue_url"],
         lambda got: set(UPLOADS) <= {p["key"] for p in ours(got)},
     )
 
     payloads = ours(messages)
     keys = [p["key"] for p in payloads]
     assert sorted(keys) == sorted(UPLOADS)
-    s3 = embedded_stack.client("s3")
+    s3 = local_stack.client("s3")
     for payload in payloads:
         expected = UPLOADS[payload["key"]][1]
         assert payload["status"] == ("compressed" if expected == "destination" else "failed")
@@ -186,9 +188,9 @@ def test_one_notification_per_upload_reaches_the_inspection_queue(embedded_stack
         assert payload["ms"] > 0 and float(head["Metadata"]["processing-ms"]) == payload["ms"]
 
 
-def test_the_function_logs_reach_cloudwatch_logs(embedded_stack, uploaded):
-    logs = embedded_stack.client("logs")
-    group = embedded_stack.outputs["log_group_name"]
+def test_the_function_logs_reach_cloudwatch_logs(local_stack, uploaded):
+    logs = local_stack.client("logs")
+    group = local_stack.outputs["log_group_name"]
 
     def summaries() -> dict[str, dict[str, Any]]:
         events = logs.filter_log_events(logGroupName=group, filterPattern='"image processed"')["events"]
@@ -196,7 +198,7 @@ def test_the_function_logs_reach_cloudwatch_logs(embedded_stack, uploaded):
         return {line["key"]: line for line in lines if line.get("key") in UPLOADS}
 
     found = poll(lambda: (s := summaries()) and set(UPLOADS) <= set(s) and s, what="a summary line per upload")
-    assert found["photos/good.jpg"]["function_name"] == embedded_stack.outputs["function_name"]
+    assert found["photos/good.jpg"]["function_name"] == local_stack.outputs["function_name"]
     reports = logs.filter_log_events(logGroupName=group, filterPattern="REPORT")["events"]
     assert reports and all("Max Memory Used" in e["message"] for e in reports)
     events = logs.filter_log_events(logGroupName=group)["events"]
@@ -205,11 +207,17 @@ def test_the_function_logs_reach_cloudwatch_logs(embedded_stack, uploaded):
         assert "instead of the layers because" in note
 
 
-def test_a_failure_the_function_cannot_handle_ends_in_the_dlq_after_retries(embedded_stack, uploaded):
-    out = embedded_stack.outputs
-    lam = embedded_stack.client("lambda")
-    s3 = embedded_stack.client("s3")
-    sqs = embedded_stack.client("sqs")
+@pytest.mark.differs_on(
+    "ministack",
+    "the on-failure destination record's responsePayload says errorType 'Runtime.HandlerError' instead of the "
+    "function's own error type ('UnprocessedObjectsError'); condition, attempt count and functionError are right "
+    "(docs/local-cloud.md, MiniStack differences)",
+)
+def test_a_failure_the_function_cannot_handle_ends_in_the_dlq_after_retries(local_stack, uploaded):
+    out = local_stack.outputs
+    lam = local_stack.client("lambda")
+    s3 = local_stack.client("s3")
+    sqs = local_stack.client("sqs")
     original = lam.get_function_configuration(FunctionName=out["function_name"])["Environment"]["Variables"]
     broken = {**original, "DEST_BUCKET": "no-such-destination-bucket", "FAILED_BUCKET": "no-such-failed-bucket"}
     key = "dlq/cannot be stored.jpg"
@@ -238,20 +246,26 @@ def test_a_failure_the_function_cannot_handle_ends_in_the_dlq_after_retries(embe
     assert key not in keys_in(s3, out["destination_bucket"]) | keys_in(s3, out["failed_bucket"])
 
 
-def test_status_reports_the_running_stack(embedded_stack):
-    result = run_ops(["--state-dir", str(embedded_stack.state_dir), "status", "--json"], cli_env(), timeout=60)
+def test_status_reports_the_running_stack(local_stack):
+    result = run_ops(["--state-dir", str(local_stack.state_dir), "status", "--json"], cli_env(), timeout=60)
 
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["up"] is True
-    assert document["state"]["outputs"] == embedded_stack.outputs
-    assert document["server_health"]["service"] == "localcloud"
+    assert document["state"]["outputs"] == local_stack.outputs
+    assert document["server_pid"] == document["state"]["server"]["pid"]
+    assert document["server_health"]
 
 
-def test_up_again_reuses_the_server_and_changes_nothing(embedded_stack):
-    before = launch.localcloud_health(embedded_stack.port)
-    args = ["--state-dir", str(embedded_stack.state_dir), "up", "--backend", "embedded"]
-    args += ["--port", str(embedded_stack.port), "--no-dashboard"]
+@pytest.mark.differs_on(
+    "ministack",
+    "a second apply of the unchanged stack updates both aws_cloudwatch_metric_alarm resources in place every time "
+    "(a perpetual diff: what DescribeAlarms returns differs from what PutMetricAlarm was given; docs/local-cloud.md)",
+)
+def test_up_again_reuses_the_server_and_changes_nothing(local_stack):
+    before = local.status(state_dir=local_stack.state_dir).server_pid
+    args = ["--state-dir", str(local_stack.state_dir), "up", "--backend", local_stack.backend]
+    args += ["--port", str(local_stack.port), "--no-dashboard"]
 
     result = run_ops(args, cli_env())
 
@@ -263,5 +277,23 @@ def test_up_again_reuses_the_server_and_changes_nothing(embedded_stack):
     assert summary and summary.group(1) == "0" and summary.group(3) == "0", result.stdout
     changed = re.findall(r"(\S+): Modifications complete", result.stdout)
     assert set(changed) <= {"module.pipeline.aws_lambda_function.this"}, changed
-    after = launch.localcloud_health(embedded_stack.port)
-    assert after["pid"] == before["pid"]
+    after = local.status(state_dir=local_stack.state_dir).server_pid
+    assert before is not None and after == before
+
+
+@pytest.mark.destroys_stack
+@pytest.mark.differs_on(
+    "ministack",
+    "ListObjectVersions ignores encoding-type=url (keys come back raw, no <EncodingType>), so the AWS provider "
+    "decodes 'ma photo ü+1.jpg' to 'ma photo ü 1.jpg', deletes a key that does not exist and never empties the "
+    "force_destroy bucket: terraform destroy does not finish (docs/local-cloud.md, MiniStack differences)",
+)
+def test_terraform_destroy_leaves_nothing(local_stack, uploaded):
+    # Runs last in the session (tests/conftest.py moves it there): the stack is gone afterwards. The buckets still
+    # hold the uploads (keys with spaces, "+" and unicode), as a user's stack would.
+    timeout = stacks.DESTROY_TIMEOUT_S if local_stack.backend == "embedded" else stacks.DESTROY_HANG_S
+    try:
+        stacks.destroy_stack(local_stack, local_stack.port, timeout=timeout)
+    finally:
+        local_stack.destroyed = True
+    assert stacks.leftovers(local_stack) == []

@@ -1,0 +1,106 @@
+"""``python -m localcloud.ministack``: MiniStack (a LocalStack-compatible emulator) behind the local cloud's guard.
+
+MiniStack serves 90+ AWS APIs and runs Python Lambda functions in warm local worker processes on its own interpreter
+(no Docker). By itself it answers every ``Host`` and every web origin (CORS ``*``), and binds ``0.0.0.0`` unless
+``BIND_HOST`` says otherwise. This entry point closes that the way the embedded server is closed:
+
+- it binds a loopback address only (``--host``, default ``127.0.0.1``; anything else is refused);
+- it wraps MiniStack's ASGI app in :class:`localcloud.guard.AsgiOriginGuard` (foreign Hosts and origins get 403,
+  loopback origins and ``EXTRA_CORS_ALLOWED_ORIGINS`` get CORS headers naming themselves, never ``*``), then runs
+  MiniStack's own ``main()`` (its Hypercorn server, its signal handling) on the wrapped app.
+
+It runs on the interpreter of MiniStack's own venv (``.venv-ministack``, Python 3.13 from
+``requirements/ministack.lock``: MiniStack pins an older botocore than the project, and its Lambda workers need the
+runtime's Python and boto3), with the project root on ``sys.path`` for this package. The seam (``ministack.app.app``
+read by ``ministack.app.main``) is written for :data:`MINISTACK_VERSION` exactly; another version is refused.
+Standard library only besides MiniStack itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from importlib import metadata
+
+from localcloud import guard
+
+#: The MiniStack release this seam was written for (``requirements/ministack.lock`` pins the same).
+MINISTACK_VERSION = "1.5.33"
+#: MiniStack's health endpoint (also answered at ``/_localstack/health``).
+HEALTH_PATH = "/_ministack/health"
+#: Account id MiniStack reports (bucket names that include the account id change with it).
+ACCOUNT_ID = "000000000000"
+_LOOPBACK_BINDS = ("127.0.0.1", "localhost", "::1")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser of ``python -m localcloud.ministack``."""
+    parser = argparse.ArgumentParser(prog="python -m localcloud.ministack", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=4566, help="port (default 4566)")
+    parser.add_argument("--region", default="eu-west-1", help="MiniStack's default region (MINISTACK_REGION)")
+    parser.add_argument(
+        "--exit-with", type=int, default=None, help="stop (with every Lambda worker) as soon as process PID is gone"
+    )
+    return parser
+
+
+def check_version() -> str:
+    """Return the installed MiniStack version; exit with the command that installs the pinned one otherwise."""
+    try:
+        found = metadata.version("ministack")
+    except metadata.PackageNotFoundError:
+        found = "not installed"
+    if found != MINISTACK_VERSION:
+        sys.exit(
+            f"error: localcloud.ministack is written for ministack {MINISTACK_VERSION}, found {found} on "
+            f"{sys.executable}; run `make .venv-ministack/.installed` (pip install -r requirements/ministack.lock)"
+        )
+    return found
+
+
+def _watch(pid: int) -> None:
+    """Stop this process group (MiniStack and its Lambda workers) once process ``pid`` is gone."""
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        except PermissionError:
+            pass
+        time.sleep(0.5)
+    if os.getpgrp() == os.getpid():
+        os.killpg(os.getpid(), signal.SIGTERM)
+    else:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Configure MiniStack from the arguments, wrap its app in the guard and run its server (never returns)."""
+    args = build_parser().parse_args(argv)
+    if args.host not in _LOOPBACK_BINDS:
+        sys.exit(f"error: refusing to bind {args.host}: the local cloud listens on loopback only (127.0.0.1)")
+    check_version()
+    # MiniStack reads these at import and in main(): where to listen, its region, Lambda in local processes.
+    os.environ["BIND_HOST"] = args.host
+    os.environ["GATEWAY_PORT"] = str(args.port)
+    os.environ.setdefault("MINISTACK_REGION", args.region)
+    os.environ.setdefault("LAMBDA_EXECUTOR", "local")
+    policy = guard.OriginPolicy.from_env(os.environ)
+
+    import ministack.app as ministack_app  # after the environment is set: MiniStack reads it at import
+
+    # ministack.app.main() serves the module-level ``app``: serve the guarded one instead.
+    ministack_app.app = guard.AsgiOriginGuard(ministack_app.app, policy)
+    if args.exit_with is not None:
+        threading.Thread(target=_watch, args=(args.exit_with,), name="exit-with", daemon=True).start()
+    sys.argv = [sys.argv[0]]  # MiniStack's main() parses sys.argv itself
+    ministack_app.main()
+
+
+if __name__ == "__main__":
+    main()
