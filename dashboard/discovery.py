@@ -27,7 +27,7 @@ STACK_FILE_ENV = defaults.DASHBOARD_STACK_FILE_ENV
 STATE_DIR_ENV = defaults.DASHBOARD_STATE_DIR_ENV
 TARGET_ENV = "DASHBOARD_TARGET"
 AWS_ENV_DIR = tf.AWS_ROOT.relative_to(REPO_ROOT)
-TARGET_LABELS = {"embedded": "Embedded local cloud", "localstack": "LocalStack", "aws": "AWS"}
+TARGET_LABELS = {"embedded": "Embedded local cloud", "ministack": "MiniStack", "localstack": "LocalStack", "aws": "AWS"}
 
 
 @dataclass(frozen=True)
