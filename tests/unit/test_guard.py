@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -137,6 +138,27 @@ def test_disable_cors_checks_lets_every_origin_in_but_not_foreign_hosts() -> Non
 # -- the same rule as ASGI middleware (MiniStack's front) -------------------------------------------------------------
 
 
+def run_async(coroutine: Any) -> None:
+    """Run ``coroutine`` to the end on a fresh event loop in a thread of its own.
+
+    ``asyncio.run`` refuses to start in a thread whose event loop is running, and in a whole-suite run Playwright's
+    session-scoped browser keeps one running in the main thread.
+    """
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coroutine)
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
 async def ministack_like_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     # Stands in for MiniStack's app, which answers every origin with CORS "*" by itself.
     headers = [(b"content-type", b"text/plain"), (b"access-control-allow-origin", b"*")]
@@ -160,7 +182,7 @@ def call_asgi(policy: OriginPolicy, method: str = "GET", **headers: str) -> tupl
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(AsgiOriginGuard(ministack_like_app, policy)(scope, receive, send))
+    run_async(AsgiOriginGuard(ministack_like_app, policy)(scope, receive, send))
     start, body = sent[0], b"".join(m.get("body", b"") for m in sent[1:])
     names = [k.decode().lower() for k, _ in start["headers"]]
     assert len(names) == len(set(names)), f"a header is sent twice: {names}"
@@ -206,6 +228,6 @@ def test_asgi_guard_closes_a_websocket_from_a_foreign_host_and_leaves_lifespan_a
         return {}
 
     guard = AsgiOriginGuard(app, OriginPolicy())
-    asyncio.run(guard({"type": "websocket", "headers": [(b"host", b"evil.example")]}, receive, send))
-    asyncio.run(guard({"type": "lifespan"}, receive, send))
+    run_async(guard({"type": "websocket", "headers": [(b"host", b"evil.example")]}, receive, send))
+    run_async(guard({"type": "lifespan"}, receive, send))
     assert seen == [{"type": "websocket.close", "code": 1008}, {"type": "lifespan"}]
