@@ -78,7 +78,9 @@ def test_upload_compare_notification_and_log_line(dashboard_url: str, page: Any,
     wait_idle(page)
     output_bytes = int(re.search(r"→ ([\d,]+) bytes", size_line.inner_text()).group(1).replace(",", ""))
     assert output_bytes < len(data)
-    card = page.locator('[class*="st-key-result-"]').first
+    # The card that holds this size line, once its six figures are drawn (a rerun may redraw it meanwhile).
+    card = page.locator('[class*="st-key-result-"]', has=size_line).first
+    card.locator('[data-testid="stMetricValue"]').nth(5).wait_for()
     values = card.locator('[data-testid="stMetricValue"]').all_inner_texts()
     assert human_bytes(len(data)) in values and human_bytes(output_bytes) in values
     assert "1200 × 800" in values
