@@ -236,20 +236,39 @@ def _start_localstack(p: Paths, port: int, say: Say) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def _reuse(
+    pid_file: procs.PidFile,
+    marker: str,
+    health: Callable[[int], dict[str, Any] | None],
+    port: int,
+    what: str,
+    say: Say,
+) -> bool:
+    """Return True when the emulator recorded in ``pid_file`` runs healthy on ``port`` and can be reused.
+
+    A recorded process on another port is an error (``local-down`` first); one that runs but does not answer is
+    stopped, and False tells the caller to start a new one.
+    """
+    pid = pid_file.running_pid(marker)
+    if pid is None:
+        return False
+    recorded = pid_file.read() or {}
+    if recorded.get("port") != port:
+        raise LocalCloudError(
+            f"{what} already runs on port {recorded.get('port')} (pid {pid}); run `make local-down` first to move it "
+            "to another port"
+        )
+    if health(port) is not None:
+        say(f"{what} already running (pid {pid}) on port {port}")
+        return True
+    procs.stop_group(pid)
+    return False
+
+
 def _start_embedded(p: Paths, port: int, say: Say) -> tuple[str, bool]:
     """Start or reuse the embedded server; return its endpoint and whether it was started now."""
-    pid = p.server_pid.running_pid(launch.SERVER_MARKER)
-    recorded = p.server_pid.read() or {}
-    if pid is not None:
-        if recorded.get("port") != port:
-            raise LocalCloudError(
-                f"the embedded local cloud already runs on port {recorded.get('port')} (pid {pid}); run "
-                "`make local-down` first to move it to another port"
-            )
-        if launch.localcloud_health(port) is not None:
-            say(f"embedded local cloud already running (pid {pid}) on port {port}")
-            return f"http://127.0.0.1:{port}", False
-        procs.stop_group(pid)
+    if _reuse(p.server_pid, launch.SERVER_MARKER, launch.localcloud_health, port, "the embedded local cloud", say):
+        return f"http://127.0.0.1:{port}", False
     health = launch.localcloud_health(port)
     if health is not None:
         raise LocalCloudError(
@@ -270,18 +289,8 @@ def _start_embedded(p: Paths, port: int, say: Say) -> tuple[str, bool]:
 
 def _start_ministack(p: Paths, port: int, region: str, say: Say) -> tuple[str, bool]:
     """Start or reuse MiniStack; return its endpoint and whether it was started now."""
-    pid = p.ministack_pid.running_pid(launch.MINISTACK_MARKER)
-    recorded = p.ministack_pid.read() or {}
-    if pid is not None:
-        if recorded.get("port") != port:
-            raise LocalCloudError(
-                f"MiniStack already runs on port {recorded.get('port')} (pid {pid}); run `make local-down` first to "
-                "move it to another port"
-            )
-        if launch.ministack_health(port) is not None:
-            say(f"MiniStack already running (pid {pid}) on port {port}")
-            return f"http://127.0.0.1:{port}", False
-        procs.stop_group(pid)
+    if _reuse(p.ministack_pid, launch.MINISTACK_MARKER, launch.ministack_health, port, "MiniStack", say):
+        return f"http://127.0.0.1:{port}", False
     say(f"starting MiniStack (behind the local cloud's guard) on 127.0.0.1:{port} ...")
     log_path = p.state_dir / "ministack.log"
 
