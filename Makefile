@@ -117,6 +117,10 @@ deploy-aws: build ## Deploy to real AWS with plain terraform (needs AWS credenti
 destroy-aws: $(VENV)/.installed ## Destroy the real AWS stack
 	$(PY) -m ops.deploy_aws destroy
 
+.PHONY: redrive
+redrive: $(VENV)/.installed ## Replay every event in the dead-letter queue through the function (TARGET=local|aws, default local)
+	$(VENV)/bin/image-compressor redrive --target $(or $(TARGET),local)
+
 .PHONY: bench-corpus
 bench-corpus: $(VENV)/.installed ## Fetch the corpus packages once (pip download / apt-get download; nothing installed)
 	$(PY) -m bench --fetch-corpus

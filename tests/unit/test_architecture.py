@@ -32,7 +32,7 @@ PARTS = {
 MAY_IMPORT = {
     "image_compressor": set(),
     "index": {"image_compressor"},
-    "image_compressor_cli": {"image_compressor"},
+    "image_compressor_cli": {"image_compressor", "ops"},
     "localcloud": set(),
     "ops": {"localcloud"},
     "dashboard": {"ops", "image_compressor"},
