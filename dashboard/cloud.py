@@ -1,4 +1,5 @@
-"""The dashboard's AWS queries for one stack: health, uploads, results (read through the result contract), retries.
+"""The dashboard's AWS queries for one stack: health, uploads, results (read through the result contract), reprocessing
+and the dead-letter queue (both through ``ops.redrive``, the same replay path as ``make redrive``).
 
 No Streamlit in here. Each result object's metadata is read with :func:`image_compressor.result.read_metadata`, the
 same vocabulary the function writes.
@@ -22,7 +23,7 @@ from image_compressor.result import STATUSES, MetadataKey, Status, StoredResult,
 from dashboard.discovery import Stack
 from dashboard.errors import DashboardError, StackDownError, explain, is_not_found
 from dashboard.text import md
-from ops import defaults, procs
+from ops import defaults, procs, redrive
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -356,23 +357,28 @@ class Cloud:
         """Return the bytes of ``bucket``/``key``."""
         return self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
 
-    def retry_failed(self, key: str) -> str:
-        """Resubmit a failed object: server-side copy of the failed bucket's copy back to the source key.
+    def reprocess_failed(self, key: str) -> str:
+        """Process a failed image again through the replay path of ``make redrive``; return its source ETag (unquoted).
 
-        The copy back is a new upload, hence a new event, which the function always processes (its idempotency is per
-        event, and a failed copy is never re-used as an outcome). Before resubmitting, the failed copy's metadata is
-        rewritten in place (server-side, bytes and reason kept): ``source-etag`` becomes ``retried-source-etag`` and
-        ``retry-requested`` records the time, which the Failed page shows while the retry runs. If the object fails
-        again, the function writes a fresh failed copy. Nothing is deleted here. Returns the ETag (unquoted) of the
-        new source object.
+        When the source bucket still holds the version that failed (the failed copy's ``source-etag``), the failed
+        copy's event record is retired first (server-side, bytes and reason kept): ``source-etag`` becomes
+        ``retried-source-etag``, ``source-event`` is dropped and ``retry-requested`` records the time, which the
+        Failed page shows while the reprocess runs. Without that the function would take the replay for a retry of
+        the event it already answered (its idempotency is per event) and do nothing. Then an S3 ``ObjectCreated``
+        event for that version is replayed through the function (:func:`ops.redrive.replay`, an asynchronous
+        invoke). When the source object is gone, the failed copy is copied back to the source key instead: that
+        upload is the event. If the image fails again, the function writes a fresh failed copy; on success the
+        stale copy is removed by :meth:`forget_failed_copy`.
 
         Raises
         ------
         DashboardError
-            When there is no failed copy under ``key``.
+            When there is no failed copy under ``key``, or the source holds a newer upload of it (whose own outcome
+            replaces this failure).
         """
         s3 = self.client("s3")
         failed_bucket = self.stack.output("failed_bucket")
+        source_bucket = self.stack.output("source_bucket")
         try:
             head = s3.head_object(Bucket=failed_bucket, Key=key)
         except bx.ClientError as exc:
@@ -381,8 +387,22 @@ class Cloud:
             raise
         content_type = head.get("ContentType") or "image/jpeg"
         meta = dict(head.get("Metadata") or {})
+        failed_etag = meta.get(MetadataKey.SOURCE_ETAG) or meta.get(MetadataKey.RETRIED_SOURCE_ETAG)
+        try:
+            source = s3.head_object(Bucket=source_bucket, Key=key)
+        except bx.ClientError as exc:
+            if not is_not_found(exc):
+                raise
+            source = None
+        source_etag = unquote_etag(source.get("ETag")) if source else None
+        if source is not None and failed_etag and source_etag != failed_etag:
+            raise DashboardError(
+                f"The source bucket holds a newer upload of {md(key)} than the one that failed; its own outcome "
+                "replaces this failure. Refresh the list, or look for it on the History page."
+            )
         if MetadataKey.SOURCE_ETAG in meta:
             meta[MetadataKey.RETRIED_SOURCE_ETAG.value] = meta.pop(MetadataKey.SOURCE_ETAG)
+        meta.pop(MetadataKey.SOURCE_EVENT, None)
         meta[MetadataKey.RETRY_REQUESTED.value] = datetime.now(UTC).isoformat(timespec="seconds")
         s3.copy_object(
             Bucket=failed_bucket,
@@ -392,18 +412,53 @@ class Cloud:
             ContentType=content_type,
             Metadata=meta,
         )
-        copied = s3.copy_object(
-            Bucket=self.stack.output("source_bucket"),
-            Key=key,
-            CopySource={"Bucket": failed_bucket, "Key": key},
-            MetadataDirective="REPLACE",
-            ContentType=content_type,
-            Metadata={},
+        if source is None:
+            copied = s3.copy_object(
+                Bucket=source_bucket,
+                Key=key,
+                CopySource={"Bucket": failed_bucket, "Key": key},
+                MetadataDirective="REPLACE",
+                ContentType=content_type,
+                Metadata={},
+            )
+            return unquote_etag(copied.get("CopyObjectResult", {}).get("ETag")) or ""
+        event = redrive.s3_event(
+            source_bucket,
+            key,
+            etag=source_etag or "",
+            size=int(source.get("ContentLength") or 0),
+            version_id=source.get("VersionId"),
+            region=self.stack.region,
         )
-        return unquote_etag(copied.get("CopyObjectResult", {}).get("ETag")) or ""
+        try:
+            redrive.replay(self.client("lambda"), self.stack.output("function_name"), event)
+        except redrive.RedriveError as exc:
+            raise DashboardError(f"{exc}") from exc
+        return source_etag or ""
+
+    # -- the dead-letter queue ----------------------------------------------------------------------------------------
+
+    def dead_letters(self) -> list[redrive.DeadLetter]:
+        """Return every message of the dead-letter queue, oldest first, each with its keys and error (none consumed)."""
+        try:
+            return redrive.peek(self.client("sqs"), self.stack.output("dlq_url"))
+        except redrive.RedriveError as exc:
+            raise DashboardError(str(exc)) from exc
+
+    def replay_dead_letters(self) -> redrive.Summary:
+        """Replay every event in the dead-letter queue through the function, as ``make redrive`` does."""
+        try:
+            return redrive.redrive(
+                self.client("sqs"),
+                self.client("lambda"),
+                self.stack.output("dlq_url"),
+                self.stack.output("function_name"),
+            )
+        except redrive.RedriveError as exc:
+            raise DashboardError(str(exc)) from exc
 
     def forget_failed_copy(self, key: str) -> bool:
-        """Delete the failed copy of ``key`` if it is a stale one left by :meth:`retry_failed` after a success.
+        """Delete the failed copy of ``key`` if it is a stale one left by :meth:`reprocess_failed` after a success.
 
         Only a copy whose metadata says ``retry-requested`` and that carries no current ``source-etag`` is deleted;
         returns whether something was deleted.

@@ -17,6 +17,7 @@ from dashboard import cloud as cl
 from dashboard import discovery, images, logs, notifications
 from dashboard.errors import explain
 from dashboard.text import md
+from ops import redrive
 
 STATUS_COLOURS = {"compressed": "green", "kept-original": "blue", "failed": "red"}
 STATUS_ICONS = {
@@ -72,6 +73,12 @@ def failed(stack_json: str) -> list[cl.ImageResult]:
     return cloud_for(stack_json).failed_results()
 
 
+@st.cache_data(ttl=10, show_spinner="Reading the dead-letter queue...")
+def dead_letters(stack_json: str) -> list[redrive.DeadLetter]:
+    """Messages of the dead-letter queue, oldest first (read, then made visible again)."""
+    return cloud_for(stack_json).dead_letters()
+
+
 @st.cache_data(ttl=600, max_entries=64, show_spinner="Preparing previews...")
 def previews(
     stack_json: str, key: str, before_bucket: str, after_bucket: str | None, version: str
@@ -108,9 +115,10 @@ def function_memory(stack_json: str) -> int | None:
 
 
 def clear_listings() -> None:
-    """Forget cached listings after the user changed something (upload, retry)."""
+    """Forget cached listings after the user changed something (upload, reprocess, replay)."""
     results.clear()
     failed.clear()
+    dead_letters.clear()
     health.clear()
 
 

@@ -1,4 +1,4 @@
-"""Failed: originals the function could not compress, with the reason, and a retry that really reprocesses them."""
+"""Failed: originals the function could not compress, with the reason, and Reprocess (the replay path of redrive)."""
 
 from __future__ import annotations
 
@@ -8,31 +8,32 @@ from dashboard import ui
 from dashboard.errors import explain
 from dashboard.text import md
 
-RETRY_TIMEOUT_S = 60.0
+REPROCESS_TIMEOUT_S = 60.0
 
 conn = ui.connection()
 st.title("Failed")
 st.caption(
-    f"Originals copied to `{conn.stack.output('failed_bucket')}` with the reason. **Retry** copies one back to "
-    f"`{conn.stack.output('source_bucket')}` (server-side) so the function processes it again."
+    f"Originals copied to `{conn.stack.output('failed_bucket')}` with the reason. **Reprocess** replays the "
+    f"upload's event through the function, as `make redrive` does for the dead-letter queue (an original no longer "
+    f"in `{conn.stack.output('source_bucket')}` is copied back there first)."
 )
 
-last = st.session_state.get("failed_last_retry")
+last = st.session_state.get("failed_last_reprocess")
 if last:
     key, result, error = last
     if error:
-        st.error(f"Retry of {md(key)}: {error}", icon=":material/warning:")
+        st.error(f"Reprocess of {md(key)}: {error}", icon=":material/warning:")
     elif result is None:
         st.warning(
-            f"Retried {md(key)}, but no new result arrived within {RETRY_TIMEOUT_S:.0f} s. "
-            "Look at the **Logs** page and the DLQ count in the sidebar; reload to look again.",
+            f"Reprocessing {md(key)}, but no new result arrived within {REPROCESS_TIMEOUT_S:.0f} s. "
+            "Look at the **Logs** and **Dead letters** pages; reload to look again.",
             icon=":material/hourglass_empty:",
         )
     elif result.status == "failed":
-        st.error(f"Retried {md(key)}: failed again — {md(result.reason)}", icon=":material/replay:")
+        st.error(f"Reprocessed {md(key)}: failed again — {md(result.reason)}", icon=":material/replay:")
     else:
         st.success(
-            f"Retried {md(key)}: **{result.status}**, {result.input_bytes:,} → {result.output_bytes:,} bytes "
+            f"Reprocessed {md(key)}: **{result.status}**, {result.input_bytes:,} → {result.output_bytes:,} bytes "
             f"(saved {result.saved_ratio * 100:.1f} %). Its failed copy was removed.",
             icon=":material/check_circle:",
         )
@@ -53,17 +54,17 @@ for item in items:
             st.markdown(f"#### {md(item.key)}")
             st.markdown(f"**Reason:** {md(item.reason or 'no reason recorded')}")
             when = f"{item.last_modified:%Y-%m-%d %H:%M:%S} UTC"
-            pending = f" · retry requested {item.retry_requested}" if item.retry_requested else ""
+            pending = f" · reprocess requested {item.retry_requested}" if item.retry_requested else ""
             st.caption(f"{ui.human_bytes(item.input_bytes)} ({item.input_bytes:,} bytes) · failed {when}{pending}")
-        if action.button("Retry", key=f"retry-{item.key}", icon=":material/replay:", type="primary"):
+        if action.button("Reprocess", key=f"reprocess-{item.key}", icon=":material/replay:", type="primary"):
             try:
-                with st.spinner(f"Resubmitting {md(item.key)} and waiting for the function..."):
-                    etag = conn.cloud.retry_failed(item.key)
-                    outcome = conn.cloud.wait_for_results({item.key: etag}, timeout=RETRY_TIMEOUT_S)[item.key]
+                with st.spinner(f"Replaying {md(item.key)} through the function and waiting for it..."):
+                    etag = conn.cloud.reprocess_failed(item.key)
+                    outcome = conn.cloud.wait_for_results({item.key: etag}, timeout=REPROCESS_TIMEOUT_S)[item.key]
                     if outcome is not None and outcome.status != "failed":
                         conn.cloud.forget_failed_copy(item.key)
-                st.session_state["failed_last_retry"] = (item.key, outcome, None)
+                st.session_state["failed_last_reprocess"] = (item.key, outcome, None)
             except Exception as exc:  # shown as a message above the list after the rerun
-                st.session_state["failed_last_retry"] = (item.key, None, explain(exc, conn.stack))
+                st.session_state["failed_last_reprocess"] = (item.key, None, explain(exc, conn.stack))
             ui.clear_listings()
             st.rerun()
