@@ -16,6 +16,8 @@ Settings (flags, or environment variables for the defaults):
   function's timeout
 - ``EXTRA_CORS_ALLOWED_ORIGINS`` (none) / ``DISABLE_CORS_CHECKS``: web origins allowed besides loopback ones, as
   in LocalStack; requests whose Host is not a loopback name are always refused (:mod:`localcloud.guard`)
+- ``--faults`` / ``LOCALCLOUD_FAULTS=1``: accept fault-injection rules on ``/_localcloud/faults`` (AWS calls answered
+  with an error or a delay; :mod:`localcloud.faults`); off by default, on in the test fixtures
 - ``--exit-with PID`` / ``LOCALCLOUD_EXIT_WITH_PID``: stop (with every worker) as soon as process ``PID`` is gone.
   Test fixtures pass their own pid, so a test run that is killed leaves no server behind; ``make local-up`` does
   not set it, because its server is meant to outlive the command that started it.
@@ -41,7 +43,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from localcloud import guard
+from localcloud import faults, guard
 
 HEALTH_PATH = "/_localcloud/health"
 #: Port when neither ``--port`` nor ``LOCALCLOUD_PORT`` says (equal to ``ops.defaults.LOCAL_PORT``, pinned by a test).
@@ -211,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PID",
         help="stop as soon as process PID is gone (test fixtures pass their own pid)",
     )
+    parser.add_argument(
+        "--faults",
+        action="store_true",
+        default=os.environ.get(faults.FAULTS_ENV, "") not in ("", "0", "false", "no"),
+        help=f"accept fault-injection rules on {faults.FAULTS_PATH} (tests; default off, or {faults.FAULTS_ENV}=1)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
     return parser
 
@@ -270,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             "moto_version": moto.__version__,
             "default_region": region,
             "uptime_s": round(time.time() - started, 1),
+            "faults": args.faults,
             "lambda": {
                 "concurrency": args.concurrency,
                 "retry_delays_s": list(args.retry_delays),
@@ -281,7 +290,9 @@ def main(argv: list[str] | None = None) -> int:
         }
 
     policy = guard.OriginPolicy.from_env(os.environ)
-    app = guard.OriginGuard(HealthMiddleware(DomainDispatcherApplication(create_backend_app), info), policy)
+    injector = faults.FaultInjector() if args.faults else None
+    moto_app = faults.FaultMiddleware(DomainDispatcherApplication(create_backend_app), injector)
+    app = guard.OriginGuard(HealthMiddleware(moto_app, info), policy)
     try:
         server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     except OSError as exc:

@@ -171,7 +171,9 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud
     """Start an embedded local cloud server on a free port for the session; stop it (and its workers) after."""
     state_dir = tmp_path_factory.mktemp("localcloud")
     port = procs.free_port()
-    handle = launch.start_localcloud(port, state_dir, retry_delays=TEST_RETRY_DELAYS, exit_with=os.getpid())
+    handle = launch.start_localcloud(
+        port, state_dir, retry_delays=TEST_RETRY_DELAYS, exit_with=os.getpid(), env=cli_env()
+    )
     try:
         yield LocalCloud(handle.endpoint, REGION, port, state_dir, handle.pid)
     finally:

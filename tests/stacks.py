@@ -7,11 +7,14 @@ process through :mod:`ops.launch`, as ``make`` and the bench do.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from localcloud import faults
 from ops import defaults, procs, stackfile
 
 PROJECT_ROOT = defaults.ROOT
@@ -107,6 +111,8 @@ def cli_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop(stackfile.STATE_DIR_ENV, None)
     env["LOCALCLOUD_RETRY_DELAYS"] = TEST_RETRY_DELAYS
+    # The embedded servers of the tests take fault-injection rules (tests/faults, injected_fault below).
+    env[faults.FAULTS_ENV] = "1"
     # A server started by `up` for the tests stops by itself when this test process dies.
     env["LOCALCLOUD_EXIT_WITH_PID"] = str(os.getpid())
     env.setdefault("PYTHONUNBUFFERED", "1")
@@ -173,3 +179,30 @@ def poll(check: Callable[[], Any], timeout: float = 60.0, interval: float = 0.3,
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {timeout:.0f} s")
         time.sleep(interval)
+
+
+def _faults_call(endpoint: str, method: str, path: str = "", document: Any = None) -> dict[str, Any]:
+    data = None if document is None else json.dumps(document).encode()
+    request = urllib.request.Request(f"{endpoint}{faults.FAULTS_PATH}{path}", data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - a loopback test server
+        return json.loads(response.read())
+
+
+def fault_rules(endpoint: str) -> list[dict[str, Any]]:
+    """Return the fault rules of the embedded server at ``endpoint``, each with its ``hits``."""
+    return _faults_call(endpoint, "GET")["rules"]
+
+
+@contextlib.contextmanager
+def injected_fault(endpoint: str, **rule: Any) -> Iterator[str]:
+    """Add a fault rule (:mod:`localcloud.faults`) to the embedded server at ``endpoint``; remove it on exit.
+
+    Yields the rule's id (for :func:`fault_rules`). Example:
+    ``with injected_fault(info.endpoint, service="s3", operation="PutObject", bucket=dest, status=503):``.
+    """
+    rule_id = _faults_call(endpoint, "POST", document=rule)["id"]
+    try:
+        yield rule_id
+    finally:
+        _faults_call(endpoint, "DELETE", f"/{rule_id}")
