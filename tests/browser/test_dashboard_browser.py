@@ -117,7 +117,7 @@ def test_upload_compare_notification_and_log_line(dashboard_url: str, page: Any,
     screenshot(page, artifacts / "history.png")
 
 
-def test_corrupt_jpg_is_listed_under_failed_with_its_reason_and_retried(
+def test_corrupt_jpg_is_listed_under_failed_with_its_reason_and_reprocessed(
     dashboard_url: str, page: Any, artifacts: Path
 ) -> None:
     key = new_key()
@@ -135,11 +135,11 @@ def test_corrupt_jpg_is_listed_under_failed_with_its_reason_and_retried(
     assert card.first.get_by_text(reason).count() == 1
     screenshot(page, artifacts / "failed.png")
 
-    card.first.get_by_role("button", name=re.compile("Retry")).click()
-    page.get_by_text(f"Retried {key}: failed again").wait_for(timeout=PROCESS_TIMEOUT_MS)
+    card.first.get_by_role("button", name=re.compile("Reprocess")).click()
+    page.get_by_text(f"Reprocessed {key}: failed again").wait_for(timeout=PROCESS_TIMEOUT_MS)
     wait_idle(page)
     assert_no_traceback(page)
-    screenshot(page, artifacts / "failed-after-retry.png")
+    screenshot(page, artifacts / "failed-after-reprocess.png")
 
 
 def test_every_page_renders_without_an_error(dashboard_url: str, page: Any, artifacts: Path) -> None:
@@ -149,6 +149,7 @@ def test_every_page_renders_without_an_error(dashboard_url: str, page: Any, arti
         ("notifications", "Notifications"),
         ("logs", "Logs"),
         ("failed", "Failed"),
+        ("dead-letters", "Dead letters"),
     ):
         open_page(page, f"{dashboard_url}/{path}")
         page.get_by_role("heading", name=title).first.wait_for()

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
 import streamlit as st
@@ -447,7 +448,7 @@ def test_logs_show_the_functions_lines_newest_first_with_report_figures_and_cost
 # -- failed -----------------------------------------------------------------------------------------------------------
 
 
-def test_failed_lists_the_reason_and_retry_really_reprocesses(stack: Any) -> None:
+def test_failed_lists_the_reason_and_reprocess_replays_the_upload(stack: Any) -> None:
     key = new_key()
     head = put_and_wait(stack, key, CORRUPT)
     assert head["Bucket"] == stack.outputs["failed_bucket"]
@@ -458,16 +459,23 @@ def test_failed_lists_the_reason_and_retry_really_reprocesses(stack: Any) -> Non
     texts = [m.value for m in at.main.markdown]
     assert f"#### {md(key)}" in texts and f"**Reason:** {md(first_reason)}" in texts
 
-    at.button(key=f"retry-{key}").click().run()
+    at.button(key=f"reprocess-{key}").click().run()
     assert not at.exception
-    assert f"Retried {md(key)}: failed again — {md(first_reason)}" in [e.value for e in at.error]
+    assert f"Reprocessed {md(key)}: failed again — {md(first_reason)}" in [e.value for e in at.error]
     again = stack.client("s3").head_object(Bucket=stack.outputs["failed_bucket"], Key=key)
     assert again["Metadata"]["source-etag"] == head["ETag"].strip('"')  # a new failed copy from the new run
     assert "retry-requested" not in again["Metadata"]
+    # The replay was an event of its own (the original stayed in the source bucket: no new upload), notified once.
+    assert (
+        again["Metadata"]["source-event"] != head["Metadata"]["source-event"]
+        or again["LastModified"] > head["LastModified"]
+    )
+    source = stack.client("s3").head_object(Bucket=stack.outputs["source_bucket"], Key=key)
+    assert source["ETag"] == head["ETag"] and "retry-requested" not in source["Metadata"]
 
 
-def test_retry_reprocesses_even_when_the_failed_copy_matches_etag_and_settings(stack: Any) -> None:
-    """A failure recorded for these exact bytes and settings would make the handler skip a plain copy back."""
+def test_reprocess_of_a_failed_copy_whose_original_is_gone_copies_it_back(stack: Any) -> None:
+    """No source object to replay: the failed copy goes back to the source key, and that upload is the event."""
     key = new_key()
     data = photo_jpeg(320, 240)
     conf = stack.client("lambda").get_function_configuration(FunctionName=stack.outputs["function_name"])
@@ -489,15 +497,97 @@ def test_retry_reprocesses_even_when_the_failed_copy_matches_etag_and_settings(s
     at = app("views/failed.py")
     reason = md("simulated: the destination bucket was unreachable")
     assert f"**Reason:** {reason}" in [m.value for m in at.main.markdown]
-    at.button(key=f"retry-{key}").click().run()
+    at.button(key=f"reprocess-{key}").click().run()
     assert_clean(at)
-    assert any(s.value.startswith(f"Retried {md(key)}: **compressed**") for s in at.success)
+    assert any(s.value.startswith(f"Reprocessed {md(key)}: **compressed**") for s in at.success)
     s3 = stack.client("s3")
     made = s3.head_object(Bucket=stack.outputs["destination_bucket"], Key=key)
     assert made["Metadata"]["source-etag"] == hashlib.md5(data).hexdigest()  # noqa: S324
     with pytest.raises(ClientError):
         s3.head_object(Bucket=stack.outputs["failed_bucket"], Key=key)
     assert f"#### {md(key)}" not in [m.value for m in at.main.markdown]
+
+
+# -- dead letters -----------------------------------------------------------------------------------------------------
+
+
+def dead_letter_record(bucket: str, key: str, etag: str) -> dict[str, Any]:
+    """An on-failure destination record for an upload of ``key``, as Lambda writes it to the dead-letter queue."""
+    event = {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key), "eTag": etag}},
+            }
+        ]
+    }
+    return {
+        "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+        "responsePayload": {"errorType": "UnprocessedObjectsError", "errorMessage": f"{key} :red[not] *placed*"},
+    }
+
+
+def test_dead_letters_show_keys_and_errors_as_text_and_replay_all_processes_them(stack: Any) -> None:
+    out = stack.outputs
+    s3, sqs = stack.client("s3"), stack.client("sqs")
+    # Objects whose names trigger nothing (not .jpg at the end): only the replay can give them an outcome.
+    keys = [f"{new_key('')} *stars* [x](y).jpg.in", f"{new_key('')} plain.jpg.in"]
+    for key in keys:
+        etag = s3.put_object(Bucket=out["source_bucket"], Key=key, Body=photo_jpeg(320, 240))["ETag"].strip('"')
+        sqs.send_message(
+            QueueUrl=out["dlq_url"], MessageBody=json.dumps(dead_letter_record(out["source_bucket"], key, etag))
+        )
+    garbage = f"not an event {uuid.uuid4().hex}"
+    sqs.send_message(QueueUrl=out["dlq_url"], MessageBody=garbage)
+    try:
+        at = app("views/deadletters.py")
+        assert_clean(at)
+        texts = [m.value for m in at.main.markdown]
+        for key in keys:
+            where = f"s3://{out['source_bucket']}/{key}"
+            error = f"UnprocessedObjectsError: {key} :red[not] *placed* · RetriesExhausted after 3 attempt(s)"
+            assert f"**{md(where)}**" in texts
+            assert f"**Error:** {md(error)}" in texts
+        assert any(w.value.startswith("Not replayable: ") and "the body is not JSON" in w.value for w in at.warning)
+        count = int(metrics(at)["Messages in the dead-letter queue"])
+        assert count >= 3
+
+        at.button(key="dlq_replay_all").click().run()
+        assert not at.exception
+
+        assert any("could not be replayed and stay in the queue" in w.value for w in at.warning)
+        for key in keys:
+            result = put_and_wait_for_existing(stack, key)
+            assert result["Bucket"] == out["destination_bucket"] and result["Metadata"]["status"] == "compressed"
+        assert int(metrics(at)["Messages in the dead-letter queue"]) == count - 2
+        tags = [key.split()[0] for key in keys]  # dash-<hex>: unique to this test
+        assert not [t for t in (m.value for m in at.main.markdown) if any(tag in t for tag in tags)]
+    finally:
+        for message in sqs.receive_message(QueueUrl=out["dlq_url"], MaxNumberOfMessages=10).get("Messages", []):
+            if message["Body"] == garbage:
+                sqs.delete_message(QueueUrl=out["dlq_url"], ReceiptHandle=message["ReceiptHandle"])
+            else:
+                sqs.change_message_visibility(
+                    QueueUrl=out["dlq_url"], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+
+
+def put_and_wait_for_existing(stack: Any, key: str, timeout: float = 90) -> dict[str, Any]:
+    """Wait until the function wrote the destination or failed object of ``key`` (already in the source bucket)."""
+    s3 = stack.client("s3")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for bucket in (stack.outputs["destination_bucket"], stack.outputs["failed_bucket"]):
+            try:
+                return s3.head_object(Bucket=bucket, Key=key) | {"Bucket": bucket}
+            except ClientError:
+                pass
+        time.sleep(0.3)
+    raise AssertionError(f"the function wrote no result for {key} within {timeout} s")
 
 
 # -- the plain helpers behind the pages -------------------------------------------------------------------------------
