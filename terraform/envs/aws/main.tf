@@ -52,10 +52,13 @@ module "pipeline" {
   versioning_enabled = var.versioning_enabled
   s3_kms_key_arn     = var.s3_kms_key_arn
 
+  failed_object_expiration_days = var.failed_object_expiration_days
+
   admin_email                = var.admin_email
   create_notifications_queue = var.create_notifications_queue
   create_sns_kms_key         = var.create_sns_kms_key
   sns_kms_master_key_id      = var.sns_kms_master_key_id
 
-  log_retention_days = var.log_retention_days
+  log_retention_days    = var.log_retention_days
+  dlq_age_alarm_seconds = var.dlq_age_alarm_seconds
 }

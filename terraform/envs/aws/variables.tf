@@ -67,9 +67,9 @@ variable "timeout" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrency of the function; null leaves it unreserved."
+  description = "Reserved concurrency of the function (at most this many run at once; the account's other functions keep the rest); null leaves it unreserved, which new accounts (limit 10) need."
   type        = number
-  default     = null
+  default     = 25
 }
 
 variable "tracing_mode" {
@@ -168,6 +168,12 @@ variable "versioning_enabled" {
   default     = false
 }
 
+variable "failed_object_expiration_days" {
+  description = "Days after which copies in the failed bucket expire (0 keeps them); the originals stay in the source bucket."
+  type        = number
+  default     = 30
+}
+
 variable "s3_kms_key_arn" {
   description = "KMS key ARN for bucket encryption; null uses SSE-S3 (AES256)."
   type        = string
@@ -202,4 +208,10 @@ variable "log_retention_days" {
   description = "Days CloudWatch Logs keeps the function's log."
   type        = number
   default     = 30
+}
+
+variable "dlq_age_alarm_seconds" {
+  description = "Alarm when the oldest event in the dead-letter queue is older than this (seconds; default one day)."
+  type        = number
+  default     = 86400
 }

@@ -55,4 +55,7 @@ module "pipeline" {
   # No multipart lifecycle rule: nothing uploads in parts here, and the provider waits about 55 s for each new rule
   # to settle, which would double the time of `make local-up`.
   abort_incomplete_multipart_upload_days = 0
+  # No expiry of failed copies either (same 55 s wait; a local stack lives hours, not 30 days). The rule applies on
+  # both local clouds (checked by hand, docs/terraform.md#production-defaults); AWS gets it by default.
+  failed_object_expiration_days = 0
 }

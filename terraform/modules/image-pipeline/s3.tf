@@ -59,21 +59,57 @@ resource "aws_s3_bucket_versioning" "this" {
   }
 }
 
+# Lifecycle rules, one configuration per bucket (S3 keeps one per bucket): unfinished multipart uploads are aborted
+# in every bucket; failed copies expire (their originals stay in the source bucket, the reason was notified).
+locals {
+  lifecycle_buckets = {
+    for role, bucket in aws_s3_bucket.this : role => bucket
+    if var.abort_incomplete_multipart_upload_days > 0 || (role == "failed" && var.failed_object_expiration_days > 0)
+  }
+}
+
 resource "aws_s3_bucket_lifecycle_configuration" "this" {
-  for_each = var.abort_incomplete_multipart_upload_days > 0 ? aws_s3_bucket.this : {}
+  for_each = local.lifecycle_buckets
 
   bucket = each.value.id
 
-  rule {
-    id     = "abort-incomplete-multipart-uploads"
-    status = "Enabled"
+  dynamic "rule" {
+    for_each = var.abort_incomplete_multipart_upload_days > 0 ? [var.abort_incomplete_multipart_upload_days] : []
 
-    filter {}
+    content {
+      id     = "abort-incomplete-multipart-uploads"
+      status = "Enabled"
 
-    abort_incomplete_multipart_upload {
-      days_after_initiation = var.abort_incomplete_multipart_upload_days
+      filter {}
+
+      abort_incomplete_multipart_upload {
+        days_after_initiation = rule.value
+      }
     }
   }
+
+  dynamic "rule" {
+    for_each = each.key == "failed" && var.failed_object_expiration_days > 0 ? [var.failed_object_expiration_days] : []
+
+    content {
+      id     = "expire-failed-copies"
+      status = "Enabled"
+
+      filter {}
+
+      expiration {
+        days = rule.value
+      }
+
+      # With versioning on, an expired copy becomes a noncurrent version: delete those after the same time.
+      noncurrent_version_expiration {
+        noncurrent_days = rule.value
+      }
+    }
+  }
+
+  # Versioning must be configured before noncurrent-version rules.
+  depends_on = [aws_s3_bucket_versioning.this]
 }
 
 data "aws_iam_policy_document" "bucket" {

@@ -102,9 +102,9 @@ variable "timeout" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrent executions of the function; null leaves it unreserved (new accounts cannot reserve any)."
+  description = "Reserved concurrent executions of the function: at most this many copies run at once, so a burst of uploads cannot take the whole account's concurrency from its other functions (the rest queue in Lambda's async queue). null leaves it unreserved: needed on new accounts, whose concurrency limit of 10 leaves nothing to reserve (Lambda keeps 10 unreserved)."
   type        = number
-  default     = null
+  default     = 25
 
   validation {
     condition     = var.reserved_concurrency == null || try(var.reserved_concurrency >= 0 && floor(var.reserved_concurrency) == var.reserved_concurrency, false)
@@ -321,6 +321,18 @@ variable "abort_incomplete_multipart_upload_days" {
   }
 }
 
+variable "failed_object_expiration_days" {
+  description = "Days after which S3 deletes the copies in the failed bucket (a lifecycle rule; with versioning, their noncurrent versions too). The original stays in the source bucket and the reason was notified; a copy is what the dashboard's Failed page lists and reprocesses. 0 keeps them forever."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.failed_object_expiration_days >= 0 && floor(var.failed_object_expiration_days) == var.failed_object_expiration_days
+    error_message = "failed_object_expiration_days must be a whole number of days >= 0 (0 keeps failed copies forever)."
+  }
+}
+
 variable "s3_kms_key_arn" {
   description = "ARN of a KMS key for bucket encryption (SSE-KMS with a bucket key). null uses SSE-S3 (AES256)."
   type        = string
@@ -386,12 +398,24 @@ variable "log_retention_days" {
 }
 
 variable "alarm_period_seconds" {
-  description = "Period of the Errors and dead-letter-queue alarms, in seconds (a multiple of 60)."
+  description = "Period of every alarm (errors, throttles, dead letters, ...), in seconds (a multiple of 60)."
   type        = number
   default     = 300
 
   validation {
     condition     = var.alarm_period_seconds >= 60 && var.alarm_period_seconds % 60 == 0
     error_message = "alarm_period_seconds must be a multiple of 60, at least 60."
+  }
+}
+
+variable "dlq_age_alarm_seconds" {
+  description = "Alarm when the oldest event in the dead-letter queue is older than this many seconds (it waits to be replayed with `make redrive`; SQS deletes it after 14 days). The default is one day."
+  type        = number
+  default     = 86400
+  nullable    = false
+
+  validation {
+    condition     = var.dlq_age_alarm_seconds >= 60 && var.dlq_age_alarm_seconds < 1209600 && floor(var.dlq_age_alarm_seconds) == var.dlq_age_alarm_seconds
+    error_message = "dlq_age_alarm_seconds must be a whole number of seconds from 60 to 1209599 (the queue keeps messages 14 days)."
   }
 }
