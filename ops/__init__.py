@@ -18,6 +18,9 @@ deploy_aws
     ``python -m ops.deploy_aws deploy|destroy`` (``make deploy-aws``, ``destroy-aws``).
 stats
     The percentile the dashboard and the bench report.
+redrive
+    Replays the dead-letter queue's events through the function (``image-compressor redrive``, ``make redrive``, the
+    dashboard's Dead letters and Reprocess).
 
 Operations on a deployed stack (backfill of unprocessed objects, redrive of the dead-letter queue) belong here too,
 one module each, with a subcommand in ``ops/__main__.py``.

@@ -54,6 +54,10 @@ class RedriveError(RuntimeError):
     """The redrive cannot run as asked (no stack, wrong target, missing queue or function); the message says why."""
 
 
+class MissingResourceError(RedriveError):
+    """The stack's dead-letter queue or function does not exist (destroyed, or never applied)."""
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """One message of the dead-letter queue, read.
@@ -335,8 +339,8 @@ def queue_depth(sqs: Any, queue_url: str) -> int:
     )
 
 
-def _receive(sqs: Any, queue_url: str, visibility: int) -> Iterator[DeadLetter]:
-    """Yield every message of the queue once, each hidden from other readers for ``visibility`` seconds."""
+def _batches(sqs: Any, queue_url: str, visibility: int) -> Iterator[list[DeadLetter]]:
+    """Yield every message of the queue once, a batch at a time, each hidden for ``visibility`` seconds."""
     seen: set[str] = set()
     while True:
         with _queue_errors(queue_url):
@@ -351,9 +355,8 @@ def _receive(sqs: Any, queue_url: str, visibility: int) -> Iterator[DeadLetter]:
         fresh = [m for m in got if m.get("MessageId") not in seen]
         if not fresh:
             return
-        for message in fresh:
-            seen.add(str(message.get("MessageId")))
-            yield parse_message(message)
+        seen.update(str(m.get("MessageId")) for m in fresh)
+        yield [parse_message(m) for m in fresh]
 
 
 def _release(sqs: Any, queue_url: str, letters: list[DeadLetter]) -> None:
@@ -376,7 +379,7 @@ def peek(sqs: Any, queue_url: str) -> list[DeadLetter]:
     RedriveError
         When the queue does not exist.
     """
-    letters = list(_receive(sqs, queue_url, visibility=30))
+    letters = [m for batch in _batches(sqs, queue_url, visibility=30) for m in batch]
     _release(sqs, queue_url, letters)
     letters.sort(key=lambda m: m.sent_at or datetime.max.replace(tzinfo=UTC))
     return letters
@@ -401,7 +404,7 @@ def replay(lam: Any, function_name: str, event: Mapping[str, Any]) -> None:
     except bx.ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code == "ResourceNotFoundException":
-            raise RedriveError(
+            raise MissingResourceError(
                 f"the function {function_name} does not exist: apply the stack again (`make local-up` or "
                 "`make deploy-aws`)"
             ) from exc
@@ -435,24 +438,25 @@ def redrive(
         When the queue or the function does not exist (nothing is deleted).
     """
     summary = Summary()
-    for letter in _receive(sqs, queue_url, visibility=VISIBILITY_TIMEOUT_S):
-        reason = letter.problem
-        if reason is None and letter.event is not None:
-            try:
-                replay(lam, function_name, letter.event)
-            except RedriveError as exc:
-                if "does not exist" in str(exc):
-                    _release(sqs, queue_url, [letter, *(m for m, _ in summary.left)])
+    for batch in _batches(sqs, queue_url, visibility=VISIBILITY_TIMEOUT_S):
+        for index, letter in enumerate(batch):
+            reason = letter.problem
+            if reason is None and letter.event is not None:
+                try:
+                    replay(lam, function_name, letter.event)
+                except MissingResourceError:
+                    _release(sqs, queue_url, [*(m for m, _ in summary.left), *batch[index:]])
                     raise
-                reason = f"not replayed, the message stays: {exc}"
-        if reason is None:
-            with _queue_errors(queue_url):
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=letter.receipt_handle)
-            summary.replayed.append(letter)
-        else:
-            summary.left.append((letter, reason))
-        if on_message is not None:
-            on_message(letter, reason)
+                except RedriveError as exc:
+                    reason = f"not replayed, the message stays: {exc}"
+            if reason is None:
+                with _queue_errors(queue_url):
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=letter.receipt_handle)
+                summary.replayed.append(letter)
+            else:
+                summary.left.append((letter, reason))
+            if on_message is not None:
+                on_message(letter, reason)
     _release(sqs, queue_url, [m for m, _ in summary.left])
     return summary
 
@@ -494,7 +498,7 @@ def _queue_errors(queue_url: str) -> Iterator[None]:
         yield
     except bx.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in _QUEUE_MISSING:
-            raise RedriveError(
+            raise MissingResourceError(
                 f"the dead-letter queue {queue_url} does not exist: the stack was destroyed or not applied; "
                 "apply it again (`make local-up` or `make deploy-aws`)"
             ) from exc

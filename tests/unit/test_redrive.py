@@ -214,6 +214,19 @@ def test_a_missing_queue_is_a_clear_error(aws):
         redrive.queue_depth(aws["sqs"], missing)
 
 
+def test_a_missing_function_stops_the_redrive_and_every_message_stays(function_env: None):
+    with mock_aws():  # moto's own Lambda backend: it knows which functions exist
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = sqs.create_queue(QueueName="image-pipeline-dlq")["QueueUrl"]
+        for key in ("a.jpg", "b.jpg"):
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps(destination_record(s3_event(key))))
+
+        with pytest.raises(redrive.MissingResourceError, match="the function no-such-function does not exist"):
+            redrive.redrive(sqs, boto3.client("lambda", region_name=REGION), url, "no-such-function")
+
+        assert len(redrive.peek(sqs, url)) == 2  # nothing deleted, both visible again at once
+
+
 def test_the_reprocess_event_names_one_version_of_one_object(aws):
     event = redrive.s3_event("image-source", "photos/a b+c.jpg", etag='"abc"', size=12, version_id="v1")
 
