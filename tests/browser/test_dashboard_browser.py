@@ -149,7 +149,7 @@ def test_every_page_renders_without_an_error(dashboard_url: str, page: Any, arti
         ("notifications", "Notifications"),
         ("logs", "Logs"),
         ("failed", "Failed"),
-        ("dead-letters", "Dead letters"),
+        ("deadletters", "Dead letters"),
     ):
         open_page(page, f"{dashboard_url}/{path}")
         page.get_by_role("heading", name=title).first.wait_for()
