@@ -438,10 +438,15 @@ class Cloud:
 
     # -- the dead-letter queue ----------------------------------------------------------------------------------------
 
-    def dead_letters(self) -> list[redrive.DeadLetter]:
-        """Return every message of the dead-letter queue, oldest first, each with its keys and error (none consumed)."""
+    def dead_letters(self, limit: int = 100) -> tuple[int, list[redrive.DeadLetter]]:
+        """Return the number of messages in the dead-letter queue and (up to about ``limit`` of) them, none consumed.
+
+        Each message comes with its keys and error (:class:`ops.redrive.DeadLetter`), oldest first.
+        """
+        sqs, url = self.client("sqs"), self.stack.output("dlq_url")
         try:
-            return redrive.peek(self.client("sqs"), self.stack.output("dlq_url"))
+            letters = redrive.peek(sqs, url, limit=limit)
+            return max(redrive.queue_depth(sqs, url), len(letters)), letters
         except redrive.RedriveError as exc:
             raise DashboardError(str(exc)) from exc
 

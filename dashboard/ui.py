@@ -74,8 +74,8 @@ def failed(stack_json: str) -> list[cl.ImageResult]:
 
 
 @st.cache_data(ttl=10, show_spinner="Reading the dead-letter queue...")
-def dead_letters(stack_json: str) -> list[redrive.DeadLetter]:
-    """Messages of the dead-letter queue, oldest first (read, then made visible again)."""
+def dead_letters(stack_json: str) -> tuple[int, list[redrive.DeadLetter]]:
+    """How many messages the dead-letter queue holds, and up to 100 of them, oldest first (read, then visible again)."""
     return cloud_for(stack_json).dead_letters()
 
 

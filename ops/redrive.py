@@ -369,17 +369,23 @@ def _release(sqs: Any, queue_url: str, letters: list[DeadLetter]) -> None:
         sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
 
 
-def peek(sqs: Any, queue_url: str) -> list[DeadLetter]:
-    """Return every message of the dead-letter queue, oldest first, leaving them all in the queue.
+def peek(sqs: Any, queue_url: str, limit: int | None = None) -> list[DeadLetter]:
+    """Return the messages of the dead-letter queue (all, or about ``limit``), oldest first, leaving them in the queue.
 
     Each message is received once (hidden briefly while the queue is read) and made visible again before returning.
+    With ``limit``, reading stops at the first batch that reaches it (SQS hands out messages in no set order, so on a
+    long queue these are some of them, not necessarily the oldest).
 
     Raises
     ------
     RedriveError
         When the queue does not exist.
     """
-    letters = [m for batch in _batches(sqs, queue_url, visibility=30) for m in batch]
+    letters: list[DeadLetter] = []
+    for batch in _batches(sqs, queue_url, visibility=30):
+        letters.extend(batch)
+        if limit is not None and len(letters) >= limit:
+            break
     _release(sqs, queue_url, letters)
     letters.sort(key=lambda m: m.sent_at or datetime.max.replace(tzinfo=UTC))
     return letters

@@ -30,10 +30,10 @@ if last:
         else:
             st.success(message, icon=":material/check_circle:")
 
-letters = ui.dead_letters(conn.stack_json)
+total, letters = ui.dead_letters(conn.stack_json)
 replayable = [m for m in letters if m.replayable]
 count, action, refresh = st.columns([2, 2, 1], vertical_alignment="bottom")
-count.metric("Messages in the dead-letter queue", len(letters))
+count.metric("Messages in the dead-letter queue", total)
 if action.button(
     "Replay all",
     key="dlq_replay_all",
@@ -58,6 +58,8 @@ if not letters:
     st.success("The dead-letter queue is empty: every event got its outcome.", icon=":material/check_circle:")
     st.stop()
 
+if total > len(letters):
+    st.caption(f"Showing {len(letters)} of them; **Replay all** replays every one.")
 for letter in letters:
     with st.container(border=True, key=f"dlq-{letter.message_id}"):
         if letter.keys:

@@ -203,6 +203,8 @@ def test_peek_lists_every_message_and_leaves_them_all_in_the_queue(aws):
     assert sum(m.replayable for m in letters) == 13
     assert depth(aws) == 14
     assert len(redrive.peek(aws["sqs"], aws["url"])) == 14  # visible again at once
+    assert len(redrive.peek(aws["sqs"], aws["url"], limit=5)) == 10  # stops after the batch that reached it
+    assert depth(aws) == 14
 
 
 def test_a_missing_queue_is_a_clear_error(aws):
