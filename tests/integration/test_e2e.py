@@ -259,7 +259,7 @@ def test_status_reports_the_running_stack(local_stack):
 
 @pytest.mark.differs_on(
     "ministack",
-    "a second apply of the unchanged stack updates both aws_cloudwatch_metric_alarm resources in place every time "
+    "a second apply of the unchanged stack updates aws_cloudwatch_metric_alarm resources in place every time "
     "(a perpetual diff: what DescribeAlarms returns differs from what PutMetricAlarm was given; docs/local-cloud.md)",
 )
 def test_up_again_reuses_the_server_and_changes_nothing(local_stack):
