@@ -84,6 +84,10 @@ test: install ## Run the whole suite: lint, unit, Terraform checks, integration,
 test-unit: $(VENV)/.installed ## Run the offline unit tests only
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
+.PHONY: test-faults
+test-faults: $(VENV)/.installed ## Run the fault-injection suite only; writes the reliability table to build/reliability.md
+	$(VENV)/bin/pytest tests/faults $(PYTEST_ARGS)
+
 .PHONY: build
 build: $(VENV)/.installed ## Build build/lambda.zip and build/layer.zip (no Docker; reproducible)
 	$(PY) -m tools.build

@@ -91,13 +91,13 @@ variable "memory_size" {
 }
 
 variable "timeout" {
-  description = "Function timeout in seconds."
+  description = "Function timeout in seconds. At least 15: the function keeps 10 s of every invocation for writing the outcome and notifying (DEADLINE_MARGIN_MS), and refuses to start an object with less left."
   type        = number
   default     = 60
 
   validation {
-    condition     = var.timeout >= 1 && var.timeout <= 900 && floor(var.timeout) == var.timeout
-    error_message = "timeout must be a whole number of seconds between 1 and 900."
+    condition     = var.timeout >= 15 && var.timeout <= 900 && floor(var.timeout) == var.timeout
+    error_message = "timeout must be a whole number of seconds between 15 and 900 (the function keeps 10 s of each invocation for writing the outcome and notifying)."
   }
 }
 
