@@ -236,3 +236,27 @@ def test_memory_within_the_limit_is_not_touched_and_the_health_document_says_it_
     assert health["lambda"]["memory_enforced"] is True
     [worker] = [w for w in health["lambda"]["workers"] if w["function"] == name]
     assert worker["busy"] is False and worker["memory_size"] == 256 and worker["memory_enforced"] is True
+
+
+def test_the_server_says_at_exit_how_many_asynchronous_invocations_it_drops(tmp_path):
+    from ops import procs
+    from tests.stacks import REGION, make_client
+
+    port = procs.free_port()
+    handle = launch.start_localcloud(port, tmp_path, retry_delays="60", concurrency=1, exit_with=os.getpid())
+    try:
+        lam, iam = make_client(handle.endpoint, REGION, "lambda"), make_client(handle.endpoint, REGION, "iam")
+        role = iam.create_role(RoleName="dropping", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        lam.create_function(FunctionName="dropping", Runtime="python3.13", Role=role, Handler="index.handler",
+                            Code={"ZipFile": zip_bytes({"index.py": FAULT_HANDLER})}, Timeout=60)  # fmt: skip
+        for _ in range(3):
+            lam.invoke(FunctionName="dropping", InvocationType="Event", Payload=b'{"action": "sleep", "seconds": 50}')
+        poll(lambda: busy_worker(port, "dropping"), timeout=120)
+    finally:
+        assert procs.stop_group(handle.pid, timeout=30)
+
+    log = handle.log_path.read_text()
+    assert (
+        "shutting down with 3 asynchronous invocation(s) not finished (2 queued, 0 waiting to retry, 1 running); "
+        "they are dropped" in log
+    )
