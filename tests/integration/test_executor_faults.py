@@ -260,3 +260,41 @@ def test_the_server_says_at_exit_how_many_asynchronous_invocations_it_drops(tmp_
         "shutting down with 3 asynchronous invocation(s) not finished (2 queued, 0 waiting to retry, 1 running); "
         "they are dropped" in log
     )
+
+
+def in_process_spec(code_dir, memory: int = 128):
+    from localcloud.invocation import FunctionSpec
+
+    return FunctionSpec(name="inproc-memory", arn="arn:aws:lambda:eu-west-1:123456789012:function:inproc-memory",
+                        version="$LATEST", handler="index.handler", runtime="python3.13", timeout=30.0,
+                        memory_size=memory, environment=(), region="eu-west-1", account_id="123456789012",
+                        code_dir=code_dir)  # fmt: skip
+
+
+@pytest.mark.parametrize("enforce", [True, False], ids=["enforced", "LOCALCLOUD_ENFORCE_MEMORY=0"])
+def test_memory_taken_while_the_handler_is_imported_counts_unless_enforcement_is_off(tmp_path, enforce):
+    from localcloud.executor import ListLogSink, LocalExecutor
+
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "index.py").write_text(
+        "import time\nBLOCK = bytearray(256 * 1024 * 1024)\ntime.sleep(3)\n\n"
+        "def handler(event, context):\n    return len(BLOCK)\n"
+    )
+    executor = LocalExecutor(tmp_path / "cache", "http://127.0.0.1:9", ListLogSink(), enforce_memory=enforce)
+    try:
+        invocation = executor.invoke(in_process_spec(code), {})
+    finally:
+        executor.shutdown()
+
+    report = next(line for line in invocation.log_lines if line.startswith("REPORT"))
+    if enforce:
+        assert invocation.function_error == "Unhandled"
+        assert invocation.error_type == "Runtime.OutOfMemory"
+        assert "Runtime exited with error: signal: killed" in json.loads(invocation.payload)["errorMessage"]
+        assert "\tMax Memory Used: 128 MB\t" in report
+        assert report.endswith("\tStatus: error\tError Type: Runtime.OutOfMemory")
+    else:
+        assert invocation.ok
+        assert json.loads(invocation.payload) == 256 * 1024 * 1024
+        assert int(report.split("Max Memory Used: ")[1].split(" MB")[0]) > 256
