@@ -14,6 +14,8 @@ Settings (flags, or environment variables for the defaults):
 - ``--retry-delays`` / ``LOCALCLOUD_RETRY_DELAYS`` (``1,2``): seconds before async retries 1, 2, ...
 - ``--init-timeout`` / ``LOCALCLOUD_INIT_TIMEOUT`` (60): seconds a Lambda worker may take to start, on top of the
   function's timeout
+- ``--enforce-memory`` / ``--no-enforce-memory`` / ``LOCALCLOUD_ENFORCE_MEMORY`` (1): kill a Lambda worker whose
+  resident memory goes over its function's ``MemorySize`` (``Runtime.OutOfMemory``, :mod:`localcloud.memlimit`)
 - ``EXTRA_CORS_ALLOWED_ORIGINS`` (none) / ``DISABLE_CORS_CHECKS``: web origins allowed besides loopback ones, as
   in LocalStack; requests whose Host is not a loopback name are always refused (:mod:`localcloud.guard`)
 - ``--faults`` / ``LOCALCLOUD_FAULTS=1``: accept fault-injection rules on ``/_localcloud/faults`` (AWS calls answered
@@ -43,7 +45,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from localcloud import faults, guard
+from localcloud import faults, guard, memlimit
 
 HEALTH_PATH = "/_localcloud/health"
 #: Port when neither ``--port`` nor ``LOCALCLOUD_PORT`` says (equal to ``ops.defaults.LOCAL_PORT``, pinned by a test).
@@ -207,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a Lambda worker may take to start, on top of the function timeout (default 60)",
     )
     parser.add_argument(
+        "--enforce-memory",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"kill a Lambda worker over its function's MemorySize (default: on, or {memlimit.ENFORCE_ENV}=0|1)",
+    )
+    parser.add_argument(
         "--exit-with",
         type=int,
         default=int(os.environ["LOCALCLOUD_EXIT_WITH_PID"]) if os.environ.get("LOCALCLOUD_EXIT_WITH_PID") else None,
@@ -246,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.init_timeout <= 0:
         log.error("--init-timeout must be more than 0 seconds, got %s", args.init_timeout)
         return 2
+    if args.enforce_memory is None:
+        try:
+            args.enforce_memory = memlimit.enforce_from_env(os.environ)
+        except ValueError as exc:
+            log.error("%s", exc)
+            return 2
 
     os.environ.setdefault("MOTO_PORT", str(args.port))
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
@@ -263,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         log_sink=motopatch.MotoLogSink(),
         concurrency=args.concurrency,
         init_timeout=args.init_timeout,
+        enforce_memory=args.enforce_memory,
     )
     patch = motopatch.install(executor, retry_delays=args.retry_delays, workers=args.concurrency)
     started = time.time()
@@ -281,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             "faults": args.faults,
             "lambda": {
                 "concurrency": args.concurrency,
+                "memory_enforced": args.enforce_memory,
                 "retry_delays_s": list(args.retry_delays),
                 "pending_async": patch.invoker.pending(),
                 "oldest_pending_s": patch.invoker.oldest_pending_s(),
@@ -342,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
             server.serve_forever()
     finally:
         watchdog.close()
-        patch.invoker.shutdown()
+        patch.invoker.shutdown()  # logs how many asynchronous invocations it drops
         executor.shutdown()
         patch.uninstall()
         server.server_close()
