@@ -176,10 +176,14 @@ def table(rows: list[Row]) -> str:
         "| scenario | uploads | accounted | notified | duplicate notifications | contradictory | stale | lost | goal |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def pct(n: int, total: int) -> str:
+        return f"{n}/{total} ({100 * n // max(total, 1)} %)"
+
     for row in rows:
-        pct = (lambda n: f"{n}/{row.uploads} ({100 * n // max(row.uploads, 1)} %)")  # noqa: E731
         lines.append(
-            f"| {row.scenario} | {row.uploads} | {pct(row.accounted)} | {pct(row.notified)} | "
+            f"| {row.scenario} | {row.uploads} | {pct(row.accounted, row.uploads)} | "
+            f"{pct(row.notified, row.uploads)} | "
             f"{row.duplicate_notifications} | {row.contradictory} | {row.stale} | {row.lost} | "
             f"{'met' if row.meets_goal() else 'MISSED'} |"
         )
