@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -114,3 +115,18 @@ def test_every_off_word_turns_the_search_off_in_settings_and_cli(word: str):
     assert _target_ssim(word) is None
     env = {"DEST_BUCKET": "d", "FAILED_BUCKET": "f", "TARGET_SSIM": word}
     assert Settings.from_env(env).compression.target_ssim is None
+
+
+def test_docs_reliability_lists_every_fault_scenario_in_its_table_and_scenarios() -> None:
+    """docs/reliability.md publishes a row and a description for each scenario of tests/faults/test_reliability.py."""
+
+    suite = ast.parse((ROOT / "tests" / "faults" / "test_reliability.py").read_text())
+    scenarios = [
+        node.name.removeprefix("test_")
+        for node in suite.body
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+    ]
+    doc = (ROOT / "docs" / "reliability.md").read_text()
+    assert scenarios
+    for name in scenarios:
+        assert doc.count(f"| {name} |") == 2, f"docs/reliability.md: {name} needs a table row and a scenario row"
