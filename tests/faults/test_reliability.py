@@ -137,8 +137,8 @@ def test_s3_throttling_on_get(scenario: Scenario) -> None:
     out = scenario.stack.outputs
     with injected_fault(scenario.stack.endpoint, service="s3", operation="GetObject", bucket=out["source_bucket"],
                         key_prefix=scenario.prefix, status=503, code="SlowDown", times=6) as rule:  # fmt: skip
-        for i in range(3):
-            scenario.put(f"photo {i}.jpg", photo_jpeg(320, 240, quality=95))
+        for i, suffix in enumerate((".jpg", ".JPEG", ".jPeg")):  # every letter case triggers
+            scenario.put(f"photo {i}{suffix}", photo_jpeg(320, 240, quality=95))
         scenario.settle()
         assert fault_rules(scenario.stack.endpoint)[0]["hits"] == 6, rule
     assert {n["status"] for n in scenario.notes} == {"compressed"}
