@@ -1,4 +1,4 @@
-"""``python -m ops``: the commands of ``make local-up``, ``local-down``, ``local-status`` and ``dashboard``.
+"""``python -m ops``: what ``make local-up``, ``local-down``, ``local-reset``, ``local-status`` and ``dashboard`` run.
 
 The operations on a deployed stack (backfill, redrive) are meant to become further subcommands here, each in a module
 of its own under ``ops/``.
@@ -60,7 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(os.environ.get("DASHBOARD_PORT", stack.DASHBOARD_PORT)),
         help=f"port of the dashboard on 127.0.0.1 (default {defaults.DASHBOARD_PORT})",
     )
-    commands.add_parser("down", help="stop everything `up` started and remove the local state")
+    commands.add_parser(
+        "down", help="stop everything `up` started and remove the local state (the embedded stack's snapshot stays)"
+    )
+    commands.add_parser("reset", help="`down`, and remove the snapshot too: the next `up` applies from scratch")
     dash = commands.add_parser("dashboard", help="run the dashboard in the foreground (make dashboard)")
     dash.add_argument(
         "--port",
@@ -174,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "down":
             stack.down(state_dir=args.state_dir, say=_say)
+            return 0
+        if args.command == "reset":
+            stack.reset(state_dir=args.state_dir, say=_say)
             return 0
         if args.command == "dashboard":
             launch.run_dashboard(args.port)
