@@ -438,16 +438,19 @@ def up(
         terraform_version = terraform.check_terraform()
         variables = launch.local_up_variables(region, hot_reload_dir)
 
-        fingerprint: snapshots.Fingerprint | None = None
-        why_not: str | None = None
-        if chosen == "embedded":
-            fingerprint = snapshots.fingerprint(
+        def current_fingerprint() -> snapshots.Fingerprint:
+            return snapshots.fingerprint(
                 tf_root=p.tf_root,
                 build_dir=p.build_dir,
                 variables=variables,
                 port=port,
                 versions=snapshots.tool_versions(terraform_version),
             )
+
+        fingerprint: snapshots.Fingerprint | None = None
+        why_not: str | None = None
+        if chosen == "embedded":
+            fingerprint = current_fingerprint()
             why_not = p.snapshot.why_not(fingerprint)
             restore = p.snapshot.emulator_file if why_not is None else None
             endpoint, fresh = _start_embedded(p, port, say, restore=restore)
@@ -475,7 +478,7 @@ def up(
                 root=p.tf_root,
             )
             if fingerprint is not None and fresh:
-                _save_snapshot(p, port, fingerprint, outputs, say)
+                _save_snapshot(p, port, fingerprint, current_fingerprint(), outputs, say)
         server = None
         if chosen in PROCESS_BACKENDS:
             recorded = (p.server_pid if chosen == "embedded" else p.ministack_pid).read() or {}
@@ -526,18 +529,35 @@ def _restored_outputs(p: Paths, port: int, variables: dict[str, Any], say: Say) 
     return dict(meta.get("outputs") or {})
 
 
-def _save_snapshot(p: Paths, port: int, fingerprint: snapshots.Fingerprint, outputs: dict[str, Any], say: Say) -> None:
-    """Save the freshly applied embedded stack as the snapshot; a failure is a warning (the next ``up`` applies)."""
+def _save_snapshot(
+    p: Paths,
+    port: int,
+    before: snapshots.Fingerprint,
+    after: snapshots.Fingerprint,
+    outputs: dict[str, Any],
+    say: Say,
+) -> None:
+    """Save the freshly applied embedded stack as the snapshot; a failure is a warning (the next ``up`` applies).
+
+    ``before`` and ``after`` are the fingerprints from before and after the apply. The apply's ``terraform init``
+    may write the provider lock file (the first time); anything else that changed meanwhile (a file edited during
+    the apply) means the applied stack may match neither, and no snapshot is saved.
+    """
     p.snapshot.invalidate()
+    moved = [name for name in after.changed(before.parts) if name != "provider_lock"]
+    if moved:
+        say(f"no snapshot saved: {', '.join(moved)} changed during the apply; the next local-up applies again")
+        return
     try:
         summary = launch.snapshot_localcloud(port)
-        p.snapshot.commit(fingerprint, p.tf_state_file, outputs)
+        p.snapshot.commit(after, p.tf_state_file, outputs)
     except (LocalCloudError, OSError) as exc:
         say(f"warning: no snapshot saved ({exc}); the next local-up applies again")
         return
     size = summary.get("bytes", 0) / 1e6
     say(
-        f"saved a snapshot of the stack to {_shown(p, p.snapshot.directory)} ({size:.1f} MB): the next local-up "
+        f"saved a snapshot of the stack to {_shown(p, p.snapshot.directory)} ({size:.0f} MB in "
+        f"{summary.get('seconds', 0):.1f} s): the next local-up "
         "restores it instead of applying while nothing it depends on changes"
     )
 
@@ -559,6 +579,9 @@ def _load_state(p: Paths) -> stackfile.StackState | None:
 
 def down(root: Path | None = None, state_dir: Path | None = None, say: Say = _quiet) -> bool:
     """Stop what ``up`` started (dashboard, server or MiniStack and their Lambda workers, LocalStack); forget it.
+
+    The embedded stack's snapshot stays (a later ``up`` uses it only while its fingerprint matches); :func:`reset`
+    removes it too.
 
     Returns True when something was stopped. Idempotent: with nothing running it only tidies up.
 
