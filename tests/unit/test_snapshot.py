@@ -2,8 +2,8 @@
 
 Resources like the stack's are made with boto3 under ``mock_aws``, saved, wiped (moto's own reset) and loaded: the
 same ids, attributes and links come back, and the services still work together (SNS delivers to the restored
-queue). The server's use of it (``--restore``, ``POST /_localcloud/snapshot``) and the warm ``up`` are in
-``tests/integration/test_warm_up.py``.
+queue). The server's snapshot path and restore are below; the warm ``up`` on a real stack is in
+``tests/integration/test_local_state.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from moto import mock_aws
 from moto.core.base_backend import BackendDict
 
-from localcloud import snapshot
+from localcloud import server, snapshot
 
 REGION = "eu-west-1"
 
@@ -111,3 +111,41 @@ def test_a_snapshot_of_another_moto_or_format_is_refused_and_changes_nothing(tmp
     with pytest.raises(snapshot.SnapshotError, match="apply again"):
         snapshot.load(tmp_path / "old.pickle")
     assert [q.rsplit("/", 1)[-1] for q in client("sqs").list_queues()["QueueUrls"]] == ["kept"]
+
+
+def call(app, method: str, path: str) -> tuple[str, dict]:
+    """Call a WSGI app once; return the status line and the JSON body."""
+    seen: dict[str, str] = {}
+
+    def start_response(status: str, headers: list) -> None:
+        seen["status"] = status
+
+    body = b"".join(app({"REQUEST_METHOD": method, "PATH_INFO": path}, start_response))
+    return seen["status"], json.loads(body)
+
+
+def inner(environ, start_response):
+    start_response("200 OK", [])
+    return [b'{"moto": true}']
+
+
+@mock_aws
+def test_the_servers_snapshot_path_saves_on_post_only_and_only_when_configured(tmp_path: Path) -> None:
+    client("sqs").create_queue(QueueName="saved")
+    target = tmp_path / "snap" / "emulator.pickle"
+    app = server.SnapshotMiddleware(inner, target)
+    assert call(app, "GET", "/123456789012/saved") == ("200 OK", {"moto": True})  # everything else is moto's
+    status, body = call(app, "GET", server.SNAPSHOT_PATH)
+    assert status.startswith("405") and "POST" in body["error"]
+    status, body = call(server.SnapshotMiddleware(inner, None), "POST", server.SNAPSHOT_PATH)
+    assert status.startswith("404") and "--snapshot-file" in body["error"]
+    status, body = call(app, "POST", server.SNAPSHOT_PATH)
+    assert status == "200 OK" and body["path"] == str(target) and "sqs" in body["services"]
+    assert target.stat().st_size == body["bytes"]
+
+
+def test_a_server_that_cannot_restore_starts_empty_and_says_why(tmp_path: Path) -> None:
+    assert server.restore(None) == {"restored_from": None, "restore_error": None}
+    (tmp_path / "broken.pickle").write_bytes(b"not a pickle")
+    info = server.restore(tmp_path / "broken.pickle")
+    assert info["restored_from"] is None and "cannot read the snapshot" in info["restore_error"]
