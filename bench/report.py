@@ -581,7 +581,8 @@ def render_markdown(doc: dict[str, Any], plots: dict[str, str]) -> str:
         how = "the snapshot restored, no apply" if local_up["warm_restored"] else "**applied again: not restored**"
         parts += [
             f"local-up: cold {local_up['cold_s']:.1f} s, warm {local_up['warm_s']:.1f} s ({how}); the cached build "
-            f"before it (`python -m tools.build`, what `make local-up` runs first) took {local_up['build_s']:.1f} s.",
+            f"before it (`python -m tools.build`, what `make local-up` runs first) took {local_up['build_s']:.1f} s."
+            + (f" {local_up['note']}" if local_up.get("note") else ""),
             "",
         ]
     if e2e.get("error"):
