@@ -121,6 +121,7 @@ def _status(args: argparse.Namespace) -> int:
             "server_pid": found.server_pid,
             "server_health": found.server_health,
             "dashboard_pid": found.dashboard_pid,
+            "snapshot_saved_at": found.snapshot_saved_at,
             "problems": found.problems,
         }
         console.print_json(json.dumps(document))
@@ -134,6 +135,8 @@ def _status(args: argparse.Namespace) -> int:
     _say(f"backend   {current.backend}")
     _say(f"endpoint  {current.endpoint}  (region {current.region})")
     _say(f"hot reload {_hot_reload_text(current)}")
+    if found.snapshot_saved_at:
+        _say(f"snapshot  saved {found.snapshot_saved_at} (the next local-up on a new server restores it)")
     if current.backend == "embedded":
         health = found.server_health or {}
         running = f"running (pid {found.server_pid})" if found.server_health else "NOT running"

@@ -388,6 +388,8 @@ class Status:
     server_health: dict[str, Any] | None = None
     dashboard_pid: int | None = None
     problems: list[str] = field(default_factory=list)
+    #: When the embedded stack's snapshot was saved (``None``: there is none).
+    snapshot_saved_at: str | None = None
 
     @property
     def up(self) -> bool:
@@ -689,7 +691,7 @@ def status(root: Path | None = None, state_dir: Path | None = None) -> Status:
         current = stackfile.load(p.state_dir)
     except ValueError as exc:
         return Status(None, problems=[str(exc)])
-    result = Status(current)
+    result = Status(current, snapshot_saved_at=(p.snapshot.meta() or {}).get("created_at"))
     result.server_pid = p.server_pid.running_pid(launch.SERVER_MARKER)
     if current is not None and current.backend == "ministack":
         result.server_pid = p.ministack_pid.running_pid(launch.MINISTACK_MARKER)
