@@ -677,9 +677,9 @@ def reset(root: Path | None = None, state_dir: Path | None = None, say: Say = _q
     if not p.state_dir.exists():
         say("nothing to stop and no snapshot: no local state")
         return False
-    down(root, state_dir, say=say)
     with _locked(p):
-        removed = p.snapshot.discard()
+        removed = p.snapshot.discard()  # first, so that `down` has no snapshot to keep
+    down(root, state_dir, say=say)
     say(f"removed the snapshot {_shown(p, p.snapshot.directory)}" if removed else "no snapshot to remove")
     return removed
 
