@@ -102,8 +102,12 @@ local-up: build ## Start the local cloud (BACKEND=auto|embedded|ministack|locals
 	$(PY) -m ops up --backend $(BACKEND)$(if $(filter 1 yes true on,$(HOT_RELOAD)), --hot-reload)
 
 .PHONY: local-down
-local-down: $(VENV)/.installed ## Stop everything local-up started and forget the local state
+local-down: $(VENV)/.installed ## Stop everything local-up started and forget the local state (keeps the snapshot)
 	$(PY) -m ops down
+
+.PHONY: local-reset
+local-reset: $(VENV)/.installed ## local-down, and forget the embedded stack's snapshot: the next local-up applies from scratch
+	$(PY) -m ops reset
 
 .PHONY: local-status
 local-status: $(VENV)/.installed ## Show what the local cloud is running and the stack outputs
