@@ -1,0 +1,542 @@
+"""Backfill: give every JPEG already in the source bucket its outcome, through the deployed function.
+
+``make backfill`` runs ``image-compressor backfill`` (``image_compressor_cli``), which calls :func:`run`. Steps:
+
+1. **Scan** (paginated, bounded concurrency): list the source bucket under the prefix page by page; for each
+   ``.jpg``/``.jpeg`` key (any case) look at its destination object and failed copy. One whose metadata records the
+   source's current ETag (``source-etag``; and ``source-version-id`` when both sides know it) is its *current
+   outcome*: the object is skipped unless ``force``. The rest are written to a spool file on disk (JSON lines), so
+   a bucket of millions of keys is never held in memory.
+2. **Queue**: below ``batch_threshold`` objects, or on a local target (S3 Batch Operations is not emulated), each
+   object is sent to the function with an asynchronous invoke of a one-task Batch Operations event
+   (:func:`image_compressor.batch.build_event`, with ``onTemporaryFailure=raise`` so Lambda's retries and the
+   dead-letter queue apply); at or above it on AWS, the spool becomes a CSV manifest in the stack's batch bucket and
+   one S3 Batch Operations job invokes the function per object (:func:`job_request`). Either way the function runs
+   its one per-object path (``index.handle_batch``).
+3. **Wait** (local invocations only; ``wait_s=0`` skips it): poll the destination and failed buckets until each
+   queued object has a new current outcome, counting compressed / kept-original / failed; what is still pending at
+   the timeout is reported with what to do. A Batch Operations job is not waited for: its id and how to follow it
+   are printed, and its completion report lands in the batch bucket.
+
+The event identity (the function's idempotency key) is the source version's own, so a second backfill of an object
+whose first one is still in flight is a duplicate (no second write, no second notification); a forced run sends a
+run id (``backfillRun``), so each forced run processes once more.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any, TypeVar
+from urllib.parse import quote_plus
+
+import boto3
+import botocore.exceptions as bx
+from botocore.config import Config
+from image_compressor import batch
+from image_compressor.result import MetadataKey, Status, read_metadata, unquote_etag
+
+from ops import defaults, stackfile
+from ops import terraform as tf
+
+TARGETS = ("local", "aws")
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+#: Objects from which an AWS backfill runs as one S3 Batch Operations job instead of one invoke per object.
+DEFAULT_BATCH_THRESHOLD = 1000
+#: Requests in flight at once (HeadObject while scanning, Invoke while queuing, polls while waiting).
+DEFAULT_CONCURRENCY = 8
+#: Seconds the command waits for the queued objects' outcomes before it reports them as pending.
+DEFAULT_WAIT_S = 600.0
+#: Keys per ListObjectsV2 page (S3's maximum).
+PAGE_SIZE = 1000
+#: Seconds between two polls of the still-pending objects.
+POLL_INTERVAL_S = 2.0
+#: Outputs of the stack a backfill needs, and the optional ones of a Batch Operations job.
+NEEDED_OUTPUTS = ("source_bucket", "destination_bucket", "failed_bucket", "function_name")
+BATCH_OUTPUTS = ("batch_bucket", "batch_role_arn")
+
+#: Phases reported to the progress callback.
+SCAN, QUEUE, WAIT = "scan", "queue", "wait"
+
+T = TypeVar("T")
+R = TypeVar("R")
+#: ``progress(phase, done, total)``: ``total`` is ``None`` while the number is not known yet (the scan).
+Progress = Callable[[str, int, int | None], None]
+
+
+class BackfillError(RuntimeError):
+    """A backfill cannot run as asked; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceObject:
+    """A JPEG in the source bucket as listed: key, ETag (unquoted), size, and its version id when known."""
+
+    key: str
+    etag: str
+    size: int = 0
+    version_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """An object the backfill sends to the function, and the ``source-event`` of its current outcome (forced runs)."""
+
+    key: str
+    etag: str
+    seen_event: str | None = None
+
+
+@dataclass(slots=True)
+class Summary:
+    """What a backfill found and did (the closing summary; ``--json`` prints it)."""
+
+    target: str
+    bucket: str
+    prefix: str
+    dry_run: bool = False
+    force: bool = False
+    found: int = 0
+    skipped: int = 0
+    queued: int = 0
+    compressed: int = 0
+    kept: int = 0
+    failed: int = 0
+    pending: int = 0
+    not_queued: int = 0
+    mode: str = "invoke"
+    job_id: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the summary as a JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The stack a backfill runs against: its outputs and boto3 clients (local endpoint or real AWS)."""
+
+    target: str
+    outputs: dict[str, str]
+    s3: Any
+    lambda_: Any
+    s3control: Any = None
+    sts: Any = None
+
+    def output(self, name: str) -> str:
+        """Return the output ``name``; raise :class:`BackfillError` when the stack lacks it."""
+        value = self.outputs.get(name)
+        if not value:
+            where = "`make local-up`" if self.target == "local" else "`make deploy-aws`"
+            raise BackfillError(f"the {self.target} stack has no output {name!r}: apply it again with {where}")
+        return value
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Pure parts
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def is_jpeg_key(key: str) -> bool:
+    """Return True for a key ending in ``.jpg`` or ``.jpeg``, any case (the suffixes the function is triggered by)."""
+    return key.lower().endswith(JPEG_SUFFIXES)
+
+
+def current_outcome(source: SourceObject, records: Iterable[Mapping[str, Any] | None]) -> Mapping[str, str] | None:
+    """Return the metadata of the record (destination object or failed copy) that is ``source``'s current outcome.
+
+    A record is current when its ``source-etag`` is the source's ETag and, when both sides know one, its
+    ``source-version-id`` is the source's version id. ``records`` are user-metadata mappings (``None``: no object).
+    Returns ``None`` when no record is current (the object needs processing).
+    """
+    for metadata in records:
+        if not metadata:
+            continue
+        meta = {str(k).lower(): str(v) for k, v in metadata.items()}
+        if unquote_etag(meta.get(MetadataKey.SOURCE_ETAG)) != source.etag:
+            continue
+        recorded_version = meta.get(MetadataKey.SOURCE_VERSION)
+        if source.version_id and recorded_version and recorded_version != source.version_id:
+            continue
+        return meta
+    return None
+
+
+def bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """Yield ``fn(item)`` for every item, at most ``workers`` calls running and ``2 * workers`` submitted at once.
+
+    ``items`` is consumed lazily (a generator over a listing is never read ahead by more than the window); results
+    come in completion order. An exception of ``fn`` is raised here when its result is reached.
+    """
+    window = max(1, workers) * 2
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        running: set[Future[R]] = set()
+        for item in items:
+            running.add(pool.submit(fn, item))
+            if len(running) >= window:
+                done, running = _wait_first(running)
+                yield from (f.result() for f in done)
+        while running:
+            done, running = _wait_first(running)
+            yield from (f.result() for f in done)
+
+
+def _wait_first(running: set[Future[R]]) -> tuple[set[Future[R]], set[Future[R]]]:
+    done, pending = wait(running, return_when=FIRST_COMPLETED)
+    return set(done), set(pending)
+
+
+def manifest_row(bucket: str, key: str) -> list[str]:
+    """Return the CSV manifest row of ``s3://bucket/key`` (S3 Batch Operations wants the key URL-encoded)."""
+    return [bucket, quote_plus(key, safe="/")]
+
+
+def job_request(
+    *,
+    account_id: str,
+    function_arn: str,
+    role_arn: str,
+    report_bucket: str,
+    manifest_key: str,
+    manifest_etag: str,
+    run_id: str,
+    force: bool,
+    priority: int = 10,
+) -> dict[str, Any]:
+    """Return the ``s3control.create_job`` parameters of a backfill job (one LambdaInvoke per manifest row).
+
+    The manifest is the CSV ``manifest_key`` (bucket, URL-encoded key) in ``report_bucket``; the completion report
+    (all tasks) goes to ``reports/`` in the same bucket. Schema 2.0 carries ``backfillRun`` for a forced run. The job
+    starts without confirmation (``ConfirmationRequired`` false): the command is the confirmation.
+    """
+    bucket_arn = f"arn:aws:s3:::{report_bucket}"
+    user_arguments = {batch.ARG_RUN: run_id} if force else {}
+    return {
+        "AccountId": account_id,
+        "ConfirmationRequired": False,
+        "Operation": {
+            "LambdaInvoke": {
+                "FunctionArn": function_arn,
+                "InvocationSchemaVersion": batch.SCHEMA_VERSION,
+                "UserArguments": user_arguments,
+            }
+        },
+        "Manifest": {
+            "Spec": {"Format": "S3BatchOperations_CSV_20180820", "Fields": ["Bucket", "Key"]},
+            "Location": {"ObjectArn": f"{bucket_arn}/{manifest_key}", "ETag": manifest_etag},
+        },
+        "Report": {
+            "Bucket": bucket_arn,
+            "Prefix": "reports",
+            "Format": "Report_CSV_20180820",
+            "Enabled": True,
+            "ReportScope": "AllTasks",
+        },
+        "Priority": priority,
+        "RoleArn": role_arn,
+        "ClientRequestToken": run_id,
+        "Description": f"image-pipeline backfill {run_id}"[:256],
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The stack
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def open_stack(target: str, state_dir: Path | None = None) -> Stack:
+    """Return the stack of ``target`` (``local``: the stack file of ``make local-up``; ``aws``: ``terraform output``).
+
+    Raises
+    ------
+    BackfillError
+        For an unknown target, no local stack up, a local cloud that does not answer, or no AWS stack applied.
+    """
+    if target not in TARGETS:
+        raise BackfillError(f"unknown target {target!r}: use TARGET=local (the stack of `make local-up`) or TARGET=aws")
+    if target == "local":
+        directory = state_dir or stackfile.state_dir()
+        try:
+            state = stackfile.load(directory)
+        except ValueError as exc:
+            raise BackfillError(str(exc)) from exc
+        if state is None or not state.endpoint:
+            raise BackfillError(
+                f"no local stack is up (no {directory / stackfile.STATE_FILE}): run `make local-up` first, "
+                "or use TARGET=aws for the deployed stack"
+            )
+        session = boto3.session.Session(
+            aws_access_key_id=defaults.LOCAL_CREDENTIAL,
+            aws_secret_access_key=defaults.LOCAL_CREDENTIAL,
+            region_name=state.region or defaults.DEFAULT_REGION,
+        )
+        config = Config(
+            connect_timeout=3,
+            read_timeout=60,
+            retries={"max_attempts": 3, "mode": "standard"},
+            s3={"addressing_style": "path"},
+            max_pool_connections=DEFAULT_CONCURRENCY * 2,
+        )
+        outputs = stackfile.plain_outputs(state.outputs)
+        endpoint: str | None = state.endpoint
+    else:
+        try:
+            outputs = stackfile.plain_outputs(tf.outputs(tf.AWS_ROOT))
+        except tf.TerraformError as exc:
+            raise BackfillError(f"cannot read the AWS stack's outputs ({exc})") from exc
+        if not outputs:
+            raise BackfillError("no AWS stack is applied in terraform/envs/aws: run `make deploy-aws` first")
+        session = boto3.session.Session(region_name=outputs.get("region") or defaults.DEFAULT_REGION)
+        config = Config(retries={"max_attempts": 5, "mode": "adaptive"}, max_pool_connections=DEFAULT_CONCURRENCY * 2)
+        endpoint = None
+    clients = {
+        name: session.client(name, endpoint_url=endpoint, config=config) for name in ("s3", "lambda", "s3control", "sts")
+    }
+    stack = Stack(target, outputs, clients["s3"], clients["lambda"], clients["s3control"], clients["sts"])
+    for name in NEEDED_OUTPUTS:
+        stack.output(name)
+    try:
+        stack.s3.head_bucket(Bucket=stack.output("source_bucket"))
+    except bx.EndpointConnectionError as exc:
+        raise BackfillError(
+            f"the local cloud at {endpoint} does not answer: start it with `make local-up` (or `make local-status`)"
+        ) from exc
+    except bx.ClientError as exc:
+        raise BackfillError(
+            f"the source bucket {stack.output('source_bucket')!r} cannot be read ({_code(exc)}): is the stack up? "
+            + ("run `make local-up`" if target == "local" else "run `make deploy-aws`, and check your AWS credentials")
+        ) from exc
+    except bx.NoCredentialsError as exc:
+        raise BackfillError("no AWS credentials: set AWS_PROFILE (or run `aws sso login`) and try again") from exc
+    return stack
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Scan, queue, wait
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def list_jpegs(s3: Any, bucket: str, prefix: str, page_size: int = PAGE_SIZE) -> Iterator[SourceObject]:
+    """Yield the ``.jpg``/``.jpeg`` objects (any case) under ``prefix`` in ``bucket``, one listing page at a time.
+
+    Raises
+    ------
+    BackfillError
+        When nothing at all is under ``prefix`` (an empty bucket, or a prefix that names nothing).
+    """
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
+    )
+    listed = 0
+    for page in pages:
+        for obj in page.get("Contents", []):
+            listed += 1
+            if is_jpeg_key(obj["Key"]):
+                yield SourceObject(obj["Key"], unquote_etag(obj.get("ETag")) or "", int(obj.get("Size", 0)))
+    if listed == 0 and prefix:
+        raise BackfillError(
+            f"nothing under the prefix {prefix!r} in s3://{bucket}: check the prefix (keys are case-sensitive; "
+            f"list them with `aws s3 ls s3://{bucket}/`)"
+        )
+    if listed == 0:
+        raise BackfillError(f"the source bucket s3://{bucket} is empty: nothing to backfill; upload images first")
+
+
+def records_of(stack: Stack, key: str) -> list[dict[str, str] | None]:
+    """Return the user metadata of the destination object and the failed copy of ``key`` (``None`` where absent)."""
+    found: list[dict[str, str] | None] = []
+    for name in ("destination_bucket", "failed_bucket"):
+        try:
+            found.append(stack.s3.head_object(Bucket=stack.output(name), Key=key).get("Metadata", {}))
+        except bx.ClientError as exc:
+            if _code(exc) not in ("404", "NoSuchKey", "NotFound"):
+                raise
+            found.append(None)
+    return found
+
+
+def run(
+    stack: Stack,
+    *,
+    prefix: str = "",
+    force: bool = False,
+    dry_run: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    batch_threshold: int = DEFAULT_BATCH_THRESHOLD,
+    wait_s: float = DEFAULT_WAIT_S,
+    progress: Progress | None = None,
+) -> Summary:
+    """Backfill the source bucket of ``stack`` under ``prefix`` (see the module docstring); return the summary.
+
+    Raises
+    ------
+    BackfillError
+        For an empty bucket or a prefix that names nothing, and when a Batch Operations job cannot be created.
+    """
+    report = progress or (lambda phase, done, total: None)
+    source = stack.output("source_bucket")
+    summary = Summary(stack.target, source, prefix, dry_run=dry_run, force=force)
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        _scan(stack, summary, spool, force, concurrency, report)
+        if dry_run or summary.queued == 0:
+            return summary
+        use_job = stack.target == "aws" and summary.queued >= batch_threshold
+        if use_job:
+            _start_job(stack, summary, spool, force)
+            return summary
+        _invoke_all(stack, summary, spool, force, concurrency, report)
+        if wait_s > 0:
+            _wait(stack, summary, spool, concurrency, wait_s, report)
+        else:
+            summary.pending = summary.queued - summary.not_queued
+    return summary
+
+
+def _scan(stack: Stack, summary: Summary, spool: IO[str], force: bool, workers: int, report: Progress) -> None:
+    def check(obj: SourceObject) -> tuple[SourceObject, Mapping[str, str] | None]:
+        return obj, current_outcome(obj, records_of(stack, obj.key))
+
+    objects = list_jpegs(stack.s3, summary.bucket, summary.prefix)
+    for obj, current in bounded_map(check, objects, workers):
+        summary.found += 1
+        if current is not None and not force:
+            summary.skipped += 1
+        else:
+            seen = current.get(MetadataKey.SOURCE_EVENT) if current else None
+            spool.write(json.dumps(asdict(Queued(obj.key, obj.etag, seen))) + "\n")
+            summary.queued += 1
+        report(SCAN, summary.found, None)
+    spool.flush()
+
+
+def _spooled(spool: IO[str]) -> Iterator[Queued]:
+    spool.seek(0)
+    for line in spool:
+        if line.strip():
+            yield Queued(**json.loads(line))
+
+
+def _invoke_all(
+    stack: Stack, summary: Summary, spool: IO[str], force: bool, workers: int, report: Progress
+) -> None:
+    run_id = uuid.uuid4().hex
+    arguments = {batch.ARG_ON_TEMPORARY_FAILURE: batch.RAISE}
+    if force:
+        arguments[batch.ARG_RUN] = run_id
+    function = stack.output("function_name")
+
+    def invoke(item: Queued) -> str | None:
+        event = batch.build_event(
+            summary.bucket, item.key, job_id=f"backfill-{run_id}", task_id=uuid.uuid4().hex, user_arguments=arguments
+        )
+        try:
+            stack.lambda_.invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode())
+        except (bx.ClientError, bx.BotoCoreError) as exc:
+            return f"{item.key}: not queued ({exc})"
+        return None
+
+    done = 0
+    for error in bounded_map(invoke, _spooled(spool), workers):
+        done += 1
+        if error:
+            summary.not_queued += 1
+            if len(summary.errors) < 20:
+                summary.errors.append(error)
+        report(QUEUE, done, summary.queued)
+
+
+def _wait(stack: Stack, summary: Summary, spool: IO[str], workers: int, wait_s: float, report: Progress) -> None:
+    """Poll until every queued object has a new current outcome or ``wait_s`` passed; pending ones go to the summary.
+
+    Each pass reads the still-pending objects from a spool file and writes the ones still pending to the next.
+    """
+    expected = summary.queued - summary.not_queued
+    deadline = time.monotonic() + wait_s
+    pending: IO[str] = spool
+    landed = 0
+
+    def look(item: Queued) -> tuple[Queued, str | None]:
+        records = records_of(stack, item.key)
+        current = current_outcome(SourceObject(item.key, item.etag), records)
+        if current is None or (item.seen_event and current.get(MetadataKey.SOURCE_EVENT) == item.seen_event):
+            return item, None
+        failed_copy = current_outcome(SourceObject(item.key, item.etag), records[:1]) is None
+        return item, read_metadata(current, object_bytes=0, failed_copy=failed_copy).status
+
+    while True:
+        remaining = tempfile.TemporaryFile("w+", encoding="utf-8")
+        left = 0
+        for item, status in bounded_map(look, _spooled(pending), workers):
+            if status is None:
+                remaining.write(json.dumps(asdict(item)) + "\n")
+                left += 1
+                continue
+            landed += 1
+            if status == Status.COMPRESSED:
+                summary.compressed += 1
+            elif status == Status.KEPT_ORIGINAL:
+                summary.kept += 1
+            else:
+                summary.failed += 1
+            report(WAIT, landed, expected)
+        if pending is not spool:
+            pending.close()
+        pending = remaining
+        if left == 0 or time.monotonic() >= deadline:
+            summary.pending = left
+            remaining.close()
+            return
+        time.sleep(POLL_INTERVAL_S)
+
+
+def _start_job(stack: Stack, summary: Summary, spool: IO[str], force: bool) -> None:
+    """Upload the spool as a CSV manifest to the batch bucket and create the S3 Batch Operations job."""
+    batch_bucket = stack.outputs.get("batch_bucket")
+    role_arn = stack.outputs.get("batch_role_arn")
+    if not batch_bucket or not role_arn:
+        raise BackfillError(
+            f"{summary.queued} objects need a Batch Operations job, but the stack has no batch bucket or role: set "
+            "batch_operations_enabled = true in terraform/envs/aws/terraform.tfvars and run `make deploy-aws`, or "
+            f"pass --batch-threshold {summary.queued + 1} to invoke the function once per object instead"
+        )
+    run_id = uuid.uuid4().hex
+    manifest_key = f"manifests/backfill-{run_id}.csv"
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".csv", newline="") as manifest:
+        writer = csv.writer(manifest)
+        for item in _spooled(spool):
+            writer.writerow(manifest_row(summary.bucket, item.key))
+        manifest.flush()
+        stack.s3.upload_file(manifest.name, batch_bucket, manifest_key)
+    etag = unquote_etag(stack.s3.head_object(Bucket=batch_bucket, Key=manifest_key)["ETag"]) or ""
+    function_arn = stack.outputs.get("function_arn") or stack.lambda_.get_function_configuration(
+        FunctionName=stack.output("function_name")
+    )["FunctionArn"]
+    account_id = stack.outputs.get("account_id") or stack.sts.get_caller_identity()["Account"]
+    request = job_request(
+        account_id=account_id,
+        function_arn=function_arn,
+        role_arn=role_arn,
+        report_bucket=batch_bucket,
+        manifest_key=manifest_key,
+        manifest_etag=etag,
+        run_id=run_id,
+        force=force,
+    )
+    try:
+        summary.job_id = stack.s3control.create_job(**request)["JobId"]
+    except bx.ClientError as exc:
+        raise BackfillError(f"S3 Batch Operations did not create the job ({exc}); the manifest is {manifest_key}") from exc
+    summary.mode = "batch-operations"
+    summary.pending = summary.queued
+
+
+def _code(exc: bx.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
