@@ -39,8 +39,8 @@ from urllib.parse import quote_plus
 
 import boto3
 import botocore.exceptions as bx
+import image_compressor.batch as batch
 from botocore.config import Config
-from image_compressor import batch
 from image_compressor.result import MetadataKey, Status, read_metadata, unquote_etag
 
 from ops import defaults, stackfile
@@ -297,9 +297,8 @@ def open_stack(target: str, state_dir: Path | None = None) -> Stack:
         session = boto3.session.Session(region_name=outputs.get("region") or defaults.DEFAULT_REGION)
         config = Config(retries={"max_attempts": 5, "mode": "adaptive"}, max_pool_connections=DEFAULT_CONCURRENCY * 2)
         endpoint = None
-    clients = {
-        name: session.client(name, endpoint_url=endpoint, config=config) for name in ("s3", "lambda", "s3control", "sts")
-    }
+    names = ("s3", "lambda", "s3control", "sts")
+    clients = {name: session.client(name, endpoint_url=endpoint, config=config) for name in names}
     stack = Stack(target, outputs, clients["s3"], clients["lambda"], clients["s3control"], clients["sts"])
     for name in NEEDED_OUTPUTS:
         stack.output(name)
@@ -424,9 +423,7 @@ def _spooled(spool: IO[str]) -> Iterator[Queued]:
             yield Queued(**json.loads(line))
 
 
-def _invoke_all(
-    stack: Stack, summary: Summary, spool: IO[str], force: bool, workers: int, report: Progress
-) -> None:
+def _invoke_all(stack: Stack, summary: Summary, spool: IO[str], force: bool, workers: int, report: Progress) -> None:
     run_id = uuid.uuid4().hex
     arguments = {batch.ARG_ON_TEMPORARY_FAILURE: batch.RAISE}
     if force:
@@ -516,9 +513,10 @@ def _start_job(stack: Stack, summary: Summary, spool: IO[str], force: bool) -> N
         manifest.flush()
         stack.s3.upload_file(manifest.name, batch_bucket, manifest_key)
     etag = unquote_etag(stack.s3.head_object(Bucket=batch_bucket, Key=manifest_key)["ETag"]) or ""
-    function_arn = stack.outputs.get("function_arn") or stack.lambda_.get_function_configuration(
-        FunctionName=stack.output("function_name")
-    )["FunctionArn"]
+    function_arn = (
+        stack.outputs.get("function_arn")
+        or stack.lambda_.get_function_configuration(FunctionName=stack.output("function_name"))["FunctionArn"]
+    )
     account_id = stack.outputs.get("account_id") or stack.sts.get_caller_identity()["Account"]
     request = job_request(
         account_id=account_id,
@@ -533,7 +531,9 @@ def _start_job(stack: Stack, summary: Summary, spool: IO[str], force: bool) -> N
     try:
         summary.job_id = stack.s3control.create_job(**request)["JobId"]
     except bx.ClientError as exc:
-        raise BackfillError(f"S3 Batch Operations did not create the job ({exc}); the manifest is {manifest_key}") from exc
+        raise BackfillError(
+            f"S3 Batch Operations did not create the job ({exc}); the manifest is s3://{batch_bucket}/{manifest_key}"
+        ) from exc
     summary.mode = "batch-operations"
     summary.pending = summary.queued
 

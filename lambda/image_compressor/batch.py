@@ -91,7 +91,7 @@ class BatchEvent:
 
     @property
     def raise_on_temporary_failure(self) -> bool:
-        """True when the invoker asked for a raise instead of ``TemporaryFailure`` (:data:`ARG_ON_TEMPORARY_FAILURE`)."""
+        """True when the invoker asked for a raise instead of ``TemporaryFailure`` (``ARG_ON_TEMPORARY_FAILURE``)."""
         return self.user_arguments.get(ARG_ON_TEMPORARY_FAILURE) == RAISE
 
     @property

@@ -180,9 +180,7 @@ def test_schema_1_tasks_name_the_bucket_by_arn(cloud: Cloud, lambda_context: Lam
 
 
 def test_the_event_the_backfill_builds_parses_back_to_the_same_object() -> None:
-    event = batch.build_event(
-        SOURCE, "dir/a b+c ü.JPEG", job_id="j", task_id="t", user_arguments={batch.ARG_RUN: "r"}
-    )
+    event = batch.build_event(SOURCE, "dir/a b+c ü.JPEG", job_id="j", task_id="t", user_arguments={batch.ARG_RUN: "r"})
 
     parsed = batch.parse(event)
 
