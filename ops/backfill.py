@@ -496,8 +496,7 @@ def _wait(stack: Stack, summary: Summary, spool: IO[str], workers: int, wait_s: 
 
 def _start_job(stack: Stack, summary: Summary, spool: IO[str], force: bool) -> None:
     """Upload the spool as a CSV manifest to the batch bucket and create the S3 Batch Operations job."""
-    batch_bucket = stack.outputs.get("batch_bucket")
-    role_arn = stack.outputs.get("batch_role_arn")
+    batch_bucket, role_arn = (stack.outputs.get(name) for name in BATCH_OUTPUTS)
     if not batch_bucket or not role_arn:
         raise BackfillError(
             f"{summary.queued} objects need a Batch Operations job, but the stack has no batch bucket or role: set "
