@@ -19,6 +19,7 @@ import pytest
 from botocore.validate import validate_parameters
 from image_compressor import batch
 from image_compressor.result import MetadataKey
+from image_compressor_cli.main import main
 from moto import mock_aws
 
 from ops import backfill, stackfile
@@ -201,3 +202,10 @@ def test_manifest_rows_url_encode_the_key_as_batch_operations_reads_it() -> None
     assert buffer.getvalue().strip() == f"{SOURCE},dir/a+b%2Bc%2C%C3%BC.jpg"
     event = batch.build_event(SOURCE, "dir/a b+c,ü.jpg", job_id="j", task_id="t")
     assert event["tasks"][0]["s3Key"] == backfill.manifest_row(SOURCE, "dir/a b+c,ü.jpg")[1]
+
+
+def test_the_command_without_a_stack_exits_2_with_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["backfill", "--state-dir", str(tmp_path)]) == 2
+    assert "no local stack is up" in capsys.readouterr().err
+    assert main(["backfill", "--target", "staging", "--state-dir", str(tmp_path)]) == 2
+    assert "unknown target 'staging'" in capsys.readouterr().err
