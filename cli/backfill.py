@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
                 batch_threshold=args.batch_threshold,
                 wait_s=args.wait,
                 progress=progress,
+                progress_file=backfill.progress_path(args.target, args.state_dir),
             )
     except backfill.BackfillError as exc:
         errors.print(f"image-compressor backfill: error: {exc}", markup=False)

@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
 from urllib.parse import quote_plus
@@ -43,7 +45,7 @@ import image_compressor.batch as batch
 from botocore.config import Config
 from image_compressor.result import MetadataKey, Status, read_metadata, unquote_etag
 
-from ops import defaults, stackfile
+from ops import defaults, procs, stackfile
 from ops import terraform as tf
 
 TARGETS = ("local", "aws")
@@ -62,8 +64,14 @@ POLL_INTERVAL_S = 2.0
 NEEDED_OUTPUTS = ("source_bucket", "destination_bucket", "failed_bucket", "function_name")
 BATCH_OUTPUTS = ("batch_bucket", "batch_role_arn")
 
-#: Phases reported to the progress callback.
+#: Phases reported to the progress callback; the progress file adds the last two.
 SCAN, QUEUE, WAIT = "scan", "queue", "wait"
+DONE, STOPPED = "done", "stopped"
+#: The progress file of the latest backfill of a stack (read by the dashboard), and its format version.
+PROGRESS_FILE = "backfill.json"
+PROGRESS_VERSION = 1
+#: Seconds between two writes of the progress file while a backfill runs.
+PROGRESS_EVERY_S = 1.0
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -248,6 +256,74 @@ def job_request(
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# The progress file (the dashboard's view of a running backfill)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def progress_path(target: str, state_dir: Path | None = None) -> Path:
+    """Return the progress file of ``target``'s backfills (``backfill.json``).
+
+    It lives in the local stack's state directory (``.local/``), or for the AWS stack in its ``aws/`` subdirectory
+    (where the dashboard keeps that stack's state).
+    """
+    base = state_dir or stackfile.state_dir()
+    return (base if target == "local" else base / "aws") / PROGRESS_FILE
+
+
+class ProgressFile:
+    """Writes a backfill's summary and phase to a JSON file, at most every :data:`PROGRESS_EVERY_S` seconds.
+
+    The file holds ``version``, ``phase`` (``scan``, ``queue``, ``wait``, ``done``, ``stopped``), ``pid``,
+    ``started_at``, ``updated_at`` and the fields of :class:`Summary`. It is replaced atomically.
+    """
+
+    def __init__(self, path: Path, summary: Summary) -> None:
+        self.path = path
+        self.summary = summary
+        self.started_at = _now()
+        self._last = 0.0
+
+    def update(self, phase: str, *, force: bool = False) -> None:
+        """Write the file when the last write is older than the interval (always with ``force``)."""
+        now = time.monotonic()
+        if not force and now - self._last < PROGRESS_EVERY_S:
+            return
+        self._last = now
+        record = {
+            "version": PROGRESS_VERSION,
+            "phase": phase,
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "updated_at": _now(),
+            **self.summary.to_dict(),
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
+def read_progress(path: Path) -> dict[str, Any] | None:
+    """Return the progress record in ``path``, or ``None`` when there is none (or it is unreadable).
+
+    A record whose phase is not ``done`` but whose process is gone reads as ``stopped`` (interrupted or crashed).
+    """
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("version") != PROGRESS_VERSION:
+        return None
+    if record.get("phase") not in (DONE, STOPPED) and not procs.pid_alive(int(record.get("pid") or 0)):
+        record["phase"] = STOPPED
+    return record
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # The stack
 # ---------------------------------------------------------------------------------------------------------------------
 
@@ -372,31 +448,60 @@ def run(
     batch_threshold: int = DEFAULT_BATCH_THRESHOLD,
     wait_s: float = DEFAULT_WAIT_S,
     progress: Progress | None = None,
+    progress_file: Path | None = None,
 ) -> Summary:
     """Backfill the source bucket of ``stack`` under ``prefix`` (see the module docstring); return the summary.
+
+    ``progress(phase, done, total)`` is called as work advances; with ``progress_file`` the summary so far is also
+    written there (:class:`ProgressFile`), ending in phase ``done`` or, when the run raised, ``stopped``.
 
     Raises
     ------
     BackfillError
         For an empty bucket or a prefix that names nothing, and when a Batch Operations job cannot be created.
     """
-    report = progress or (lambda phase, done, total: None)
     source = stack.output("source_bucket")
     summary = Summary(stack.target, source, prefix, dry_run=dry_run, force=force)
+    recorder = ProgressFile(progress_file, summary) if progress_file else None
+
+    def report(phase: str, done: int, total: int | None) -> None:
+        if progress is not None:
+            progress(phase, done, total)
+        if recorder is not None:
+            recorder.update(phase)
+
+    final = STOPPED
+    try:
+        _run(stack, summary, force, dry_run, concurrency, batch_threshold, wait_s, report)
+        final = DONE
+    finally:
+        if recorder is not None:
+            recorder.update(final, force=True)
+    return summary
+
+
+def _run(
+    stack: Stack,
+    summary: Summary,
+    force: bool,
+    dry_run: bool,
+    concurrency: int,
+    batch_threshold: int,
+    wait_s: float,
+    report: Progress,
+) -> None:
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
         _scan(stack, summary, spool, force, concurrency, report)
         if dry_run or summary.queued == 0:
-            return summary
-        use_job = stack.target == "aws" and summary.queued >= batch_threshold
-        if use_job:
+            return
+        if stack.target == "aws" and summary.queued >= batch_threshold:
             _start_job(stack, summary, spool, force)
-            return summary
+            return
         _invoke_all(stack, summary, spool, force, concurrency, report)
         if wait_s > 0:
             _wait(stack, summary, spool, concurrency, wait_s, report)
         else:
             summary.pending = summary.queued - summary.not_queued
-    return summary
 
 
 def _scan(stack: Stack, summary: Summary, spool: IO[str], force: bool, workers: int, report: Progress) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -209,3 +210,19 @@ def test_the_command_without_a_stack_exits_2_with_what_to_do(tmp_path: Path, cap
     assert "no local stack is up" in capsys.readouterr().err
     assert main(["backfill", "--target", "staging", "--state-dir", str(tmp_path)]) == 2
     assert "unknown target 'staging'" in capsys.readouterr().err
+
+
+def test_the_progress_file_records_the_run_and_a_dead_run_reads_as_stopped(stack: backfill.Stack, tmp_path: Path):
+    put(stack, "a.jpg")
+    path = backfill.progress_path("local", tmp_path)
+
+    summary = backfill.run(stack, dry_run=True, progress_file=path)
+
+    record = backfill.read_progress(path)
+    assert record is not None and record["phase"] == backfill.DONE
+    assert (record["found"], record["queued"], record["bucket"]) == (summary.found, 1, SOURCE)
+    assert backfill.progress_path("aws", tmp_path) == tmp_path / "aws" / backfill.PROGRESS_FILE
+    path.write_text(json.dumps({**record, "phase": backfill.WAIT, "pid": 2**22 + 12345}))
+    assert backfill.read_progress(path)["phase"] == backfill.STOPPED
+    path.write_text("{not json")
+    assert backfill.read_progress(path) is None
