@@ -58,6 +58,8 @@ DEFAULT_CONCURRENCY = 8
 DEFAULT_WAIT_S = 600.0
 #: Keys per ListObjectsV2 page (S3's maximum).
 PAGE_SIZE = 1000
+#: Errors kept for the summary (the count of all is ``not_queued``).
+MAX_ERRORS = 20
 #: Seconds between two polls of the still-pending objects.
 POLL_INTERVAL_S = 2.0
 #: Outputs of the stack a backfill needs, and the optional ones of a Batch Operations job.
@@ -273,8 +275,9 @@ def progress_path(target: str, state_dir: Path | None = None) -> Path:
 class ProgressFile:
     """Writes a backfill's summary and phase to a JSON file, at most every :data:`PROGRESS_EVERY_S` seconds.
 
-    The file holds ``version``, ``phase`` (``scan``, ``queue``, ``wait``, ``done``, ``stopped``), ``pid``,
-    ``started_at``, ``updated_at`` and the fields of :class:`Summary`. It is replaced atomically.
+    The file holds ``version``, ``phase`` (``scan``, ``queue``, ``wait``, ``done``, ``stopped``), ``done`` and
+    ``total`` of that phase (``total`` null while scanning), ``pid``, ``started_at``, ``updated_at`` and the fields of
+    :class:`Summary`. It is replaced atomically.
     """
 
     def __init__(self, path: Path, summary: Summary) -> None:
@@ -282,9 +285,16 @@ class ProgressFile:
         self.summary = summary
         self.started_at = _now()
         self._last = 0.0
+        self._done = 0
+        self._total: int | None = None
 
-    def update(self, phase: str, *, force: bool = False) -> None:
-        """Write the file when the last write is older than the interval (always with ``force``)."""
+    def update(self, phase: str, done: int | None = None, total: int | None = None, *, force: bool = False) -> None:
+        """Record ``done`` of ``total`` in ``phase``; write the file if the last write is older than the interval.
+
+        With ``force`` the file is always written; without ``done``, the last ``done``/``total`` are kept.
+        """
+        if done is not None:
+            self._done, self._total = done, total
         now = time.monotonic()
         if not force and now - self._last < PROGRESS_EVERY_S:
             return
@@ -292,6 +302,8 @@ class ProgressFile:
         record = {
             "version": PROGRESS_VERSION,
             "phase": phase,
+            "done": self._done,
+            "total": self._total,
             "pid": os.getpid(),
             "started_at": self.started_at,
             "updated_at": _now(),
@@ -468,7 +480,7 @@ def run(
         if progress is not None:
             progress(phase, done, total)
         if recorder is not None:
-            recorder.update(phase)
+            recorder.update(phase, done, total)
 
     final = STOPPED
     try:
@@ -497,16 +509,23 @@ def _run(
         if stack.target == "aws" and summary.queued >= batch_threshold:
             _start_job(stack, summary, spool, force)
             return
-        _invoke_all(stack, summary, spool, force, concurrency, report)
-        if wait_s > 0:
-            _wait(stack, summary, spool, concurrency, wait_s, report)
-        else:
-            summary.pending = summary.queued - summary.not_queued
+        with tempfile.TemporaryFile("w+", encoding="utf-8") as invoked:
+            _invoke_all(stack, summary, spool, invoked, force, concurrency, report)
+            if wait_s > 0:
+                _wait(stack, summary, invoked, concurrency, wait_s, report)
+            else:
+                summary.pending = summary.queued - summary.not_queued
 
 
 def _scan(stack: Stack, summary: Summary, spool: IO[str], force: bool, workers: int, report: Progress) -> None:
     def check(obj: SourceObject) -> tuple[SourceObject, Mapping[str, str] | None]:
-        return obj, current_outcome(obj, records_of(stack, obj.key))
+        try:
+            return obj, current_outcome(obj, records_of(stack, obj.key))
+        except (bx.ClientError, bx.BotoCoreError) as exc:
+            raise BackfillError(
+                f"cannot look at the outcome of {obj.key!r} ({exc}); your credentials need s3:GetObject and "
+                "s3:ListBucket on the destination and failed buckets"
+            ) from exc
 
     objects = list_jpegs(stack.s3, summary.bucket, summary.prefix)
     for obj, current in bounded_map(check, objects, workers):
@@ -528,31 +547,37 @@ def _spooled(spool: IO[str]) -> Iterator[Queued]:
             yield Queued(**json.loads(line))
 
 
-def _invoke_all(stack: Stack, summary: Summary, spool: IO[str], force: bool, workers: int, report: Progress) -> None:
+def _invoke_all(
+    stack: Stack, summary: Summary, spool: IO[str], invoked: IO[str], force: bool, workers: int, report: Progress
+) -> None:
+    """Invoke the function asynchronously for every spooled object; write the ones accepted to ``invoked``."""
     run_id = uuid.uuid4().hex
     arguments = {batch.ARG_ON_TEMPORARY_FAILURE: batch.RAISE}
     if force:
         arguments[batch.ARG_RUN] = run_id
     function = stack.output("function_name")
 
-    def invoke(item: Queued) -> str | None:
+    def invoke(item: Queued) -> tuple[Queued, str | None]:
         event = batch.build_event(
             summary.bucket, item.key, job_id=f"backfill-{run_id}", task_id=uuid.uuid4().hex, user_arguments=arguments
         )
         try:
             stack.lambda_.invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode())
         except (bx.ClientError, bx.BotoCoreError) as exc:
-            return f"{item.key}: not queued ({exc})"
-        return None
+            return item, f"{item.key}: not queued ({exc})"
+        return item, None
 
     done = 0
-    for error in bounded_map(invoke, _spooled(spool), workers):
+    for item, error in bounded_map(invoke, _spooled(spool), workers):
         done += 1
         if error:
             summary.not_queued += 1
-            if len(summary.errors) < 20:
+            if len(summary.errors) < MAX_ERRORS:
                 summary.errors.append(error)
+        else:
+            invoked.write(json.dumps(asdict(item)) + "\n")
         report(QUEUE, done, summary.queued)
+    invoked.flush()
 
 
 def _wait(stack: Stack, summary: Summary, spool: IO[str], workers: int, wait_s: float, report: Progress) -> None:
@@ -566,7 +591,10 @@ def _wait(stack: Stack, summary: Summary, spool: IO[str], workers: int, wait_s: 
     landed = 0
 
     def look(item: Queued) -> tuple[Queued, str | None]:
-        records = records_of(stack, item.key)
+        try:
+            records = records_of(stack, item.key)
+        except (bx.ClientError, bx.BotoCoreError):
+            return item, None  # looked at again in the next pass
         current = current_outcome(SourceObject(item.key, item.etag), records)
         if current is None or (item.seen_event and current.get(MetadataKey.SOURCE_EVENT) == item.seen_event):
             return item, None

@@ -23,8 +23,10 @@ from functools import partial
 from typing import Any
 
 import pytest
+import streamlit as st
 from image_compressor.notification import parse_message
 from PIL import Image
+from streamlit.testing.v1 import AppTest
 
 from ops import defaults, stackfile
 from tests import stacks
@@ -36,6 +38,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 WAIT_S = 600
 GOOD = 184
 CLI = str(defaults.ROOT / ".venv" / "bin" / "image-compressor")
+APP = str(defaults.ROOT / "dashboard" / "app.py")
 
 
 def _png() -> bytes:
@@ -160,6 +163,28 @@ def test_the_outputs_are_smaller_valid_jpegs(local_stack, untriggered, first_run
         assert len(data) <= len(bodies[key])
         with Image.open(io.BytesIO(data)) as image:
             assert image.format == "JPEG" and image.size == (96, 72)
+
+
+def test_the_dashboard_shows_the_finished_backfill(local_stack, untriggered, first_run, monkeypatch):
+    prefix, _ = untriggered
+    monkeypatch.setenv(defaults.DASHBOARD_STACK_FILE_ENV, str(local_stack.state_file))
+    monkeypatch.delenv(defaults.DASHBOARD_STATE_DIR_ENV, raising=False)  # the stack's own state dir: backfill.json
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.switch_page("views/backfill.py")
+        at.run()
+    finally:
+        st.cache_data.clear()
+        st.cache_resource.clear()
+
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    shown = {m.label: m.value for m in at.main.metric}
+    assert shown["Found"] == shown["Queued"] == "200" and shown["Skipped"] == shown["Pending"] == "0"
+    assert shown["Failed"] == str(200 - GOOD)
+    assert any(prefix in m.value for m in at.main.markdown)
+    assert "finished" in at.main.get("progress")[0].proto.text
 
 
 def test_the_second_run_through_make_skips_every_object(local_stack, untriggered, first_run):
