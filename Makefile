@@ -34,7 +34,7 @@ export DISABLE_DEPRECATION_NOTICE := 1
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\nTargets:\n"} \
 		/^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@printf "\nVariables: BACKEND=auto|embedded|ministack|localstack  HOT_RELOAD=1 (local-up)  TF_PROVIDER_MIRROR=<dir>\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n"
+	@printf "\nVariables: BACKEND=auto|embedded|ministack|localstack  HOT_RELOAD=1 (local-up)  TF_PROVIDER_MIRROR=<dir>\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n           PREFIX=<p> TARGET=local|aws FORCE=1 DRY_RUN=1 (backfill)\n"
 
 # The venv is a file target: rebuilt when the dependency list or the lock changes.
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
@@ -124,6 +124,16 @@ deploy-aws: build ## Deploy to real AWS with plain terraform (needs AWS credenti
 .PHONY: destroy-aws
 destroy-aws: $(VENV)/.installed ## Destroy the real AWS stack
 	$(PY) -m ops.deploy_aws destroy
+
+# backfill: PREFIX=<key prefix>, TARGET=local|aws, FORCE=1 (also objects with a current outcome), DRY_RUN=1 (count only).
+TARGET ?= local
+PREFIX ?=
+FORCE ?=
+DRY_RUN ?=
+
+.PHONY: backfill
+backfill: $(VENV)/.installed ## Process the JPEGs already in the source bucket (PREFIX=, TARGET=local|aws, FORCE=1, DRY_RUN=1)
+	$(VENV)/bin/image-compressor backfill --target "$(TARGET)" --prefix "$(PREFIX)"$(if $(filter 1 yes true on,$(FORCE)), --force)$(if $(filter 1 yes true on,$(DRY_RUN)), --dry-run)
 
 .PHONY: bench-corpus
 bench-corpus: $(VENV)/.installed ## Fetch the corpus packages once (pip download / apt-get download; nothing installed)

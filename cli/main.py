@@ -29,6 +29,7 @@ from image_compressor.settings import (
     SettingsError,
     parse_target_ssim,
 )
+from image_compressor_cli import backfill as backfill_cli
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -67,11 +68,14 @@ class Job:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``image-compressor``; return the exit code.
 
-    Exit codes: 0 when every input was compressed or kept, 1 when at least one input failed, 2 for a usage error
-    (bad option, or an ``--out`` that would overwrite inputs), 130 when interrupted.
+    ``compress`` exit codes: 0 when every input was compressed or kept, 1 when at least one input failed, 2 for a
+    usage error (bad option, or an ``--out`` that would overwrite inputs), 130 when interrupted. ``backfill`` runs
+    :func:`image_compressor_cli.backfill.run` (its own exit codes).
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "backfill":
+        return backfill_cli.run(args)
     if args.keep_gps and not args.keep_metadata:
         parser.error("--keep-gps keeps GPS inside kept metadata: add --keep-metadata, or drop --keep-gps")
     try:
@@ -175,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print one JSON array to stdout, one object per input (default: a summary table)",
     )
+    backfill_cli.add_parser(commands)
     return parser
 
 

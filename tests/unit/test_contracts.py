@@ -14,7 +14,7 @@ from image_compressor.service import Identity, _output_metadata
 from image_compressor.settings import OFF_WORDS, parse_target_ssim
 
 from localcloud import ministack, server
-from ops import defaults, launch, stackfile
+from ops import backfill, defaults, launch, stackfile
 
 ROOT = defaults.ROOT
 
@@ -49,6 +49,17 @@ def test_every_terraform_root_exports_the_stack_outputs():
         outputs = (ROOT / "terraform" / "envs" / env / "outputs.tf").read_text()
         assert set(re.findall(r'^output "(\w+)"', outputs, re.M)) >= set(stackfile.STACK_OUTPUTS)
     assert set(stackfile.REQUIRED_OUTPUTS) | set(stackfile.OPTIONAL_OUTPUTS) == set(stackfile.STACK_OUTPUTS)
+
+
+def test_the_batch_operations_outputs_are_optional_and_only_the_local_root_leaves_them_null():
+    # The backfill reads them; a local stack (no Batch Operations emulated) has them null, the AWS root by default not.
+    assert set(backfill.BATCH_OUTPUTS) <= set(stackfile.OPTIONAL_OUTPUTS)
+    assert set(backfill.NEEDED_OUTPUTS) <= set(stackfile.REQUIRED_OUTPUTS)
+    aws_variables = (ROOT / "terraform" / "envs" / "aws" / "variables.tf").read_text()
+    enabled = re.search(r'variable "batch_operations_enabled" \{[^}]*default\s*=\s*(\w+)', aws_variables)
+    assert enabled and enabled[1] == "true"
+    local_root = (ROOT / "terraform" / "envs" / "local" / "main.tf").read_text()
+    assert re.search(r"^\s+batch_operations_enabled\s+=\s+false\s*$", local_root, re.M)
 
 
 def test_the_stack_file_round_trips_and_a_foreign_one_is_refused(tmp_path: Path):

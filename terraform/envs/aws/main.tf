@@ -58,4 +58,6 @@ module "pipeline" {
   sns_kms_master_key_id      = var.sns_kms_master_key_id
 
   log_retention_days = var.log_retention_days
+
+  batch_operations_enabled = var.batch_operations_enabled
 }

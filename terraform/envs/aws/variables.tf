@@ -203,3 +203,9 @@ variable "log_retention_days" {
   type        = number
   default     = 30
 }
+
+variable "batch_operations_enabled" {
+  description = "Create the bucket and role of S3 Batch Operations backfill jobs (`make backfill TARGET=aws` of many objects)."
+  type        = bool
+  default     = true
+}

@@ -310,6 +310,12 @@ variable "versioning_enabled" {
   default     = false
 }
 
+variable "batch_operations_enabled" {
+  description = "Create what S3 Batch Operations backfill jobs need: a private encrypted bucket for their manifests and completion reports, and the role the jobs run as (invokes the function, reads manifests, writes reports). The local root turns it off: no local target emulates Batch Operations."
+  type        = bool
+  default     = true
+}
+
 variable "abort_incomplete_multipart_upload_days" {
   description = "Days after which S3 deletes the parts of unfinished multipart uploads (a lifecycle rule on each bucket); 0 adds no rule. The provider waits about 55 s for a new rule to settle."
   type        = number
