@@ -34,7 +34,7 @@ export DISABLE_DEPRECATION_NOTICE := 1
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\nTargets:\n"} \
 		/^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@printf "\nVariables: BACKEND=auto|embedded|ministack|localstack  HOT_RELOAD=1 (local-up)  TF_PROVIDER_MIRROR=<dir>\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n"
+	@printf "\nVariables: BACKEND=auto|embedded|ministack|localstack  HOT_RELOAD=1 (local-up)  TF_PROVIDER_MIRROR=<dir>\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n           PREFIX=<p> TARGET=local|aws FORCE=1 DRY_RUN=1 (backfill)\n"
 
 # The venv is a file target: rebuilt when the dependency list or the lock changes.
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
@@ -84,6 +84,10 @@ test: install ## Run the whole suite: lint, unit, Terraform checks, integration,
 test-unit: $(VENV)/.installed ## Run the offline unit tests only
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
+.PHONY: test-faults
+test-faults: $(VENV)/.installed ## Run the fault-injection suite only; writes the reliability table to build/reliability.md
+	$(VENV)/bin/pytest tests/faults $(PYTEST_ARGS)
+
 .PHONY: build
 build: $(VENV)/.installed ## Build build/lambda.zip and build/layer.zip (no Docker; reproducible)
 	$(PY) -m tools.build
@@ -98,8 +102,12 @@ local-up: build ## Start the local cloud (BACKEND=auto|embedded|ministack|locals
 	$(PY) -m ops up --backend $(BACKEND)$(if $(filter 1 yes true on,$(HOT_RELOAD)), --hot-reload)
 
 .PHONY: local-down
-local-down: $(VENV)/.installed ## Stop everything local-up started and forget the local state
+local-down: $(VENV)/.installed ## Stop everything local-up started and forget the local state (keeps the snapshot)
 	$(PY) -m ops down
+
+.PHONY: local-reset
+local-reset: $(VENV)/.installed ## local-down, and forget the embedded stack's snapshot: the next local-up applies from scratch
+	$(PY) -m ops reset
 
 .PHONY: local-status
 local-status: $(VENV)/.installed ## Show what the local cloud is running and the stack outputs
@@ -117,9 +125,19 @@ deploy-aws: build ## Deploy to real AWS with plain terraform (needs AWS credenti
 destroy-aws: $(VENV)/.installed ## Destroy the real AWS stack
 	$(PY) -m ops.deploy_aws destroy
 
+# backfill: PREFIX=<key prefix>, TARGET=local|aws, FORCE=1 (also objects with a current outcome), DRY_RUN=1 (count only).
+TARGET ?= local
+PREFIX ?=
+FORCE ?=
+DRY_RUN ?=
+
+.PHONY: backfill
+backfill: $(VENV)/.installed ## Process the JPEGs already in the source bucket (PREFIX=, TARGET=local|aws, FORCE=1, DRY_RUN=1)
+	$(VENV)/bin/image-compressor backfill --target "$(TARGET)" --prefix "$(PREFIX)"$(if $(filter 1 yes true on,$(FORCE)), --force)$(if $(filter 1 yes true on,$(DRY_RUN)), --dry-run)
+
 .PHONY: redrive
 redrive: $(VENV)/.installed ## Replay every event in the dead-letter queue through the function (TARGET=local|aws, default local)
-	$(VENV)/bin/image-compressor redrive --target $(or $(TARGET),local)
+	$(VENV)/bin/image-compressor redrive --target "$(TARGET)"
 
 .PHONY: bench-corpus
 bench-corpus: $(VENV)/.installed ## Fetch the corpus packages once (pip download / apt-get download; nothing installed)

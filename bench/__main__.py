@@ -204,7 +204,16 @@ def run(plan: Plan, out_dir: Path, cache_dir: Path | None, skip_e2e: bool) -> di
     figures["e2e_p50_ms_12mp"] = by_size["12mp"].p50_ms if "12mp" in by_size else None
     figures["e2e_p95_ms_12mp"] = by_size["12mp"].p95_ms if "12mp" in by_size else None
     figures["burst_images_per_minute"] = result.burst.images_per_minute if result.burst else None
-    for key in ("e2e_p50_ms_1mp", "e2e_p50_ms_12mp", "e2e_p95_ms_12mp", "burst_images_per_minute"):
+    figures["local_up_cold_s"] = result.local_up.cold_s if result.local_up else None
+    figures["local_up_warm_s"] = result.local_up.warm_s if result.local_up else None
+    for key in (
+        "e2e_p50_ms_1mp",
+        "e2e_p50_ms_12mp",
+        "e2e_p95_ms_12mp",
+        "burst_images_per_minute",
+        "local_up_cold_s",
+        "local_up_warm_s",
+    ):
         if figures[key] is None:
             not_measured[key] = reason
 

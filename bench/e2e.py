@@ -3,8 +3,14 @@
 The bench brings up its own embedded stack, the way the integration tests do: ``python -m tools.build`` (the
 same ``build/lambda.zip`` and ``build/layer.zip`` every target gets), then ``python -m ops up`` through
 :func:`ops.launch.stack_up` (the local cloud server and the local Terraform root) on a free port of 127.0.0.1 with
-its state in a temporary folder. A user's ``make local-up`` on port 4566 is left alone. Everything is stopped and
-removed afterwards.
+its state in a temporary folder. A user's ``make local-up`` on port 4566 (and its snapshot) is left alone.
+Everything is stopped and removed afterwards.
+
+local-up, cold and warm
+    Seconds from starting ``python -m ops up`` (no dashboard) until it returns with the stack up: first in the new
+    state folder (cold: server start, Terraform apply, snapshot), then again after ``python -m ops down`` in the same
+    folder (warm: nothing changed, so the snapshot is restored and the apply skipped). The warm stack is the one the
+    measurements below run on, so the restored stack is exercised by every upload.
 
 Latency (metric 4)
     One upload (``put_object`` to the source bucket) until the object is in the destination bucket (polled with
@@ -51,6 +57,16 @@ class StackError(RuntimeError):
 
 
 @dataclass
+class LocalUpResult:
+    """Seconds ``python -m ops up`` took to bring the stack up: cold (apply) and warm (after ``down``)."""
+
+    cold_s: float
+    warm_s: float
+    warm_restored: bool
+    build_s: float
+
+
+@dataclass
 class Stack:
     """A running embedded stack started by the bench."""
 
@@ -58,6 +74,7 @@ class Stack:
     outputs: dict[str, Any]
     pid: int
     state_dir: Path
+    local_up: LocalUpResult | None = None
 
     def client(self, service: str) -> Any:
         """Return a boto3 client for ``service`` on this stack."""
@@ -92,32 +109,56 @@ def start_stack(apply_timeout: float = 600.0) -> Stack:
         raise StackError(f"the ops package cannot be imported ({exc}); run `make install`") from exc
 
     log.info("e2e: building build/lambda.zip and build/layer.zip (python -m tools.build)")
+    started = time.perf_counter()
     build = subprocess.run(
         [sys.executable, "-m", "tools.build"], cwd=ROOT, capture_output=True, text=True, check=False, timeout=900
     )
     if build.returncode != 0:
         raise StackError(f"`python -m tools.build` failed: {(build.stderr or build.stdout).strip()[-600:]}")
+    build_s = time.perf_counter() - started
 
     state_dir = Path(tempfile.mkdtemp(prefix="bench-localcloud-"))
     port = procs.free_port()
-    log.info("e2e: python -m ops up on port %d (server and terraform/envs/local, about a minute)", port)
-    try:
-        up, current = launch.stack_up(state_dir, port, timeout=apply_timeout)
-    except subprocess.TimeoutExpired:
-        shutil.rmtree(state_dir, ignore_errors=True)
-        raise StackError(
-            f"bringing the local stack up did not finish within {apply_timeout:.0f} s (another Terraform run on "
-            "terraform/envs/local holds its lock, or the local cloud is overloaded)"
-        ) from None
-    if current is None:
-        shutil.rmtree(state_dir, ignore_errors=True)
-        raise StackError(f"`python -m ops up` failed: {(up.stderr or up.stdout).strip()[-800:]}")
+    log.info("e2e: python -m ops up on port %d, cold (server and terraform/envs/local, about a minute)", port)
+    cold_s, _ = _timed_up(state_dir, port, apply_timeout)
+    log.info("e2e: cold up in %.1f s; python -m ops down, then up again (warm: the snapshot, no apply)", cold_s)
+    launch.stack_down(state_dir)
+    warm_s, (up, current) = _timed_up(state_dir, port, apply_timeout)
+    restored = "restored the stack from" in up.stdout
+    log.info("e2e: warm up in %.1f s (%s)", warm_s, "snapshot restored" if restored else "applied again")
     stack = Stack(current.endpoint, current.outputs, int((current.server or {}).get("pid") or 0), state_dir)
+    stack.local_up = LocalUpResult(round(cold_s, 2), round(warm_s, 2), restored, round(build_s, 2))
     missing = stackfile.missing_outputs(current.outputs)
     if missing:
         stop_stack(stack)
         raise StackError(f"the local stack has no {', '.join(missing)} output")
     return stack
+
+
+def _timed_up(state_dir: Path, port: int, timeout: float) -> tuple[float, tuple[Any, Any]]:
+    """Run ``python -m ops up`` in ``state_dir``; return the seconds it took and its result (process, stack file).
+
+    Raises
+    ------
+    StackError
+        When it fails or times out (the state folder is removed then; ``stack_up`` stopped what it started).
+    """
+    from ops import launch
+
+    started = time.perf_counter()
+    try:
+        up, current = launch.stack_up(state_dir, port, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        shutil.rmtree(state_dir, ignore_errors=True)
+        raise StackError(
+            f"bringing the local stack up did not finish within {timeout:.0f} s (another Terraform run on "
+            "terraform/envs/local holds its lock, or the local cloud is overloaded)"
+        ) from None
+    seconds = time.perf_counter() - started
+    if current is None:
+        shutil.rmtree(state_dir, ignore_errors=True)
+        raise StackError(f"`python -m ops up` failed: {(up.stderr or up.stdout).strip()[-800:]}")
+    return seconds, (up, current)
 
 
 def stop_stack(stack: Stack) -> None:
@@ -162,6 +203,7 @@ class E2EResult:
 
     latency: list[LatencyResult] = field(default_factory=list)
     burst: BurstResult | None = None
+    local_up: LocalUpResult | None = None
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -360,7 +402,7 @@ def run(
     except StackError as exc:
         log.error("e2e not measured: %s", exc)
         return E2EResult(error=str(exc))
-    result = E2EResult()
+    result = E2EResult(local_up=stack.local_up)
     try:
         result.latency.append(latency(stack, "1mp", one_mp, samples_1mp))
         result.latency.append(latency(stack, "12mp", twelve_mp, samples_12mp))

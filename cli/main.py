@@ -1,10 +1,8 @@
-"""The ``image-compressor`` command: compress local JPEG files with the core of the Lambda function; redrive its DLQ.
-
-``compress`` runs the very same core as the function; ``redrive`` replays the dead-letter queue of a deployed stack.
+"""The ``image-compressor`` command: compress local JPEG files with the very same core as the Lambda function.
 
 Not part of the function: this package lives outside ``lambda/`` (it needs rich, which the layer does not ship); it
-imports the function package's core, settings and result record like any other client, and the operations layer
-(``ops.redrive``) for the commands that act on a deployed stack.
+imports the function package's core, settings and result record like any other client. The commands that act on a
+deployed stack have a module each (``backfill``, ``redrive``) over the operations layer.
 """
 
 from __future__ import annotations
@@ -32,11 +30,11 @@ from image_compressor.settings import (
     SettingsError,
     parse_target_ssim,
 )
+from image_compressor_cli import backfill as backfill_cli
+from image_compressor_cli import redrive as redrive_cli
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-
-from ops import redrive
 
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 EXIT_OK = 0
@@ -72,13 +70,17 @@ class Job:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``image-compressor``; return the exit code.
 
-    Exit codes: 0 when every input was compressed or kept, 1 when at least one input failed, 2 for a usage error
-    (bad option, or an ``--out`` that would overwrite inputs), 130 when interrupted.
+    ``compress`` exit codes: 0 when every input was compressed or kept, 1 when at least one input failed, 2 for a
+    usage error (bad option, or an ``--out`` that would overwrite inputs), 130 when interrupted. ``backfill`` runs
+    :func:`image_compressor_cli.backfill.run` and ``redrive`` :func:`image_compressor_cli.redrive.run` (their own exit
+    codes).
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "backfill":
+        return backfill_cli.run(args)
     if args.command == "redrive":
-        return run_redrive(args.target, state_dir=args.state_dir, as_json=args.json)
+        return redrive_cli.run(args)
     if args.keep_gps and not args.keep_metadata:
         parser.error("--keep-gps keeps GPS inside kept metadata: add --keep-metadata, or drop --keep-gps")
     try:
@@ -182,85 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print one JSON array to stdout, one object per input (default: a summary table)",
     )
-    _add_redrive(commands)
+    backfill_cli.add_parser(commands)
+    redrive_cli.add_parser(commands)
     return parser
-
-
-def _add_redrive(commands: Any) -> None:
-    sub = commands.add_parser(
-        "redrive",
-        help="replay every event in the dead-letter queue of a deployed stack through its function",
-        description=(
-            "Replay every event in the stack's dead-letter queue through the function (an asynchronous invoke with "
-            "the original event) and delete each message once Lambda accepted its replay. Messages that are not a "
-            "Lambda destination record or an S3 event stay in the queue, with the reason. The function is "
-            "idempotent per event, so running this twice is harmless: nothing is written or notified twice."
-        ),
-        epilog="Exit status: 0 when the queue was emptied (or was empty), 1 when messages stay in it, 2 when the "
-        "redrive cannot run (no stack, missing queue or function). Example: image-compressor redrive --target local",
-    )
-    sub.add_argument(
-        "--target",
-        choices=redrive.TARGETS,
-        default="local",
-        help="local: the stack of `make local-up` (.local/stack.json); aws: the stack of `make deploy-aws` "
-        "(terraform/envs/aws outputs, your AWS credentials) (default: local)",
-    )
-    sub.add_argument(
-        "--state-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="the local state directory holding stack.json (default: .local/ or LOCALCLOUD_STATE_DIR)",
-    )
-    sub.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-
-
-def run_redrive(target: str, *, state_dir: Path | None = None, as_json: bool = False) -> int:
-    """Redrive the dead-letter queue of ``target`` (see :func:`ops.redrive.redrive`) and report; return the exit code.
-
-    Prints a line per message (on stderr with ``--json``) and a summary: found, replayed, left in the queue, with the
-    reason for each message left. Returns 0 when nothing is left, 1 when messages stay, 2 when the redrive could not
-    run (the error says what to do).
-    """
-    out = Console(file=sys.stderr if as_json else sys.stdout, highlight=False, soft_wrap=True)
-    try:
-        stack = redrive.resolve_target(target, state_dir=state_dir)
-        sqs, lam = stack.client("sqs"), stack.client("lambda")
-        out.print(
-            f"Redriving {stack.dlq_url} through {stack.function_name} ({stack.name}, {stack.region}), "
-            f"{redrive.queue_depth(sqs, stack.dlq_url)} message(s) in the queue",
-            markup=False,
-        )
-
-        def report(letter: redrive.DeadLetter, reason: str | None) -> None:
-            keys = ", ".join(letter.keys) or "(no object)"
-            if reason is None:
-                out.print(f"  replayed {keys}", markup=False)
-            else:
-                out.print(f"  left     {letter.message_id}: {reason}", markup=False)
-
-        summary = redrive.redrive(sqs, lam, stack.dlq_url, stack.function_name, on_message=report)
-    except redrive.RedriveError as exc:
-        sys.stderr.write(f"image-compressor redrive: error: {exc}\n")
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted; messages not yet replayed stay in the queue (run the redrive again)\n")
-        return EXIT_INTERRUPTED
-    if as_json:
-        sys.stdout.write(json.dumps(summary.to_dict(), indent=2) + "\n")
-    out.print(
-        f"Summary: {summary.found} found, {len(summary.replayed)} replayed (deleted from the queue), "
-        f"{len(summary.left)} left in the queue",
-        markup=False,
-    )
-    if summary.replayed:
-        out.print(
-            "The function processes the replayed events asynchronously: their outcomes and notifications follow "
-            "within its usual time; a replay that fails again returns to the queue after the retries.",
-            markup=False,
-        )
-    return EXIT_FAILED if summary.left else EXIT_OK
 
 
 def run_compress(paths: Sequence[str], out_dir: Path, options: CompressionOptions, *, as_json: bool) -> int:

@@ -28,6 +28,7 @@ PAGES = [
     st.Page("views/notifications.py", title="Notifications", icon=":material/mail:", url_path="notifications"),
     st.Page("views/logs.py", title="Logs", icon=":material/receipt_long:", url_path="logs"),
     st.Page("views/failed.py", title="Failed", icon=":material/error:", url_path="failed"),
+    st.Page("views/backfill.py", title="Backfill", icon=":material/playlist_add_check:", url_path="backfill"),
     st.Page("views/deadletters.py", title="Dead letters", icon=":material/move_to_inbox:", url_path="deadletters"),
 ]
 

@@ -1,9 +1,13 @@
 """Asynchronous Lambda invocations (``InvocationType=Event``, S3 notifications) with Lambda's retry semantics.
 
-An event is queued and the caller returns at once. Worker threads run it through the executor; when the function
-fails (exception, timeout, crash) it is retried up to ``MaximumRetryAttempts`` times (default 2) with a backoff.
-When the retries are exhausted, or the event got older than ``MaximumEventAgeInSeconds``, a Lambda destination
-record goes to the ``OnFailure`` destination; a success goes to ``OnSuccess`` when one is configured.
+An event is queued and the caller returns at once. Nothing that can fail runs before that: the caller hands over a
+:class:`~localcloud.invocation.FunctionRef`, whose spec (code and layers extracted) is built when an attempt starts.
+Worker threads run each attempt through the executor; every failure of an attempt (an exception of the function, a
+timeout, a crash or kill of the worker, running out of memory, a spec that cannot be built, a worker that cannot be
+started) is a failed attempt, retried up to ``MaximumRetryAttempts`` times (default 2) with a backoff. When the
+retries are exhausted, or the event got older than ``MaximumEventAgeInSeconds``, a Lambda destination record goes
+to the ``OnFailure`` destination; a success goes to ``OnSuccess`` when one is configured. A shutdown drops what is
+still queued or waiting to retry, and says how many (:meth:`AsyncInvoker.shutdown`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from localcloud.executor import LocalExecutor
-from localcloud.invocation import FunctionSpec, Invocation
+from localcloud.invocation import FunctionRef, FunctionSpec, Invocation
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +45,13 @@ class EventInvokeSettings:
     on_failure: str | None = None
 
 
+#: What :meth:`AsyncInvoker.submit` takes: a spec, or a reference whose spec is built when an attempt starts.
+Target = FunctionSpec | FunctionRef
+
+
 @dataclass(slots=True)
 class _Job:
-    spec: FunctionSpec
+    spec: Target
     event: Any
     settings: EventInvokeSettings
     request_id: str
@@ -53,7 +61,7 @@ class _Job:
 
 def destination_record(
     request_payload: Any,
-    spec: FunctionSpec,
+    spec: Target,
     request_id: str,
     attempts: int,
     condition: str,
@@ -129,7 +137,7 @@ class AsyncInvoker:
         self.destinations = destinations
         self.retry_delays = tuple(retry_delays) or (0.0,)
         self._queue: queue.Queue[_Job | None] = queue.Queue()
-        self._delayed: list[threading.Timer] = []
+        self._delayed: dict[str, threading.Timer] = {}  # request id -> the timer that queues its next attempt
         self._lock = threading.Lock()
         self._pending = 0
         self._idle = threading.Condition(self._lock)
@@ -142,8 +150,13 @@ class AsyncInvoker:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, spec: FunctionSpec, event: Any, settings: EventInvokeSettings) -> str:
-        """Queue one invocation of ``spec`` with ``event``; return its request id at once."""
+    def submit(self, spec: Target, event: Any, settings: EventInvokeSettings) -> str:
+        """Queue one invocation of ``spec`` with ``event``; return its request id at once.
+
+        ``spec`` may be a :class:`~localcloud.invocation.FunctionRef`: its spec is built at each attempt, so a
+        failure to build it is a failed attempt, not an error here. Raises ``RuntimeError`` only after
+        :meth:`shutdown`.
+        """
         if self._closed:
             raise RuntimeError("the asynchronous invoker is shut down")
         job = _Job(spec, event, settings, str(uuid.uuid4()))
@@ -185,17 +198,42 @@ class AsyncInvoker:
                 self._idle.wait(left)
         return True
 
-    def shutdown(self) -> None:
-        """Stop the threads and drop queued invocations and pending retries."""
+    def shutdown(self) -> int:
+        """Stop the threads, drop queued invocations and pending retries; return how many were not finished.
+
+        The count is every submitted invocation without an outcome: queued, waiting to retry, or running (a running
+        attempt is not waited for beyond a few seconds, and is not retried). When it is not zero a warning says
+        so, e.g. "shutting down with 3 asynchronous invocation(s) not finished (2 queued, 1 waiting to retry,
+        0 running); they are dropped".
+        """
         self._closed = True
+        queued = 0
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            queued += job is not None
         with self._lock:
-            timers, self._delayed = self._delayed, []
-        for timer in timers:
+            timers, self._delayed = self._delayed, {}
+            unfinished = self._pending
+        for timer in timers.values():
             timer.cancel()
+        waiting = len(timers)
+        if unfinished:
+            log.warning(
+                "shutting down with %d asynchronous invocation(s) not finished (%d queued, %d waiting to retry, "
+                "%d running); they are dropped",
+                unfinished,
+                queued,
+                waiting,
+                max(0, unfinished - queued - waiting),
+            )
         for _ in self._threads:
             self._queue.put(None)
         for thread in self._threads:
             thread.join(timeout=5)
+        return unfinished
 
     def _done(self, job: _Job) -> None:
         with self._idle:
@@ -226,7 +264,7 @@ class AsyncInvoker:
         with self._lock:
             self._running[job.request_id] = (job.spec.name, job.attempts, time.monotonic())
         try:
-            invocation = self.executor.invoke(job.spec, job.event, request_id=job.request_id)
+            invocation = self.executor.invoke(job.spec.resolve(), job.event, request_id=job.request_id)
         except Exception as exc:
             log.exception("attempt %d of asynchronous invocation %s of %s could not run", job.attempts,
                           job.request_id, job.spec.name)  # fmt: skip
@@ -253,12 +291,15 @@ class AsyncInvoker:
         timer = threading.Timer(delay, self._requeue, args=(job,))
         timer.daemon = True
         with self._lock:
-            self._delayed = [t for t in self._delayed if t.is_alive()] + [timer]
+            if self._closed:  # shut down while this attempt ran: the retry is dropped (and was counted as running)
+                return
+            self._delayed[job.request_id] = timer
         timer.start()
 
     def _requeue(self, job: _Job) -> None:
-        if self._closed:
-            return
+        with self._lock:
+            if self._delayed.pop(job.request_id, None) is None:  # shutdown took (and counted) it
+                return
         self._queue.put(job)
 
     def _finish(self, job: _Job, condition: str, invocation: Invocation | None) -> None:

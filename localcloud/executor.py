@@ -7,7 +7,9 @@ a worker process started from ``bootstrap.py``, and writes the function's output
 
 Workers stay alive between invocations (a warm call does not import the handler again). Each function version has a
 small pool of at most ``concurrency`` workers; one worker runs one invocation at a time. A worker that times out or
-crashes is killed and replaced on the next call.
+crashes is killed and replaced on the next call. A worker whose resident memory goes over the function's
+``MemorySize`` is killed (:mod:`localcloud.memlimit`) and its invocation fails as Lambda reports it:
+``Runtime.OutOfMemory``, ``Runtime exited with error: signal: killed``, ``Max Memory Used`` = the limit.
 
 This module is the façade; the parts are, by job:
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import threading
 import time
 import uuid
@@ -34,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from localcloud import lambdaenv, lambdalogs, protocol, runtime
+from localcloud import lambdaenv, lambdalogs, memlimit, protocol, runtime
 from localcloud.codecache import CodeCache
 from localcloud.invocation import FunctionSpec, Invocation, error_document, spec_environment
 from localcloud.lambdalogs import ListLogSink, LogSink, now_ms
@@ -70,6 +73,7 @@ class _Attempt:
     error: dict[str, Any] | None = None
     status: str = ""
     healthy: bool = True
+    max_memory_mb: int | None = None  # what REPORT says when the worker's reply cannot (it was killed for memory)
 
     def log(self, message: str) -> None:
         self.events.append((now_ms(), message))
@@ -99,6 +103,8 @@ class LocalExecutor:
     init_timeout : float
         Seconds a new worker may take to start and import the handler, on top of the function's timeout (Lambda
         allows 10 s; the default :data:`LOCAL_INIT_TIMEOUT_S` leaves room for a busy machine).
+    enforce_memory : bool
+        Kill a worker whose resident memory goes over its function's ``MemorySize`` (:mod:`localcloud.memlimit`).
     """
 
     def __init__(
@@ -109,12 +115,14 @@ class LocalExecutor:
         concurrency: int = 2,
         project_python: str | None = None,
         init_timeout: float = LOCAL_INIT_TIMEOUT_S,
+        enforce_memory: bool = True,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         if init_timeout <= 0:
             raise ValueError(f"init_timeout must be more than 0 seconds, got {init_timeout}")
         self.init_timeout = init_timeout
+        self.enforce_memory = enforce_memory
         self.cache = CodeCache(cache_dir)
         self.cache_dir = cache_dir
         self.endpoint_url = endpoint_url
@@ -131,10 +139,12 @@ class LocalExecutor:
     def invoke(self, spec: FunctionSpec, event: Any, request_id: str | None = None) -> Invocation:
         """Run ``spec``'s handler with ``event`` and return the outcome; never raises for function failures.
 
-        A handler exception, a timeout (``Sandbox.Timedout``, the worker is killed), a worker crash
-        (``Runtime.ExitError``) or an import error (``Runtime.ImportModuleError``) all come back as an
-        :class:`Invocation` with ``function_error="Unhandled"`` and Lambda's error document as payload. The log
-        lines go to the log sink in every case.
+        A handler exception, a timeout (``Sandbox.Timedout``, the worker is killed), a worker crash or kill
+        (``Runtime.ExitError``), a worker over its memory (``Runtime.OutOfMemory``) or an import error
+        (``Runtime.ImportModuleError``) all come back as an :class:`Invocation` with ``function_error="Unhandled"``
+        and Lambda's error document as payload. The log lines go to the log sink in every case. Raises only when
+        no worker can be started at all (the caller decides what that means; the asynchronous invoker counts it as
+        a failed attempt).
         """
         if self._closed:
             raise RuntimeError("the local Lambda executor is shut down")
@@ -158,7 +168,11 @@ class LocalExecutor:
         return invocation
 
     def workers(self) -> list[dict[str, Any]]:
-        """Describe the live workers: function, version, pid, interpreter, log stream."""
+        """Describe the live workers (what a test needs to find and kill one, too).
+
+        Each: function, version, pid, busy (running an invocation now), memory size, whether that memory is
+        enforced, interpreter, whether the layers are used, log stream.
+        """
         with self._lock:
             pools = list(self._pools.values())
         return [
@@ -166,12 +180,15 @@ class LocalExecutor:
                 "function": w.spec.name,
                 "version": w.spec.version,
                 "pid": w.pid,
+                "busy": busy,
+                "memory_size": w.spec.memory_size,
+                "memory_enforced": w.memory is not None,
                 "python": w.choice.python,
                 "uses_layers": w.choice.use_layers,
                 "log_stream": w.stream,
             }
             for pool in pools
-            for w in pool.all_workers()
+            for w, busy in pool.states()
         ]
 
     def shutdown(self) -> None:
@@ -228,12 +245,13 @@ class LocalExecutor:
             spec, stream, sys_path, notes, self.endpoint_url, self._pycache_dir, protocol.BOOTSTRAP.parent
         )
         started = now_ms()
-        worker = Worker(spec, choice, env, stream)
+        worker = Worker(spec, choice, env, stream, enforce_memory=self.enforce_memory)
         pending = [(started, lambdalogs.init_start_line(spec.runtime, choice.python))]
         try:
             worker.wait_ready(self.init_timeout + spec.timeout)
         except WorkerDied as exc:
-            worker.init_error = {"errorType": "Runtime.ExitError", "errorMessage": str(exc), "stackTrace": []}
+            error_type = memlimit.OUT_OF_MEMORY if worker.out_of_memory else "Runtime.ExitError"
+            worker.init_error = {"errorType": error_type, "errorMessage": str(exc), "stackTrace": []}
         pending.extend(worker.init_lines)
         return worker, pending
 
@@ -255,6 +273,8 @@ class LocalExecutor:
         if worker.init_error is not None:
             error = dict(worker.init_error)
             attempt.fail(error, lambdalogs.error_status(error["errorType"]))
+            if worker.out_of_memory:
+                attempt.max_memory_mb = spec.memory_size
         else:
             self._request(worker, spec, event, attempt)
         duration_ms = protocol.result_duration_ms(attempt.reply, (time.monotonic() - started) * 1000)
@@ -267,7 +287,10 @@ class LocalExecutor:
         try:
             reply = worker.request(line, spec.timeout)
         except WorkerDied as exc:
-            self._crashed(worker, attempt, str(exc))
+            if worker.out_of_memory:
+                self._out_of_memory(worker, spec, attempt)
+            else:
+                self._crashed(worker, attempt, str(exc))
             return
         if reply is None:
             self._timed_out(worker, spec, attempt)
@@ -287,8 +310,20 @@ class LocalExecutor:
         attempt.events.extend(worker.collect(attempt.request_id, 5.0))
         message = lambdalogs.crash_message(attempt.request_id, reason)
         attempt.log(message)
+        attempt.log("Runtime.ExitError")
         error = {"errorType": "Runtime.ExitError", "errorMessage": message, "stackTrace": []}
         attempt.fail(error, lambdalogs.error_status("Runtime.ExitError"))
+
+    @staticmethod
+    def _out_of_memory(worker: Worker, spec: FunctionSpec, attempt: _Attempt) -> None:
+        """Record Lambda's out-of-memory failure: the worker was killed over ``MemorySize`` during the request."""
+        attempt.events.extend(worker.collect(attempt.request_id, 5.0))
+        message = lambdalogs.crash_message(attempt.request_id, protocol.exit_reason(-signal.SIGKILL))
+        attempt.log(message)
+        attempt.log(memlimit.OUT_OF_MEMORY)
+        error = {"errorType": memlimit.OUT_OF_MEMORY, "errorMessage": message, "stackTrace": []}
+        attempt.fail(error, lambdalogs.error_status(memlimit.OUT_OF_MEMORY))
+        attempt.max_memory_mb = spec.memory_size
 
     @staticmethod
     def _timed_out(worker: Worker, spec: FunctionSpec, attempt: _Attempt) -> None:
@@ -303,11 +338,14 @@ class LocalExecutor:
     ) -> None:
         """Append ``END`` and ``REPORT`` and write the invocation's log lines to the sink."""
         attempt.log(lambdalogs.end_line(attempt.request_id))
+        max_memory_mb = attempt.max_memory_mb
+        if max_memory_mb is None:
+            max_memory_mb = protocol.result_max_memory_mb(attempt.reply)
         report = lambdalogs.report_line(
             attempt.request_id,
             duration_ms,
             spec.memory_size,
-            protocol.result_max_memory_mb(attempt.reply),
+            max_memory_mb,
             worker.init_ms if cold else None,
             attempt.status,
         )

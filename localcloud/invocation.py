@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,8 @@ class FunctionSpec:
     timeout : float
         Seconds an invocation may run before it is killed.
     memory_size : int
-        Configured memory in MB (reported, not enforced).
+        Configured memory in MB: reported, and enforced per worker unless ``LOCALCLOUD_ENFORCE_MEMORY=0``
+        (:mod:`localcloud.memlimit`).
     environment : tuple[tuple[str, str], ...]
         The function's environment variables, sorted.
     region, account_id : str
@@ -74,6 +75,10 @@ class FunctionSpec:
         """Return the ARN with the version qualifier, as Lambda reports it to the function."""
         return f"{self.arn}:{self.version}"
 
+    def resolve(self) -> FunctionSpec:
+        """Return this spec: it is already built (the asynchronous invoker also takes a :class:`FunctionRef`)."""
+        return self
+
     def pool_key(self) -> str:
         """Return a digest of everything that needs a fresh worker when it changes (code, layers, configuration)."""
         parts = [
@@ -89,6 +94,38 @@ class FunctionSpec:
             *map(str, self.layer_dirs),
         ]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionRef:
+    """A function version to run later: what a destination record names, and how to build its spec.
+
+    The asynchronous invoker queues a reference, not a spec: building the spec extracts the code and layers, which
+    can fail (a zip that cannot be unpacked, a layer version that was deleted). Built when an attempt starts, such
+    a failure is a failed attempt (retried, then the on-failure destination) instead of an event lost before it
+    was queued.
+
+    Attributes
+    ----------
+    name, arn, version : str
+        Function name, its ARN (unqualified) and version, as in :class:`FunctionSpec`.
+    build : Callable[[], FunctionSpec]
+        Returns the spec as it is now (may raise).
+    """
+
+    name: str
+    arn: str
+    version: str
+    build: Callable[[], FunctionSpec]
+
+    @property
+    def qualified_arn(self) -> str:
+        """Return the ARN with the version qualifier, as Lambda reports it to the function."""
+        return f"{self.arn}:{self.version}"
+
+    def resolve(self) -> FunctionSpec:
+        """Return the spec of the function version as it is now; raise whatever building it raises."""
+        return self.build()
 
 
 @dataclass(slots=True)

@@ -38,6 +38,7 @@ import json
 import logging
 import threading
 import urllib.parse
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,9 +55,9 @@ from moto.sns.models import sns_backends
 from moto.sqs.models import sqs_backends
 
 from localcloud import hotreload
-from localcloud.asyncinvoke import AsyncInvoker, EventInvokeSettings
+from localcloud.asyncinvoke import AsyncInvoker, EventInvokeSettings, runner_failure
 from localcloud.executor import LocalExecutor
-from localcloud.invocation import FunctionSpec, spec_environment
+from localcloud.invocation import FunctionRef, FunctionSpec, spec_environment
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +188,19 @@ class Patch:
             on_failure=(destinations.get("OnFailure") or {}).get("Destination") or None,
         )
 
+    def ref(self, fn: lambda_models.LambdaFunction) -> FunctionRef:
+        """Return a reference to moto function ``fn`` whose spec (:meth:`spec`) is built only when it is resolved."""
+        arn = make_function_arn(fn.region, fn.account_id, fn.function_name)
+        return FunctionRef(fn.function_name, arn, str(fn.version), lambda: self.spec(fn))
+
     def submit_async(self, fn: lambda_models.LambdaFunction, event: Any) -> str:
-        """Queue an asynchronous invocation of ``fn`` with ``event``; return its request id."""
-        return self.invoker.submit(self.spec(fn), event, self.settings(fn))
+        """Queue an asynchronous invocation of ``fn`` with ``event``; return its request id.
+
+        Only moto's own attributes are read here (the event invoke config); the code and layers are extracted when
+        an attempt starts, so a zip that cannot be unpacked or a deleted layer is a failed attempt of a queued
+        event (retried, then the on-failure destination), never an event lost on the way in.
+        """
+        return self.invoker.submit(self.ref(fn), event, self.settings(fn))
 
     def invoke(self, fn: lambda_models.LambdaFunction, body: Any, request_headers: Any, response_headers: Any) -> bytes:
         """Replacement for ``LambdaFunction.invoke``: run, queue or dry-run one invocation of ``fn``."""
@@ -210,7 +221,12 @@ class Patch:
         if invocation_type == "Event":
             self.submit_async(fn, event)
             return b""
-        invocation = self.executor.invoke(self.spec(fn), event)
+        request_id = str(uuid.uuid4())
+        try:
+            invocation = self.executor.invoke(self.spec(fn), event, request_id=request_id)
+        except Exception as exc:  # no spec (bad zip, deleted layer) or no worker: a failed invocation, as on Lambda
+            log.exception("invocation %s of %s could not run", request_id, fn.function_name)
+            invocation = runner_failure(request_id, exc)
         if invocation.function_error:
             response_headers["x-amz-function-error"] = invocation.function_error
         response_headers["x-amz-log-result"] = base64.b64encode(invocation.log_tail().encode()).decode()

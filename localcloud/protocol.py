@@ -89,11 +89,19 @@ def result_max_memory_mb(reply: dict[str, Any] | None) -> int:
 
 
 def exit_reason(code: int | None) -> str:
-    """Return Lambda's words for a worker that ended with exit status ``code`` (``None``: it has not exited)."""
+    """Return Lambda's words for a worker that ended with exit status ``code`` (``None``: it has not exited).
+
+    A signal is named as Lambda's runtime (Go's ``os.ProcessState``) names it: the C library's description in
+    lower case, ``signal: killed`` for SIGKILL, ``signal: segmentation fault`` for SIGSEGV.
+    """
     if code is None:
         return "Runtime exited without providing a reason"
     if code < 0:
-        return f"Runtime exited with error: signal: {signal.Signals(-code).name.removeprefix('SIG').lower()}"
+        try:
+            words = signal.strsignal(-code)
+        except ValueError:
+            words = None
+        return f"Runtime exited with error: signal: {(words or f'signal {-code}').lower()}"
     return f"Runtime exited with error: exit status {code}"
 
 

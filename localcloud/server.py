@@ -14,10 +14,16 @@ Settings (flags, or environment variables for the defaults):
 - ``--retry-delays`` / ``LOCALCLOUD_RETRY_DELAYS`` (``1,2``): seconds before async retries 1, 2, ...
 - ``--init-timeout`` / ``LOCALCLOUD_INIT_TIMEOUT`` (60): seconds a Lambda worker may take to start, on top of the
   function's timeout
+- ``--enforce-memory`` / ``--no-enforce-memory`` / ``LOCALCLOUD_ENFORCE_MEMORY`` (1): kill a Lambda worker whose
+  resident memory goes over its function's ``MemorySize`` (``Runtime.OutOfMemory``, :mod:`localcloud.memlimit`)
 - ``EXTRA_CORS_ALLOWED_ORIGINS`` (none) / ``DISABLE_CORS_CHECKS``: web origins allowed besides loopback ones, as
   in LocalStack; requests whose Host is not a loopback name are always refused (:mod:`localcloud.guard`)
 - ``--faults`` / ``LOCALCLOUD_FAULTS=1``: accept fault-injection rules on ``/_localcloud/faults`` (AWS calls answered
   with an error or a delay; :mod:`localcloud.faults`); off by default, on in the test fixtures
+- ``--snapshot-file FILE``: ``POST /_localcloud/snapshot`` writes the state of every AWS service to FILE
+  (:mod:`localcloud.snapshot`); without it that path answers 404
+- ``--restore FILE``: start with the state saved in FILE; when it cannot be loaded the server starts empty, logs why
+  and says so in its health document (``snapshot.restored_from`` is ``null``, ``snapshot.restore_error`` the reason)
 - ``--exit-with PID`` / ``LOCALCLOUD_EXIT_WITH_PID``: stop (with every worker) as soon as process ``PID`` is gone.
   Test fixtures pass their own pid, so a test run that is killed leaves no server behind; ``make local-up`` does
   not set it, because its server is meant to outlive the command that started it.
@@ -43,9 +49,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from localcloud import faults, guard
+from localcloud import faults, guard, memlimit
 
 HEALTH_PATH = "/_localcloud/health"
+#: ``POST`` here saves the AWS state to the ``--snapshot-file`` (the operations layer calls it after an apply).
+SNAPSHOT_PATH = "/_localcloud/snapshot"
 #: Port when neither ``--port`` nor ``LOCALCLOUD_PORT`` says (equal to ``ops.defaults.LOCAL_PORT``, pinned by a test).
 DEFAULT_PORT = 4566
 STALL_WARN_S = 300.0
@@ -174,6 +182,61 @@ class HealthMiddleware:
         return self.app(environ, start_response)
 
 
+class SnapshotMiddleware:
+    """WSGI middleware that answers ``POST`` :data:`SNAPSHOT_PATH` by saving the state; the rest goes to ``app``.
+
+    Parameters
+    ----------
+    app : Any
+        The WSGI application behind it.
+    target : Path | None
+        Where the state is written (the server's ``--snapshot-file``); ``None`` answers 404 with how to enable it.
+    """
+
+    def __init__(self, app: Any, target: Path | None) -> None:
+        self.app = app
+        self.target = target
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """Save the state for ``POST /_localcloud/snapshot`` (JSON summary or error); delegate everything else."""
+        if environ.get("PATH_INFO") != SNAPSHOT_PATH:
+            return self.app(environ, start_response)
+        if environ.get("REQUEST_METHOD") != "POST":
+            status, document = "405 Method Not Allowed", {"error": f"use POST {SNAPSHOT_PATH}"}
+        elif self.target is None:
+            status, document = "404 Not Found", {"error": "this server was started without --snapshot-file FILE"}
+        else:
+            from localcloud import snapshot
+
+            try:
+                status, document = "200 OK", snapshot.dump(self.target)
+            except snapshot.SnapshotError as exc:
+                log.error("%s", exc)
+                status, document = "500 Internal Server Error", {"error": str(exc)}
+        body = json.dumps(document).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def restore(path: Path | None) -> dict[str, Any]:
+    """Load the state saved in ``path`` into moto (see :mod:`localcloud.snapshot`); return what the health shows.
+
+    Returns ``{"restored_from": str | None, "restore_error": str | None, ...}``; a file that cannot be loaded is
+    logged and reported, and the server starts empty (the caller applies the stack as on a first start).
+    """
+    if path is None:
+        return {"restored_from": None, "restore_error": None}
+    from localcloud import snapshot
+
+    try:
+        summary = snapshot.load(path)
+    except snapshot.SnapshotError as exc:
+        log.warning("starting empty: %s", exc)
+        return {"restored_from": None, "restore_error": str(exc)}
+    log.info("restored %s from %s in %.2f s", ", ".join(summary["services"]), path, summary["seconds"])
+    return {"restored_from": str(path), "restore_error": None, "restore_s": summary["seconds"]}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser of ``python -m localcloud.server``."""
     parser = argparse.ArgumentParser(
@@ -207,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a Lambda worker may take to start, on top of the function timeout (default 60)",
     )
     parser.add_argument(
+        "--enforce-memory",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"kill a Lambda worker over its function's MemorySize (default: on, or {memlimit.ENFORCE_ENV}=0|1)",
+    )
+    parser.add_argument(
         "--exit-with",
         type=int,
         default=int(os.environ["LOCALCLOUD_EXIT_WITH_PID"]) if os.environ.get("LOCALCLOUD_EXIT_WITH_PID") else None,
@@ -218,6 +287,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         default=os.environ.get(faults.FAULTS_ENV, "") not in ("", "0", "false", "no"),
         help=f"accept fault-injection rules on {faults.FAULTS_PATH} (tests; default off, or {faults.FAULTS_ENV}=1)",
+    )
+    parser.add_argument(
+        "--snapshot-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help=f"where POST {SNAPSHOT_PATH} saves the state of every service (default: snapshots are off)",
+    )
+    parser.add_argument(
+        "--restore",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="start with the state saved in FILE (a snapshot of this server); empty when it cannot be loaded",
     )
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
     return parser
@@ -246,6 +329,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.init_timeout <= 0:
         log.error("--init-timeout must be more than 0 seconds, got %s", args.init_timeout)
         return 2
+    if args.enforce_memory is None:
+        try:
+            args.enforce_memory = memlimit.enforce_from_env(os.environ)
+        except ValueError as exc:
+            log.error("%s", exc)
+            return 2
 
     os.environ.setdefault("MOTO_PORT", str(args.port))
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
@@ -263,8 +352,10 @@ def main(argv: list[str] | None = None) -> int:
         log_sink=motopatch.MotoLogSink(),
         concurrency=args.concurrency,
         init_timeout=args.init_timeout,
+        enforce_memory=args.enforce_memory,
     )
     patch = motopatch.install(executor, retry_delays=args.retry_delays, workers=args.concurrency)
+    restored = restore(args.restore)
     started = time.time()
 
     def info() -> dict[str, Any]:
@@ -281,18 +372,20 @@ def main(argv: list[str] | None = None) -> int:
             "faults": args.faults,
             "lambda": {
                 "concurrency": args.concurrency,
+                "memory_enforced": args.enforce_memory,
                 "retry_delays_s": list(args.retry_delays),
                 "pending_async": patch.invoker.pending(),
                 "oldest_pending_s": patch.invoker.oldest_pending_s(),
                 "running_async": patch.invoker.running(),
                 "workers": executor.workers(),
             },
+            "snapshot": restored,
         }
 
     policy = guard.OriginPolicy.from_env(os.environ)
     injector = faults.FaultInjector() if args.faults else None
     moto_app = faults.FaultMiddleware(DomainDispatcherApplication(create_backend_app), injector)
-    app = guard.OriginGuard(HealthMiddleware(moto_app, info), policy)
+    app = guard.OriginGuard(HealthMiddleware(SnapshotMiddleware(moto_app, args.snapshot_file), info), policy)
     try:
         server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     except OSError as exc:
@@ -342,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
             server.serve_forever()
     finally:
         watchdog.close()
-        patch.invoker.shutdown()
+        patch.invoker.shutdown()  # logs how many asynchronous invocations it drops
         executor.shutdown()
         patch.uninstall()
         server.server_close()

@@ -1,7 +1,8 @@
 """Worker processes of the local Lambda executor and their pools.
 
 A :class:`Worker` is one ``bootstrap.py`` subprocess for one function version, with a reader thread for each of its
-two output pipes (the messages of :mod:`localcloud.protocol` and the function's log). A :class:`WorkerPool` holds
+two output pipes (the messages of :mod:`localcloud.protocol` and the function's log) and, when the function's memory
+is enforced, a :class:`~localcloud.memlimit.MemoryWatch` that kills it over ``MemorySize``. A :class:`WorkerPool` holds
 the workers of one function version: at most ``size`` exist, idle ones are reused, broken ones are killed.
 """
 
@@ -17,7 +18,7 @@ import threading
 import time
 from typing import Any
 
-from localcloud import lambdalogs, protocol, runtime
+from localcloud import lambdalogs, memlimit, protocol, runtime
 from localcloud.invocation import FunctionSpec
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,18 @@ class Worker:
         Its whole environment (see :mod:`localcloud.lambdaenv`).
     stream : str
         Its CloudWatch Logs stream.
+    enforce_memory : bool
+        Kill the worker as soon as its resident memory is over ``spec.memory_size`` (:mod:`localcloud.memlimit`).
     """
 
-    def __init__(self, spec: FunctionSpec, choice: runtime.RuntimeChoice, env: dict[str, str], stream: str) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        choice: runtime.RuntimeChoice,
+        env: dict[str, str],
+        stream: str,
+        enforce_memory: bool = False,
+    ) -> None:
         self.spec = spec
         self.choice = choice
         self.stream = stream
@@ -62,6 +72,23 @@ class Worker:
         )
         threading.Thread(target=self._read_replies, name=f"lambda-replies-{self.proc.pid}", daemon=True).start()
         threading.Thread(target=self._read_lines, name=f"lambda-logs-{self.proc.pid}", daemon=True).start()
+        self.memory = memlimit.MemoryWatch(self.pid, spec.memory_size, self._over_memory) if enforce_memory else None
+
+    @property
+    def out_of_memory(self) -> bool:
+        """Return True when the worker was killed for going over its function's ``MemorySize``."""
+        return self.memory is not None and self.memory.exceeded
+
+    def _over_memory(self, used_mb: float) -> None:
+        log.warning(
+            "worker %s of %s uses %.0f MB, over its MemorySize of %d MB: killed (Runtime.OutOfMemory)",
+            self.pid,
+            self.spec.name,
+            used_mb,
+            self.spec.memory_size,
+        )
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
 
     @property
     def pid(self) -> int:
@@ -159,6 +186,8 @@ class Worker:
 
     def kill(self) -> None:
         """Kill the worker's process group (the handler's own subprocesses included) and reap it."""
+        if self.memory is not None:
+            self.memory.stop()
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -243,3 +272,8 @@ class WorkerPool:
         """Return every worker of the pool, idle and busy."""
         with self.cond:
             return [*self.idle, *self.busy]
+
+    def states(self) -> list[tuple[Worker, bool]]:
+        """Return every worker of the pool with whether it runs an invocation now (busy)."""
+        with self.cond:
+            return [(w, False) for w in self.idle] + [(w, True) for w in self.busy]

@@ -1,4 +1,4 @@
-"""``python -m ops``: the commands of ``make local-up``, ``local-down``, ``local-status`` and ``dashboard``.
+"""``python -m ops``: what ``make local-up``, ``local-down``, ``local-reset``, ``local-status`` and ``dashboard`` run.
 
 The operations on a deployed stack (backfill, redrive) are meant to become further subcommands here, each in a module
 of its own under ``ops/``.
@@ -60,7 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(os.environ.get("DASHBOARD_PORT", stack.DASHBOARD_PORT)),
         help=f"port of the dashboard on 127.0.0.1 (default {defaults.DASHBOARD_PORT})",
     )
-    commands.add_parser("down", help="stop everything `up` started and remove the local state")
+    commands.add_parser(
+        "down", help="stop everything `up` started and remove the local state (the embedded stack's snapshot stays)"
+    )
+    commands.add_parser("reset", help="`down`, and remove the snapshot too: the next `up` applies from scratch")
     dash = commands.add_parser("dashboard", help="run the dashboard in the foreground (make dashboard)")
     dash.add_argument(
         "--port",
@@ -118,6 +121,7 @@ def _status(args: argparse.Namespace) -> int:
             "server_pid": found.server_pid,
             "server_health": found.server_health,
             "dashboard_pid": found.dashboard_pid,
+            "snapshot_saved_at": found.snapshot_saved_at,
             "problems": found.problems,
         }
         console.print_json(json.dumps(document))
@@ -131,6 +135,8 @@ def _status(args: argparse.Namespace) -> int:
     _say(f"backend   {current.backend}")
     _say(f"endpoint  {current.endpoint}  (region {current.region})")
     _say(f"hot reload {_hot_reload_text(current)}")
+    if found.snapshot_saved_at:
+        _say(f"snapshot  saved {found.snapshot_saved_at} (the next local-up on a new server restores it)")
     if current.backend == "embedded":
         health = found.server_health or {}
         running = f"running (pid {found.server_pid})" if found.server_health else "NOT running"
@@ -174,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "down":
             stack.down(state_dir=args.state_dir, say=_say)
+            return 0
+        if args.command == "reset":
+            stack.reset(state_dir=args.state_dir, say=_say)
             return 0
         if args.command == "dashboard":
             launch.run_dashboard(args.port)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from localcloud.server import HEALTH_PATH
+from localcloud.server import HEALTH_PATH, SNAPSHOT_PATH
 from ops import defaults, procs, stackfile, terraform
 from ops.procs import LocalCloudError, get_json, pid_alive, spawn, stop_group, tail, wait_for
 
@@ -71,10 +71,14 @@ def start_localcloud(
     env: dict[str, str] | None = None,
     exit_with: int | None = None,
     on_spawn: Callable[[int], None] | None = None,
+    snapshot_file: Path | None = None,
+    restore: Path | None = None,
 ) -> ServerHandle:
     """Start ``python -m localcloud.server`` detached on ``host:port`` and wait until its health check answers.
 
-    The server's log is ``state_dir/server.log``, its Lambda cache ``state_dir/lambda-cache``. With ``exit_with``
+    The server's log is ``state_dir/server.log``, its Lambda cache ``state_dir/lambda-cache``. ``snapshot_file``
+    is where :func:`snapshot_localcloud` makes it save its state; ``restore`` a file it starts from (see
+    :func:`restored_from`: a file it cannot load leaves it empty). With ``exit_with``
     the server stops by itself once that process is gone (tests pass their own pid). ``on_spawn`` is called with
     the server's pid right after it was started, before the wait, so a caller can record it even when it is
     interrupted while waiting.
@@ -100,6 +104,10 @@ def start_localcloud(
         cmd += ["--concurrency", str(concurrency)]
     if exit_with is not None:
         cmd += ["--exit-with", str(exit_with)]
+    if snapshot_file is not None:
+        cmd += ["--snapshot-file", str(snapshot_file)]
+    if restore is not None:
+        cmd += ["--restore", str(restore)]
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYTHONUNBUFFERED", "1")
     pid = spawn(cmd, log_path, env=child_env, cwd=defaults.ROOT)
@@ -125,6 +133,41 @@ def start_localcloud(
             f"the local cloud server did not start on {host}:{port}; the end of {log_path}:\n{tail(log_path)}"
         )
     return handle
+
+
+def restored_from(port: int, host: str = defaults.LOCAL_HOST) -> tuple[str | None, str | None]:
+    """Return the snapshot file the embedded cloud on ``host:port`` started from and why a restore failed.
+
+    ``(file, None)`` after a restore, ``(None, reason)`` when the file could not be loaded (the cloud is empty),
+    ``(None, None)`` when it was not asked to restore or does not answer.
+    """
+    info = (localcloud_health(port, host) or {}).get("snapshot") or {}
+    return info.get("restored_from"), info.get("restore_error")
+
+
+def snapshot_localcloud(port: int, host: str = defaults.LOCAL_HOST, timeout: float = 120.0) -> dict[str, Any]:
+    """Make the embedded cloud on ``host:port`` save its AWS state to its ``--snapshot-file``; return its summary.
+
+    Raises
+    ------
+    LocalCloudError
+        When the server refuses or fails (the message is the server's reason).
+    """
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"http://{host}:{port}{SNAPSHOT_PATH}", data=b"", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (loopback only)
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            reason = json.loads(exc.read()).get("error")
+        except ValueError:
+            reason = None
+        raise LocalCloudError(f"the local cloud did not save its state: {reason or exc}") from None
+    except (OSError, ValueError) as exc:
+        raise LocalCloudError(f"the local cloud did not save its state: {exc}") from None
 
 
 # -- MiniStack -----------------------------------------------------------------------------------------------------
@@ -323,6 +366,19 @@ def run_dashboard(port: int = defaults.DASHBOARD_PORT) -> None:
 LOCAL_UP_TFVARS = "local-up.auto.tfvars.json"
 
 
+def local_up_variables(region: str = defaults.DEFAULT_REGION, hot_reload_dir: Path | None = None) -> dict[str, Any]:
+    """Return the Terraform variables a local ``up`` applies: the region, and ``hot_reload_dir`` when given."""
+    variables: dict[str, Any] = {"region": region}
+    if hot_reload_dir is not None:
+        variables["hot_reload_dir"] = str(hot_reload_dir)
+    return variables
+
+
+def write_local_up_tfvars(root: Path, variables: dict[str, Any]) -> None:
+    """Write ``variables`` to :data:`LOCAL_UP_TFVARS` in the local root ``root`` (loaded by every command there)."""
+    (root / LOCAL_UP_TFVARS).write_text(json.dumps(variables, indent=2) + "\n")
+
+
 def apply_local_stack(
     endpoint: str,
     tf_state_dir: Path | None,
@@ -347,11 +403,9 @@ def apply_local_stack(
     ops.terraform.TerraformError
         When Terraform fails or nothing answers at ``endpoint``.
     """
-    variables: dict[str, Any] = {"region": region}
-    if hot_reload_dir is not None:
-        variables["hot_reload_dir"] = str(hot_reload_dir)
+    variables = local_up_variables(region, hot_reload_dir)
     if tf_state_dir is None:
-        (root / LOCAL_UP_TFVARS).write_text(json.dumps(variables, indent=2) + "\n")
+        write_local_up_tfvars(root, variables)
     return terraform.apply(
         root,
         variables if tf_state_dir is not None else None,

@@ -9,6 +9,10 @@ lives in the state directory (``.local/`` or ``LOCALCLOUD_STATE_DIR``):
 
 - ``stack.json``: the state file the dashboard reads;
 - ``server.pid``/``server.log``, ``lambda-cache/``: the embedded server;
+- ``snapshot/``: the embedded stack as it was right after its last apply on a fresh server, with the fingerprint of
+  what that apply depended on (:mod:`ops.snapshot`). An ``up`` that starts a fresh embedded server with the same
+  fingerprint restores it instead of applying (seconds instead of about a minute). ``down`` keeps it, ``reset``
+  removes it;
 - ``ministack.pid``/``ministack.log``, ``ministack-tmp/``: MiniStack;
 - ``dashboard.pid``/``dashboard.log``: Streamlit.
 
@@ -33,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ops import defaults, launch, procs, stackfile, terraform
+from ops import snapshot as snapshots
 from ops.procs import LocalCloudError
 
 BACKENDS = ("auto", "embedded", "localstack", "ministack")
@@ -88,6 +93,18 @@ class Paths:
         if self.state_dir == (self.root / ".local").resolve():
             return None
         return self.state_dir / "tfstate"
+
+    @property
+    def tf_state_file(self) -> Path:
+        """The Terraform state file of this stack (where Terraform reads and writes it)."""
+        if self.tf_state is None:
+            return self.tf_root / "terraform.tfstate"
+        return self.tf_state / "terraform.tfstate"
+
+    @property
+    def snapshot(self) -> snapshots.Snapshot:
+        """The embedded stack's snapshot (``snapshot/`` in the state directory)."""
+        return snapshots.Snapshot(self.state_dir / snapshots.SNAPSHOT_DIR)
 
     def forget_tf_state(self) -> None:
         """Remove the Terraform state of this stack (its resources are gone with the emulator that held them)."""
@@ -265,8 +282,11 @@ def _reuse(
     return False
 
 
-def _start_embedded(p: Paths, port: int, say: Say) -> tuple[str, bool]:
-    """Start or reuse the embedded server; return its endpoint and whether it was started now."""
+def _start_embedded(p: Paths, port: int, say: Say, restore: Path | None = None) -> tuple[str, bool]:
+    """Start or reuse the embedded server; return its endpoint and whether it was started now.
+
+    A server started now can save snapshots (:attr:`Paths.snapshot`) and starts from ``restore`` when given.
+    """
     if _reuse(p.server_pid, launch.SERVER_MARKER, launch.localcloud_health, port, "the embedded local cloud", say):
         return f"http://127.0.0.1:{port}", False
     health = launch.localcloud_health(port)
@@ -276,14 +296,17 @@ def _start_embedded(p: Paths, port: int, say: Say) -> tuple[str, bool]:
             f"another state directory; stop it (kill {health.get('pid')}) or use another port: "
             f"python -m ops up --port N"
         )
-    say(f"starting the embedded local cloud (moto + local Lambda executor) on 127.0.0.1:{port} ...")
+    restoring = " from the snapshot" if restore is not None else ""
+    say(f"starting the embedded local cloud (moto + local Lambda executor){restoring} on 127.0.0.1:{port} ...")
     log_path = p.state_dir / "server.log"
 
     def record(pid: int) -> None:
         # Recorded before the health wait, so `down` finds the server even when this `up` is killed while waiting.
         p.server_pid.write(pid, ["python", "-m", launch.SERVER_MARKER], port=port, log=str(log_path))
 
-    handle = launch.start_localcloud(port, p.state_dir, on_spawn=record)
+    handle = launch.start_localcloud(
+        port, p.state_dir, on_spawn=record, snapshot_file=p.snapshot.emulator_file, restore=restore
+    )
     return handle.endpoint, True
 
 
@@ -365,6 +388,8 @@ class Status:
     server_health: dict[str, Any] | None = None
     dashboard_pid: int | None = None
     problems: list[str] = field(default_factory=list)
+    #: When the embedded stack's snapshot was saved (``None``: there is none).
+    snapshot_saved_at: str | None = None
 
     @property
     def up(self) -> bool:
@@ -386,6 +411,8 @@ def up(
     """Start the local cloud, apply the stack, write the state file and start the dashboard; return the state.
 
     Idempotent: a running server or dashboard is reused and the stack re-applied (no changes when nothing changed).
+    Embedded backend: an ``up`` that starts a fresh server restores the stack's snapshot instead of applying when
+    nothing the apply depends on has changed (:mod:`ops.snapshot`), and saves a snapshot after it applied.
     With ``hot_reload`` the function runs live from the project's ``lambda/`` directory (LocalStack's hot-reload
     convention, on both local backends): a saved change takes effect at the next invocation, with no build and no
     apply. Without it, it runs the built zip; an ``up`` without ``hot_reload`` switches a hot-reload stack back.
@@ -410,10 +437,25 @@ def up(
         say(f"backend: {why}")
         check_artifacts(p)
         hot_reload_dir = check_function_dir(p) if hot_reload else None
-        terraform.check_terraform()
+        terraform_version = terraform.check_terraform()
+        variables = launch.local_up_variables(region, hot_reload_dir)
 
+        def current_fingerprint() -> snapshots.Fingerprint:
+            return snapshots.fingerprint(
+                tf_root=p.tf_root,
+                build_dir=p.build_dir,
+                variables=variables,
+                port=port,
+                versions=snapshots.tool_versions(terraform_version),
+            )
+
+        fingerprint: snapshots.Fingerprint | None = None
+        why_not: str | None = None
         if chosen == "embedded":
-            endpoint, fresh = _start_embedded(p, port, say)
+            fingerprint = current_fingerprint()
+            why_not = p.snapshot.why_not(fingerprint)
+            restore = p.snapshot.emulator_file if why_not is None else None
+            endpoint, fresh = _start_embedded(p, port, say, restore=restore)
         elif chosen == "ministack":
             endpoint, fresh = _start_ministack(p, port, region, say)
         else:
@@ -421,18 +463,24 @@ def up(
         if fresh:
             # A new emulator starts empty: Terraform state from an earlier run describes nothing that exists.
             p.forget_tf_state()
-
-        say(f"applying terraform/envs/local with tflocal against {endpoint} (the SQS queues take ~25 s each) ...")
         if hot_reload_dir is not None:
             say(f"hot reload: the function runs live from {hot_reload_dir} (the layer from build/)")
-        outputs = launch.apply_local_stack(
-            endpoint,
-            p.tf_state,
-            region=region,
-            on_output=lambda line: _progress(line, say),
-            hot_reload_dir=hot_reload_dir,
-            root=p.tf_root,
-        )
+
+        outputs = _restored_outputs(p, port, variables, say) if chosen == "embedded" and fresh else None
+        if outputs is None:
+            if chosen == "embedded" and fresh:
+                say(f"not restoring the snapshot ({why_not or 'the local cloud could not load it'}): applying")
+            say(f"applying terraform/envs/local with tflocal against {endpoint} (the SQS queues take ~25 s each) ...")
+            outputs = launch.apply_local_stack(
+                endpoint,
+                p.tf_state,
+                region=region,
+                on_output=lambda line: _progress(line, say),
+                hot_reload_dir=hot_reload_dir,
+                root=p.tf_root,
+            )
+            if fingerprint is not None and fresh:
+                _save_snapshot(p, port, fingerprint, current_fingerprint(), outputs, say)
         server = None
         if chosen in PROCESS_BACKENDS:
             recorded = (p.server_pid if chosen == "embedded" else p.ministack_pid).read() or {}
@@ -453,6 +501,69 @@ def up(
         return current
 
 
+def _shown(p: Paths, path: Path) -> str:
+    """Return ``path`` relative to the project root when it is inside it (``.local/snapshot``), else absolute."""
+    try:
+        return str(path.relative_to(p.root))
+    except ValueError:
+        return str(path)
+
+
+def _restored_outputs(p: Paths, port: int, variables: dict[str, Any], say: Say) -> dict[str, Any] | None:
+    """Finish a restore: put the snapshot's Terraform state in place and return its outputs.
+
+    Returns ``None`` when the fresh server on ``port`` did not start from the snapshot (none matched, or it could
+    not be loaded): the caller applies.
+    """
+    restored, error = launch.restored_from(port)
+    meta = p.snapshot.meta()
+    if restored is None or meta is None:
+        if error:
+            say(f"warning: the local cloud could not load the snapshot ({error})")
+        return None
+    p.snapshot.put_tfstate(p.tf_state_file)
+    if p.tf_state is None:
+        launch.write_local_up_tfvars(p.tf_root, variables)
+    say(
+        f"restored the stack from {_shown(p, p.snapshot.directory)} (apply skipped: nothing it depends on changed "
+        f"since {meta.get('created_at')}; `make local-reset` forgets it)"
+    )
+    return dict(meta.get("outputs") or {})
+
+
+def _save_snapshot(
+    p: Paths,
+    port: int,
+    before: snapshots.Fingerprint,
+    after: snapshots.Fingerprint,
+    outputs: dict[str, Any],
+    say: Say,
+) -> None:
+    """Save the freshly applied embedded stack as the snapshot; a failure is a warning (the next ``up`` applies).
+
+    ``before`` and ``after`` are the fingerprints from before and after the apply. The apply's ``terraform init``
+    may write the provider lock file (the first time); anything else that changed meanwhile (a file edited during
+    the apply) means the applied stack may match neither, and no snapshot is saved.
+    """
+    p.snapshot.invalidate()
+    moved = [name for name in after.changed(before.parts) if name != "provider_lock"]
+    if moved:
+        say(f"no snapshot saved: {', '.join(moved)} changed during the apply; the next local-up applies again")
+        return
+    try:
+        summary = launch.snapshot_localcloud(port)
+        p.snapshot.commit(after, p.tf_state_file, outputs)
+    except (LocalCloudError, OSError) as exc:
+        say(f"warning: no snapshot saved ({exc}); the next local-up applies again")
+        return
+    size = summary.get("bytes", 0) / 1e6
+    say(
+        f"saved a snapshot of the stack to {_shown(p, p.snapshot.directory)} ({size:.0f} MB in "
+        f"{summary.get('seconds', 0):.1f} s): the next local-up "
+        "restores it instead of applying while nothing it depends on changes"
+    )
+
+
 def _progress(line: str, say: Say) -> None:
     text = line.strip()
     if text.startswith("Error:") or any(
@@ -470,6 +581,9 @@ def _load_state(p: Paths) -> stackfile.StackState | None:
 
 def down(root: Path | None = None, state_dir: Path | None = None, say: Say = _quiet) -> bool:
     """Stop what ``up`` started (dashboard, server or MiniStack and their Lambda workers, LocalStack); forget it.
+
+    The embedded stack's snapshot stays (a later ``up`` uses it only while its fingerprint matches); :func:`reset`
+    removes it too.
 
     Returns True when something was stopped. Idempotent: with nothing running it only tidies up.
 
@@ -541,7 +655,33 @@ def down(root: Path | None = None, state_dir: Path | None = None, say: Say = _qu
             shutil.rmtree(p.state_dir / name, ignore_errors=True)
         p.forget_tf_state()
         say("local cloud stopped; local state removed" if stopped else "nothing was running; local state removed")
+        if p.snapshot.meta() is not None:
+            say(
+                f"kept the snapshot in {_shown(p, p.snapshot.directory)} (the next local-up restores it while nothing "
+                "changed; `make local-reset` removes it)"
+            )
         return stopped
+
+
+def reset(root: Path | None = None, state_dir: Path | None = None, say: Say = _quiet) -> bool:
+    """Do what :func:`down` does, then remove the snapshot too, so the next ``up`` applies from scratch.
+
+    Returns True when a snapshot was removed.
+
+    Raises
+    ------
+    LocalCloudError
+        As :func:`down`.
+    """
+    p = paths(root, state_dir)
+    if not p.state_dir.exists():
+        say("nothing to stop and no snapshot: no local state")
+        return False
+    with _locked(p):
+        removed = p.snapshot.discard()  # first, so that `down` has no snapshot to keep
+    down(root, state_dir, say=say)
+    say(f"removed the snapshot {_shown(p, p.snapshot.directory)}" if removed else "no snapshot to remove")
+    return removed
 
 
 def status(root: Path | None = None, state_dir: Path | None = None) -> Status:
@@ -551,7 +691,7 @@ def status(root: Path | None = None, state_dir: Path | None = None) -> Status:
         current = stackfile.load(p.state_dir)
     except ValueError as exc:
         return Status(None, problems=[str(exc)])
-    result = Status(current)
+    result = Status(current, snapshot_saved_at=(p.snapshot.meta() or {}).get("created_at"))
     result.server_pid = p.server_pid.running_pid(launch.SERVER_MARKER)
     if current is not None and current.backend == "ministack":
         result.server_pid = p.ministack_pid.running_pid(launch.MINISTACK_MARKER)

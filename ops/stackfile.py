@@ -22,7 +22,8 @@ read: anything else is refused with the fix (``make local-down``), whoever reads
 within version 1: a file without it is a stack without hot reload.
 
 The stack outputs (:data:`STACK_OUTPUTS`) are the names every root in ``terraform/envs`` exports; all but
-``notifications_queue_url`` (null on AWS without an inspection queue) must have a value (:data:`REQUIRED_OUTPUTS`).
+:data:`OPTIONAL_OUTPUTS` (``notifications_queue_url``, null on AWS without an inspection queue; ``batch_bucket`` and
+``batch_role_arn``, null where S3 Batch Operations is off) must have a value (:data:`REQUIRED_OUTPUTS`).
 :func:`output_values` turns ``terraform output -json`` (or an already plain mapping) into plain values.
 """
 
@@ -54,9 +55,12 @@ STACK_OUTPUTS = (
     "function_name",
     "log_group_name",
     "dlq_url",
+    "batch_bucket",
+    "batch_role_arn",
 )
-#: Outputs that may be null (the AWS root creates the inspection queue only on request).
-OPTIONAL_OUTPUTS = ("notifications_queue_url",)
+#: Outputs that may be null: the AWS root creates the inspection queue only on request; the S3 Batch Operations bucket
+#: and role of backfill jobs exist only with ``batch_operations_enabled`` (AWS; Batch Operations is not emulated).
+OPTIONAL_OUTPUTS = ("notifications_queue_url", "batch_bucket", "batch_role_arn")
 #: Outputs a usable stack must have a value for.
 REQUIRED_OUTPUTS = tuple(name for name in STACK_OUTPUTS if name not in OPTIONAL_OUTPUTS)
 

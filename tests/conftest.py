@@ -24,6 +24,7 @@ of the embedded stack's server log is kept as ``server-session.log`` in its stat
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -54,7 +55,7 @@ from tests.stacks import (
 )
 
 TESTS = Path(__file__).resolve().parent
-_MARKERS = {"integration": "integration", "browser": "browser", "tooling": "tooling"}
+_MARKERS = {"integration": "integration", "browser": "browser", "tooling": "tooling", "faults": "faults"}
 #: The local backends ``local_stack`` runs the end-to-end tests on.
 STACK_BACKENDS = ("embedded", "ministack")
 
@@ -233,6 +234,26 @@ def embedded_stack(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def ministack_stack(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
     """The real stack on MiniStack (``.venv-ministack``), once per session; destroyed and stopped after."""
     yield from _stack("ministack", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def fault_stack(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
+    """The real stack on an embedded local cloud of its own, for the fault-injection suite (tests/faults)."""
+    yield from _stack("embedded", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def reliability_rows() -> Iterator[list[Any]]:
+    """The fault-injection suite's rows; written to build/reliability.md and .json at the end of the session."""
+    rows: list[Any] = []
+    yield rows
+    if rows:
+        from tests.faults import accounting
+
+        out = PROJECT_ROOT / "build"
+        out.mkdir(exist_ok=True)
+        (out / "reliability.md").write_text(accounting.table(rows))
+        (out / "reliability.json").write_text(json.dumps([row.as_dict() for row in rows], indent=2) + "\n")
 
 
 @pytest.fixture(scope="session", params=STACK_BACKENDS)

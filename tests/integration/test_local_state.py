@@ -1,8 +1,9 @@
 """`make local-up`'s stack is the one Terraform sees in terraform/envs/local; `make local-down` forgets it.
 
-The test runs `up` on a copy of the project's Terraform (the build artifacts linked), so the checkout's own
-terraform/envs/local and a user's `make local-up` are left alone, and then drives Terraform there by hand, the way a
-user would: `tflocal output`, `tflocal plan`, `tflocal apply`.
+The tests run `up` on a copy of the project's Terraform (the build artifacts linked), so the checkout's own
+terraform/envs/local and a user's `make local-up` (and its snapshot) are left alone, and then drive Terraform there by
+hand, the way a user would: `tflocal output`, `tflocal plan`, `tflocal apply`. A warm `up` (after `down`, nothing
+changed) restores the snapshot of the first one instead of applying, and Terraform sees that stack just the same.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from ops import launch, local, procs, stackfile, terraform
-from tests.stacks import PROJECT_ROOT, make_client
+from tests.jpegs import photo_jpeg
+from tests.stacks import PROJECT_ROOT, make_client, poll
 
 
 def by_hand(tf_root: Path, endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -80,3 +82,51 @@ def test_the_stack_local_up_applies_is_the_one_terraform_sees_in_envs_local(proj
     left = sorted(p.name for p in tf_root.iterdir())
     assert not [name for name in left if name.startswith("terraform.tfstate") or name == launch.LOCAL_UP_TFVARS]
     assert not procs.port_in_use(port)
+
+
+def test_a_warm_up_restores_the_snapshot_terraform_agrees_and_uploads_are_compressed(project: Path) -> None:
+    port = procs.free_port()
+    tf_root = project / "terraform" / "envs" / "local"
+    endpoint = f"http://localhost:{port}"
+    said: list[str] = []
+    try:
+        cold = local.up(backend="embedded", port=port, root=project, dashboard=False, say=said.append)
+        assert any(line.startswith("applying terraform/envs/local") for line in said), said
+        assert any(line.startswith("saved a snapshot of the stack to .local/snapshot") for line in said), said
+        local.down(root=project)
+        assert not (tf_root / "terraform.tfstate").exists() and not procs.port_in_use(port)
+        assert (project / ".local" / "snapshot" / "snapshot.json").is_file()  # kept for the next `up`
+
+        said.clear()
+        warm = local.up(backend="embedded", port=port, root=project, dashboard=False, say=said.append)
+        assert any(line.startswith("restored the stack from .local/snapshot (apply skipped") for line in said), said
+        assert not any(line.startswith("applying") for line in said), said
+        assert warm.outputs == cold.outputs
+        assert json.loads((tf_root / launch.LOCAL_UP_TFVARS).read_text()) == {"region": warm.region}
+
+        planned = by_hand(tf_root, endpoint, "plan", "-detailed-exitcode", "-no-color", "-input=false")
+        assert planned.returncode == 0, planned.stdout + planned.stderr  # the restored stack is what Terraform has
+        assert "No changes." in planned.stdout
+
+        # The restored function runs, and the restored bucket notification fires it.
+        s3 = make_client(endpoint, warm.region, "s3")
+        s3.put_object(Bucket=warm.outputs["source_bucket"], Key="after restore.jpg", Body=photo_jpeg())
+        head = poll(
+            lambda: _head(s3, warm.outputs["destination_bucket"], "after restore.jpg"),
+            timeout=180,
+            what="the compressed upload in the destination bucket",
+        )
+        assert head["Metadata"]["status"] in ("compressed", "kept-original")
+    finally:
+        local.down(root=project)
+
+    said.clear()
+    assert local.reset(root=project, say=said.append) is True
+    assert not (project / ".local" / "snapshot").exists()  # the next `up` applies from scratch
+
+
+def _head(s3, bucket: str, key: str) -> dict | None:
+    try:
+        return s3.head_object(Bucket=bucket, Key=key)
+    except s3.exceptions.ClientError:
+        return None

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from localcloud import motopatch, runtime
-from ops import defaults, launch, procs, stackfile
+from ops import defaults, launch, procs, snapshot, stackfile
 from ops import local as stack
 from ops.launch import run_ops
 from tests.stacks import PROJECT_ROOT, cli_env
@@ -36,6 +36,26 @@ def test_status_shows_hot_reload_from_the_stack_file(tmp_path):
 
     assert f"hot reload on ({lambda_dir})" in result.stdout
     assert result.returncode == 1  # the recorded server is not running
+
+
+def test_status_names_the_snapshot_and_reset_removes_it(tmp_path):
+    state = stackfile.StackState("embedded", f"http://localhost:{procs.free_port()}", "eu-west-1", {})
+    stackfile.save(state, tmp_path)
+    saved = snapshot.Snapshot(tmp_path / snapshot.SNAPSHOT_DIR)
+    saved.directory.mkdir()
+    saved.emulator_file.write_bytes(b"state")  # as the server writes it
+    (tmp_path / "terraform.tfstate").write_text("{}")
+    saved.commit(snapshot.Fingerprint({"format": "1"}), tmp_path / "terraform.tfstate", {})
+
+    shown = run_ops(["--state-dir", str(tmp_path), "status"], cli_env(), timeout=60)
+    assert f"snapshot  saved {saved.meta()['created_at']}" in shown.stdout
+
+    reset = run_ops(["--state-dir", str(tmp_path), "reset"], cli_env(), timeout=60)
+    assert reset.returncode == 0, reset.stderr
+    assert "removed the snapshot" in reset.stdout
+    assert not saved.directory.exists() and not (tmp_path / stackfile.STATE_FILE).exists()
+    again = run_ops(["--state-dir", str(tmp_path), "reset"], cli_env(), timeout=60)
+    assert again.returncode == 0 and "no snapshot to remove" in again.stdout
 
 
 def test_up_with_hot_reload_needs_the_functions_sources(tmp_path):

@@ -34,7 +34,7 @@ MAY_IMPORT = {
     "index": {"image_compressor"},
     "image_compressor_cli": {"image_compressor", "ops"},
     "localcloud": set(),
-    "ops": {"localcloud"},
+    "ops": {"localcloud", "image_compressor"},
     "dashboard": {"ops", "image_compressor"},
     "bench": {"ops", "image_compressor"},
     "tools": {"ops"},
@@ -48,6 +48,9 @@ FUNCTION_RUNTIME = {"boto3", "botocore"}
 FUNCTION_AWS_MODULES = {"aws", "service", "observability"}
 #: The emulator's import of ops: only the server's interface constants go the other way (ops imports localcloud).
 OPS_MAY_IMPORT_FROM_LOCALCLOUD = {"localcloud.server"}
+#: The operations layer's imports of the function package: its contracts only (the backfill's skip decision reads the
+#: outcome metadata; its invocations are Batch Operations events), never the core or the AWS glue.
+OPS_MAY_IMPORT_FROM_FUNCTION = {"image_compressor.result", "image_compressor.batch"}
 
 
 def _files(part: str) -> list[Path]:
@@ -78,6 +81,8 @@ def _violations(part: str) -> list[str]:
                 found.append(f"{path.relative_to(ROOT)} imports {name}")
             if part == "ops" and top == "localcloud" and name not in OPS_MAY_IMPORT_FROM_LOCALCLOUD:
                 found.append(f"{path.relative_to(ROOT)} imports {name} (only localcloud.server's interface)")
+            if part == "ops" and top == "image_compressor" and name not in OPS_MAY_IMPORT_FROM_FUNCTION:
+                found.append(f"{path.relative_to(ROOT)} imports {name} (only the function's contracts)")
     return found
 
 

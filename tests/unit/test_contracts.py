@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -13,7 +14,7 @@ from image_compressor.service import Identity, _output_metadata
 from image_compressor.settings import OFF_WORDS, parse_target_ssim
 
 from localcloud import ministack, server
-from ops import defaults, launch, stackfile
+from ops import backfill, defaults, launch, stackfile
 
 ROOT = defaults.ROOT
 
@@ -48,6 +49,17 @@ def test_every_terraform_root_exports_the_stack_outputs():
         outputs = (ROOT / "terraform" / "envs" / env / "outputs.tf").read_text()
         assert set(re.findall(r'^output "(\w+)"', outputs, re.M)) >= set(stackfile.STACK_OUTPUTS)
     assert set(stackfile.REQUIRED_OUTPUTS) | set(stackfile.OPTIONAL_OUTPUTS) == set(stackfile.STACK_OUTPUTS)
+
+
+def test_the_batch_operations_outputs_are_optional_and_only_the_local_root_leaves_them_null():
+    # The backfill reads them; a local stack (no Batch Operations emulated) has them null, the AWS root by default not.
+    assert set(backfill.BATCH_OUTPUTS) <= set(stackfile.OPTIONAL_OUTPUTS)
+    assert set(backfill.NEEDED_OUTPUTS) <= set(stackfile.REQUIRED_OUTPUTS)
+    aws_variables = (ROOT / "terraform" / "envs" / "aws" / "variables.tf").read_text()
+    enabled = re.search(r'variable "batch_operations_enabled" \{[^}]*default\s*=\s*(\w+)', aws_variables)
+    assert enabled and enabled[1] == "true"
+    local_root = (ROOT / "terraform" / "envs" / "local" / "main.tf").read_text()
+    assert re.search(r"^\s+batch_operations_enabled\s+=\s+false\s*$", local_root, re.M)
 
 
 def test_the_stack_file_round_trips_and_a_foreign_one_is_refused(tmp_path: Path):
@@ -114,3 +126,18 @@ def test_every_off_word_turns_the_search_off_in_settings_and_cli(word: str):
     assert _target_ssim(word) is None
     env = {"DEST_BUCKET": "d", "FAILED_BUCKET": "f", "TARGET_SSIM": word}
     assert Settings.from_env(env).compression.target_ssim is None
+
+
+def test_docs_reliability_lists_every_fault_scenario_in_its_table_and_scenarios() -> None:
+    """docs/reliability.md publishes a row and a description for each scenario of tests/faults/test_reliability.py."""
+
+    suite = ast.parse((ROOT / "tests" / "faults" / "test_reliability.py").read_text())
+    scenarios = [
+        node.name.removeprefix("test_")
+        for node in suite.body
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+    ]
+    doc = (ROOT / "docs" / "reliability.md").read_text()
+    assert scenarios
+    for name in scenarios:
+        assert doc.count(f"| {name} |") == 2, f"docs/reliability.md: {name} needs a table row and a scenario row"

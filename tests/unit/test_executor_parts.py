@@ -92,7 +92,8 @@ def test_replies_are_read_as_lambda_reports_them():
 
 def test_exit_reasons_use_lambdas_words():
     assert protocol.exit_reason(3) == "Runtime exited with error: exit status 3"
-    assert protocol.exit_reason(-signal.SIGKILL) == "Runtime exited with error: signal: kill"
+    assert protocol.exit_reason(-signal.SIGKILL) == "Runtime exited with error: signal: killed"
+    assert protocol.exit_reason(-signal.SIGSEGV) == "Runtime exited with error: signal: segmentation fault"
     assert protocol.exit_reason(None) == "Runtime exited without providing a reason"
 
 

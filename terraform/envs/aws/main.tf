@@ -61,4 +61,6 @@ module "pipeline" {
 
   log_retention_days    = var.log_retention_days
   dlq_age_alarm_seconds = var.dlq_age_alarm_seconds
+
+  batch_operations_enabled = var.batch_operations_enabled
 }

@@ -215,3 +215,9 @@ variable "dlq_age_alarm_seconds" {
   type        = number
   default     = 86400
 }
+
+variable "batch_operations_enabled" {
+  description = "Create the bucket and role of S3 Batch Operations backfill jobs (`make backfill TARGET=aws` of many objects)."
+  type        = bool
+  default     = true
+}

@@ -55,6 +55,9 @@ module "pipeline" {
   # No multipart lifecycle rule: nothing uploads in parts here, and the provider waits about 55 s for each new rule
   # to settle, which would double the time of `make local-up`.
   abort_incomplete_multipart_upload_days = 0
+  # No S3 Batch Operations bucket and role: no local target emulates Batch Operations, so a local backfill invokes
+  # the function once per object (ops/backfill.py).
+  batch_operations_enabled = false
   # No expiry of failed copies either (same 55 s wait; a local stack lives hours, not 30 days). The rule applies on
   # both local clouds (checked by hand, docs/terraform.md#production-defaults); AWS gets it by default.
   failed_object_expiration_days = 0

@@ -64,3 +64,13 @@ output "account_id" {
   description = "Account id of the stack."
   value       = module.pipeline.account_id
 }
+
+output "batch_bucket" {
+  description = "Bucket of S3 Batch Operations manifests and reports: null (not emulated locally)."
+  value       = module.pipeline.batch_bucket
+}
+
+output "batch_role_arn" {
+  description = "Role of the S3 Batch Operations backfill jobs; null when disabled (not emulated locally)."
+  value       = module.pipeline.batch_role_arn
+}

@@ -1,5 +1,5 @@
 # Shared lookups and names. Resource files are split by concern: s3.tf, lambda.tf, iam.tf, sns.tf, sqs.tf, logs.tf,
-# notifications.tf.
+# notifications.tf, batch.tf.
 
 data "aws_caller_identity" "current" {}
 
@@ -13,8 +13,9 @@ locals {
   partition  = data.aws_partition.current.partition
 
   # Bucket names are global: account id and region make them unique without the random provider.
+  # "batch" (manifests and completion reports of S3 Batch Operations backfill jobs) only with batch_operations_enabled.
   bucket_names = {
-    for role in ["source", "destination", "failed"] :
+    for role in concat(["source", "destination", "failed"], var.batch_operations_enabled ? ["batch"] : []) :
     role => "${var.name_prefix}-${role}-${local.account_id}-${local.region}"
   }
 

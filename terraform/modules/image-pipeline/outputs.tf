@@ -62,3 +62,13 @@ output "account_id" {
   description = "AWS account id of the stack."
   value       = local.account_id
 }
+
+output "batch_bucket" {
+  description = "Name of the bucket with S3 Batch Operations manifests (manifests/) and completion reports (reports/); null unless batch_operations_enabled."
+  value       = try(aws_s3_bucket.this["batch"].bucket, null)
+}
+
+output "batch_role_arn" {
+  description = "ARN of the role S3 Batch Operations backfill jobs run as; null unless batch_operations_enabled."
+  value       = try(aws_iam_role.batch_operations[0].arn, null)
+}

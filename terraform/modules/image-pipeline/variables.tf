@@ -91,13 +91,13 @@ variable "memory_size" {
 }
 
 variable "timeout" {
-  description = "Function timeout in seconds."
+  description = "Function timeout in seconds. At least 15: the function keeps 10 s of every invocation for writing the outcome and notifying (DEADLINE_MARGIN_MS), and refuses to start an object with less left."
   type        = number
   default     = 60
 
   validation {
-    condition     = var.timeout >= 1 && var.timeout <= 900 && floor(var.timeout) == var.timeout
-    error_message = "timeout must be a whole number of seconds between 1 and 900."
+    condition     = var.timeout >= 15 && var.timeout <= 900 && floor(var.timeout) == var.timeout
+    error_message = "timeout must be a whole number of seconds between 15 and 900 (the function keeps 10 s of each invocation for writing the outcome and notifying)."
   }
 }
 
@@ -308,6 +308,12 @@ variable "versioning_enabled" {
   description = "Turn on S3 versioning for the three buckets."
   type        = bool
   default     = false
+}
+
+variable "batch_operations_enabled" {
+  description = "Create what S3 Batch Operations backfill jobs need: a private encrypted bucket for their manifests and completion reports, and the role the jobs run as (invokes the function, reads manifests, writes reports). The local root turns it off: no local target emulates Batch Operations."
+  type        = bool
+  default     = true
 }
 
 variable "abort_incomplete_multipart_upload_days" {

@@ -1,0 +1,674 @@
+"""Backfill: give every JPEG already in the source bucket its outcome, through the deployed function.
+
+``make backfill`` runs ``image-compressor backfill`` (``image_compressor_cli``), which calls :func:`run`. Steps:
+
+1. **Scan** (paginated, bounded concurrency): list the source bucket under the prefix page by page; for each
+   ``.jpg``/``.jpeg`` key (any case) look at its destination object and failed copy. One whose metadata records the
+   source's current ETag (``source-etag``; and ``source-version-id`` when both sides know it) is its *current
+   outcome*: the object is skipped unless ``force``. The rest are written to a spool file on disk (JSON lines), so
+   a bucket of millions of keys is never held in memory.
+2. **Queue**: below ``batch_threshold`` objects, or on a local target (S3 Batch Operations is not emulated), each
+   object is sent to the function with an asynchronous invoke of a one-task Batch Operations event
+   (:func:`image_compressor.batch.build_event`, with ``onTemporaryFailure=raise`` so Lambda's retries and the
+   dead-letter queue apply); at or above it on AWS, the spool becomes a CSV manifest in the stack's batch bucket and
+   one S3 Batch Operations job invokes the function per object (:func:`job_request`). Either way the function runs
+   its one per-object path (``index.handle_batch``).
+3. **Wait** (local invocations only; ``wait_s=0`` skips it): poll the destination and failed buckets until each
+   queued object has a new current outcome, counting compressed / kept-original / failed; what is still pending at
+   the timeout is reported with what to do. A Batch Operations job is not waited for: its id and how to follow it
+   are printed, and its completion report lands in the batch bucket.
+
+The event identity (the function's idempotency key) is the source version's own, so a second backfill of an object
+whose first one is still in flight is a duplicate (no second write, no second notification); a forced run sends a
+run id (``backfillRun``), so each forced run processes once more.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, TypeVar
+from urllib.parse import quote_plus
+
+import boto3
+import botocore.exceptions as bx
+import image_compressor.batch as batch
+from botocore.config import Config
+from image_compressor.result import MetadataKey, Status, read_metadata, unquote_etag
+
+from ops import defaults, procs, stackfile
+from ops import terraform as tf
+
+TARGETS = ("local", "aws")
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+#: Objects from which an AWS backfill runs as one S3 Batch Operations job instead of one invoke per object.
+DEFAULT_BATCH_THRESHOLD = 1000
+#: Requests in flight at once (HeadObject while scanning, Invoke while queuing, polls while waiting).
+DEFAULT_CONCURRENCY = 8
+#: Seconds the command waits for the queued objects' outcomes before it reports them as pending.
+DEFAULT_WAIT_S = 600.0
+#: Keys per ListObjectsV2 page (S3's maximum).
+PAGE_SIZE = 1000
+#: Errors kept for the summary (the count of all is ``not_queued``).
+MAX_ERRORS = 20
+#: Seconds between two polls of the still-pending objects.
+POLL_INTERVAL_S = 2.0
+#: Outputs of the stack a backfill needs, and the optional ones of a Batch Operations job.
+NEEDED_OUTPUTS = ("source_bucket", "destination_bucket", "failed_bucket", "function_name")
+BATCH_OUTPUTS = ("batch_bucket", "batch_role_arn")
+
+#: Phases reported to the progress callback; the progress file adds the last two.
+SCAN, QUEUE, WAIT = "scan", "queue", "wait"
+DONE, STOPPED = "done", "stopped"
+#: The progress file of the latest backfill of a stack (read by the dashboard), and its format version.
+PROGRESS_FILE = "backfill.json"
+PROGRESS_VERSION = 1
+#: Seconds between two writes of the progress file while a backfill runs.
+PROGRESS_EVERY_S = 1.0
+
+T = TypeVar("T")
+R = TypeVar("R")
+#: ``progress(phase, done, total)``: ``total`` is ``None`` while the number is not known yet (the scan).
+Progress = Callable[[str, int, int | None], None]
+
+
+class BackfillError(RuntimeError):
+    """A backfill cannot run as asked; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceObject:
+    """A JPEG in the source bucket as listed: key, ETag (unquoted), size, and its version id when known."""
+
+    key: str
+    etag: str
+    size: int = 0
+    version_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """An object the backfill sends to the function, and the ``source-event`` of its current outcome (forced runs)."""
+
+    key: str
+    etag: str
+    seen_event: str | None = None
+
+
+@dataclass(slots=True)
+class Summary:
+    """What a backfill found and did (the closing summary; ``--json`` prints it)."""
+
+    target: str
+    bucket: str
+    prefix: str
+    dry_run: bool = False
+    force: bool = False
+    found: int = 0
+    skipped: int = 0
+    queued: int = 0
+    compressed: int = 0
+    kept: int = 0
+    failed: int = 0
+    pending: int = 0
+    not_queued: int = 0
+    mode: str = "invoke"
+    job_id: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the summary as a JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The stack a backfill runs against: its outputs and boto3 clients (local endpoint or real AWS)."""
+
+    target: str
+    outputs: dict[str, str]
+    s3: Any
+    lambda_: Any
+    s3control: Any = None
+    sts: Any = None
+
+    def output(self, name: str) -> str:
+        """Return the output ``name``; raise :class:`BackfillError` when the stack lacks it."""
+        value = self.outputs.get(name)
+        if not value:
+            where = "`make local-up`" if self.target == "local" else "`make deploy-aws`"
+            raise BackfillError(f"the {self.target} stack has no output {name!r}: apply it again with {where}")
+        return value
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Pure parts
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def is_jpeg_key(key: str) -> bool:
+    """Return True for a key ending in ``.jpg`` or ``.jpeg``, any case (the suffixes the function is triggered by)."""
+    return key.lower().endswith(JPEG_SUFFIXES)
+
+
+def current_outcome(source: SourceObject, records: Iterable[Mapping[str, Any] | None]) -> Mapping[str, str] | None:
+    """Return the metadata of the record (destination object or failed copy) that is ``source``'s current outcome.
+
+    A record is current when its ``source-etag`` is the source's ETag and, when both sides know one, its
+    ``source-version-id`` is the source's version id. ``records`` are user-metadata mappings (``None``: no object).
+    Returns ``None`` when no record is current (the object needs processing).
+    """
+    for metadata in records:
+        if not metadata:
+            continue
+        meta = {str(k).lower(): str(v) for k, v in metadata.items()}
+        if unquote_etag(meta.get(MetadataKey.SOURCE_ETAG)) != source.etag:
+            continue
+        recorded_version = meta.get(MetadataKey.SOURCE_VERSION)
+        if source.version_id and recorded_version and recorded_version != source.version_id:
+            continue
+        return meta
+    return None
+
+
+def bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """Yield ``fn(item)`` for every item, at most ``workers`` calls running and ``2 * workers`` submitted at once.
+
+    ``items`` is consumed lazily (a generator over a listing is never read ahead by more than the window); results
+    come in completion order. An exception of ``fn`` is raised here when its result is reached.
+    """
+    window = max(1, workers) * 2
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        running: set[Future[R]] = set()
+        for item in items:
+            running.add(pool.submit(fn, item))
+            if len(running) >= window:
+                done, running = _wait_first(running)
+                yield from (f.result() for f in done)
+        while running:
+            done, running = _wait_first(running)
+            yield from (f.result() for f in done)
+
+
+def _wait_first(running: set[Future[R]]) -> tuple[set[Future[R]], set[Future[R]]]:
+    done, pending = wait(running, return_when=FIRST_COMPLETED)
+    return set(done), set(pending)
+
+
+def manifest_row(bucket: str, key: str) -> list[str]:
+    """Return the CSV manifest row of ``s3://bucket/key`` (S3 Batch Operations wants the key URL-encoded)."""
+    return [bucket, quote_plus(key, safe="/")]
+
+
+def job_request(
+    *,
+    account_id: str,
+    function_arn: str,
+    role_arn: str,
+    report_bucket: str,
+    manifest_key: str,
+    manifest_etag: str,
+    run_id: str,
+    force: bool,
+    priority: int = 10,
+) -> dict[str, Any]:
+    """Return the ``s3control.create_job`` parameters of a backfill job (one LambdaInvoke per manifest row).
+
+    The manifest is the CSV ``manifest_key`` (bucket, URL-encoded key) in ``report_bucket``; the completion report
+    (all tasks) goes to ``reports/`` in the same bucket. Schema 2.0 carries ``backfillRun`` for a forced run. The job
+    starts without confirmation (``ConfirmationRequired`` false): the command is the confirmation.
+    """
+    bucket_arn = f"arn:aws:s3:::{report_bucket}"
+    user_arguments = {batch.ARG_RUN: run_id} if force else {}
+    return {
+        "AccountId": account_id,
+        "ConfirmationRequired": False,
+        "Operation": {
+            "LambdaInvoke": {
+                "FunctionArn": function_arn,
+                "InvocationSchemaVersion": batch.SCHEMA_VERSION,
+                "UserArguments": user_arguments,
+            }
+        },
+        "Manifest": {
+            "Spec": {"Format": "S3BatchOperations_CSV_20180820", "Fields": ["Bucket", "Key"]},
+            "Location": {"ObjectArn": f"{bucket_arn}/{manifest_key}", "ETag": manifest_etag},
+        },
+        "Report": {
+            "Bucket": bucket_arn,
+            "Prefix": "reports",
+            "Format": "Report_CSV_20180820",
+            "Enabled": True,
+            "ReportScope": "AllTasks",
+        },
+        "Priority": priority,
+        "RoleArn": role_arn,
+        "ClientRequestToken": run_id,
+        "Description": f"image-pipeline backfill {run_id}"[:256],
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The progress file (the dashboard's view of a running backfill)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def progress_path(target: str, state_dir: Path | None = None) -> Path:
+    """Return the progress file of ``target``'s backfills (``backfill.json``).
+
+    It lives in the local stack's state directory (``.local/``), or for the AWS stack in its ``aws/`` subdirectory
+    (where the dashboard keeps that stack's state).
+    """
+    base = state_dir or stackfile.state_dir()
+    return (base if target == "local" else base / "aws") / PROGRESS_FILE
+
+
+class ProgressFile:
+    """Writes a backfill's summary and phase to a JSON file, at most every :data:`PROGRESS_EVERY_S` seconds.
+
+    The file holds ``version``, ``phase`` (``scan``, ``queue``, ``wait``, ``done``, ``stopped``), ``done`` and
+    ``total`` of that phase (``total`` null while scanning), ``pid``, ``started_at``, ``updated_at`` and the fields of
+    :class:`Summary`. It is replaced atomically.
+    """
+
+    def __init__(self, path: Path, summary: Summary) -> None:
+        self.path = path
+        self.summary = summary
+        self.started_at = _now()
+        self._last = 0.0
+        self._done = 0
+        self._total: int | None = None
+
+    def update(self, phase: str, done: int | None = None, total: int | None = None, *, force: bool = False) -> None:
+        """Record ``done`` of ``total`` in ``phase``; write the file if the last write is older than the interval.
+
+        With ``force`` the file is always written; without ``done``, the last ``done``/``total`` are kept.
+        """
+        if done is not None:
+            self._done, self._total = done, total
+        now = time.monotonic()
+        if not force and now - self._last < PROGRESS_EVERY_S:
+            return
+        self._last = now
+        record = {
+            "version": PROGRESS_VERSION,
+            "phase": phase,
+            "done": self._done,
+            "total": self._total,
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "updated_at": _now(),
+            **self.summary.to_dict(),
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
+def read_progress(path: Path) -> dict[str, Any] | None:
+    """Return the progress record in ``path``, or ``None`` when there is none (or it is unreadable).
+
+    A record whose phase is not ``done`` but whose process is gone reads as ``stopped`` (interrupted or crashed).
+    """
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("version") != PROGRESS_VERSION:
+        return None
+    if record.get("phase") not in (DONE, STOPPED) and not procs.pid_alive(int(record.get("pid") or 0)):
+        record["phase"] = STOPPED
+    return record
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The stack
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def open_stack(target: str, state_dir: Path | None = None) -> Stack:
+    """Return the stack of ``target`` (``local``: the stack file of ``make local-up``; ``aws``: ``terraform output``).
+
+    Raises
+    ------
+    BackfillError
+        For an unknown target, no local stack up, a local cloud that does not answer, or no AWS stack applied.
+    """
+    if target not in TARGETS:
+        raise BackfillError(f"unknown target {target!r}: use TARGET=local (the stack of `make local-up`) or TARGET=aws")
+    if target == "local":
+        directory = state_dir or stackfile.state_dir()
+        try:
+            state = stackfile.load(directory)
+        except ValueError as exc:
+            raise BackfillError(str(exc)) from exc
+        if state is None or not state.endpoint:
+            raise BackfillError(
+                f"no local stack is up (no {directory / stackfile.STATE_FILE}): run `make local-up` first, "
+                "or use TARGET=aws for the deployed stack"
+            )
+        session = boto3.session.Session(
+            aws_access_key_id=defaults.LOCAL_CREDENTIAL,
+            aws_secret_access_key=defaults.LOCAL_CREDENTIAL,
+            region_name=state.region or defaults.DEFAULT_REGION,
+        )
+        config = Config(
+            connect_timeout=3,
+            read_timeout=60,
+            retries={"max_attempts": 3, "mode": "standard"},
+            s3={"addressing_style": "path"},
+            max_pool_connections=DEFAULT_CONCURRENCY * 2,
+        )
+        outputs = stackfile.plain_outputs(state.outputs)
+        endpoint: str | None = state.endpoint
+    else:
+        try:
+            outputs = stackfile.plain_outputs(tf.outputs(tf.AWS_ROOT))
+        except tf.TerraformError as exc:
+            raise BackfillError(f"cannot read the AWS stack's outputs ({exc})") from exc
+        if not outputs:
+            raise BackfillError("no AWS stack is applied in terraform/envs/aws: run `make deploy-aws` first")
+        session = boto3.session.Session(region_name=outputs.get("region") or defaults.DEFAULT_REGION)
+        config = Config(retries={"max_attempts": 5, "mode": "adaptive"}, max_pool_connections=DEFAULT_CONCURRENCY * 2)
+        endpoint = None
+    names = ("s3", "lambda", "s3control", "sts")
+    clients = {name: session.client(name, endpoint_url=endpoint, config=config) for name in names}
+    stack = Stack(target, outputs, clients["s3"], clients["lambda"], clients["s3control"], clients["sts"])
+    for name in NEEDED_OUTPUTS:
+        stack.output(name)
+    try:
+        stack.s3.head_bucket(Bucket=stack.output("source_bucket"))
+    except bx.EndpointConnectionError as exc:
+        raise BackfillError(
+            f"the local cloud at {endpoint} does not answer: start it with `make local-up` (or `make local-status`)"
+        ) from exc
+    except bx.ClientError as exc:
+        raise BackfillError(
+            f"the source bucket {stack.output('source_bucket')!r} cannot be read ({_code(exc)}): is the stack up? "
+            + ("run `make local-up`" if target == "local" else "run `make deploy-aws`, and check your AWS credentials")
+        ) from exc
+    except bx.NoCredentialsError as exc:
+        raise BackfillError("no AWS credentials: set AWS_PROFILE (or run `aws sso login`) and try again") from exc
+    return stack
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Scan, queue, wait
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def list_jpegs(s3: Any, bucket: str, prefix: str, page_size: int = PAGE_SIZE) -> Iterator[SourceObject]:
+    """Yield the ``.jpg``/``.jpeg`` objects (any case) under ``prefix`` in ``bucket``, one listing page at a time.
+
+    Raises
+    ------
+    BackfillError
+        When nothing at all is under ``prefix`` (an empty bucket, or a prefix that names nothing).
+    """
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
+    )
+    listed = 0
+    for page in pages:
+        for obj in page.get("Contents", []):
+            listed += 1
+            if is_jpeg_key(obj["Key"]):
+                yield SourceObject(obj["Key"], unquote_etag(obj.get("ETag")) or "", int(obj.get("Size", 0)))
+    if listed == 0 and prefix:
+        raise BackfillError(
+            f"nothing under the prefix {prefix!r} in s3://{bucket}: check the prefix (keys are case-sensitive; "
+            f"list them with `aws s3 ls s3://{bucket}/`)"
+        )
+    if listed == 0:
+        raise BackfillError(f"the source bucket s3://{bucket} is empty: nothing to backfill; upload images first")
+
+
+def records_of(stack: Stack, key: str) -> list[dict[str, str] | None]:
+    """Return the user metadata of the destination object and the failed copy of ``key`` (``None`` where absent)."""
+    found: list[dict[str, str] | None] = []
+    for name in ("destination_bucket", "failed_bucket"):
+        try:
+            found.append(stack.s3.head_object(Bucket=stack.output(name), Key=key).get("Metadata", {}))
+        except bx.ClientError as exc:
+            if _code(exc) not in ("404", "NoSuchKey", "NotFound"):
+                raise
+            found.append(None)
+    return found
+
+
+def run(
+    stack: Stack,
+    *,
+    prefix: str = "",
+    force: bool = False,
+    dry_run: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    batch_threshold: int = DEFAULT_BATCH_THRESHOLD,
+    wait_s: float = DEFAULT_WAIT_S,
+    progress: Progress | None = None,
+    progress_file: Path | None = None,
+) -> Summary:
+    """Backfill the source bucket of ``stack`` under ``prefix`` (see the module docstring); return the summary.
+
+    ``progress(phase, done, total)`` is called as work advances; with ``progress_file`` the summary so far is also
+    written there (:class:`ProgressFile`), ending in phase ``done`` or, when the run raised, ``stopped``.
+
+    Raises
+    ------
+    BackfillError
+        For an empty bucket or a prefix that names nothing, and when a Batch Operations job cannot be created.
+    """
+    source = stack.output("source_bucket")
+    summary = Summary(stack.target, source, prefix, dry_run=dry_run, force=force)
+    recorder = ProgressFile(progress_file, summary) if progress_file else None
+
+    def report(phase: str, done: int, total: int | None) -> None:
+        if progress is not None:
+            progress(phase, done, total)
+        if recorder is not None:
+            recorder.update(phase, done, total)
+
+    final = STOPPED
+    try:
+        _run(stack, summary, force, dry_run, concurrency, batch_threshold, wait_s, report)
+        final = DONE
+    finally:
+        if recorder is not None:
+            recorder.update(final, force=True)
+    return summary
+
+
+def _run(
+    stack: Stack,
+    summary: Summary,
+    force: bool,
+    dry_run: bool,
+    concurrency: int,
+    batch_threshold: int,
+    wait_s: float,
+    report: Progress,
+) -> None:
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        _scan(stack, summary, spool, force, concurrency, report)
+        if dry_run or summary.queued == 0:
+            return
+        if stack.target == "aws" and summary.queued >= batch_threshold:
+            _start_job(stack, summary, spool, force)
+            return
+        with tempfile.TemporaryFile("w+", encoding="utf-8") as invoked:
+            _invoke_all(stack, summary, spool, invoked, force, concurrency, report)
+            if wait_s > 0:
+                _wait(stack, summary, invoked, concurrency, wait_s, report)
+            else:
+                summary.pending = summary.queued - summary.not_queued
+
+
+def _scan(stack: Stack, summary: Summary, spool: IO[str], force: bool, workers: int, report: Progress) -> None:
+    def check(obj: SourceObject) -> tuple[SourceObject, Mapping[str, str] | None]:
+        try:
+            return obj, current_outcome(obj, records_of(stack, obj.key))
+        except (bx.ClientError, bx.BotoCoreError) as exc:
+            raise BackfillError(
+                f"cannot look at the outcome of {obj.key!r} ({exc}); your credentials need s3:GetObject and "
+                "s3:ListBucket on the destination and failed buckets"
+            ) from exc
+
+    objects = list_jpegs(stack.s3, summary.bucket, summary.prefix)
+    for obj, current in bounded_map(check, objects, workers):
+        summary.found += 1
+        if current is not None and not force:
+            summary.skipped += 1
+        else:
+            seen = current.get(MetadataKey.SOURCE_EVENT) if current else None
+            spool.write(json.dumps(asdict(Queued(obj.key, obj.etag, seen))) + "\n")
+            summary.queued += 1
+        report(SCAN, summary.found, None)
+    spool.flush()
+
+
+def _spooled(spool: IO[str]) -> Iterator[Queued]:
+    spool.seek(0)
+    for line in spool:
+        if line.strip():
+            yield Queued(**json.loads(line))
+
+
+def _invoke_all(
+    stack: Stack, summary: Summary, spool: IO[str], invoked: IO[str], force: bool, workers: int, report: Progress
+) -> None:
+    """Invoke the function asynchronously for every spooled object; write the ones accepted to ``invoked``."""
+    run_id = uuid.uuid4().hex
+    arguments = {batch.ARG_ON_TEMPORARY_FAILURE: batch.RAISE}
+    if force:
+        arguments[batch.ARG_RUN] = run_id
+    function = stack.output("function_name")
+
+    def invoke(item: Queued) -> tuple[Queued, str | None]:
+        event = batch.build_event(
+            summary.bucket, item.key, job_id=f"backfill-{run_id}", task_id=uuid.uuid4().hex, user_arguments=arguments
+        )
+        try:
+            stack.lambda_.invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode())
+        except (bx.ClientError, bx.BotoCoreError) as exc:
+            return item, f"{item.key}: not queued ({exc})"
+        return item, None
+
+    done = 0
+    for item, error in bounded_map(invoke, _spooled(spool), workers):
+        done += 1
+        if error:
+            summary.not_queued += 1
+            if len(summary.errors) < MAX_ERRORS:
+                summary.errors.append(error)
+        else:
+            invoked.write(json.dumps(asdict(item)) + "\n")
+        report(QUEUE, done, summary.queued)
+    invoked.flush()
+
+
+def _wait(stack: Stack, summary: Summary, spool: IO[str], workers: int, wait_s: float, report: Progress) -> None:
+    """Poll until every queued object has a new current outcome or ``wait_s`` passed; pending ones go to the summary.
+
+    Each pass reads the still-pending objects from a spool file and writes the ones still pending to the next.
+    """
+    expected = summary.queued - summary.not_queued
+    deadline = time.monotonic() + wait_s
+    pending: IO[str] = spool
+    landed = 0
+
+    def look(item: Queued) -> tuple[Queued, str | None]:
+        try:
+            records = records_of(stack, item.key)
+        except (bx.ClientError, bx.BotoCoreError):
+            return item, None  # looked at again in the next pass
+        current = current_outcome(SourceObject(item.key, item.etag), records)
+        if current is None or (item.seen_event and current.get(MetadataKey.SOURCE_EVENT) == item.seen_event):
+            return item, None
+        failed_copy = current_outcome(SourceObject(item.key, item.etag), records[:1]) is None
+        return item, read_metadata(current, object_bytes=0, failed_copy=failed_copy).status
+
+    while True:
+        remaining = tempfile.TemporaryFile("w+", encoding="utf-8")
+        left = 0
+        for item, status in bounded_map(look, _spooled(pending), workers):
+            if status is None:
+                remaining.write(json.dumps(asdict(item)) + "\n")
+                left += 1
+                continue
+            landed += 1
+            if status == Status.COMPRESSED:
+                summary.compressed += 1
+            elif status == Status.KEPT_ORIGINAL:
+                summary.kept += 1
+            else:
+                summary.failed += 1
+            report(WAIT, landed, expected)
+        if pending is not spool:
+            pending.close()
+        pending = remaining
+        if left == 0 or time.monotonic() >= deadline:
+            summary.pending = left
+            remaining.close()
+            return
+        time.sleep(POLL_INTERVAL_S)
+
+
+def _start_job(stack: Stack, summary: Summary, spool: IO[str], force: bool) -> None:
+    """Upload the spool as a CSV manifest to the batch bucket and create the S3 Batch Operations job."""
+    batch_bucket, role_arn = (stack.outputs.get(name) for name in BATCH_OUTPUTS)
+    if not batch_bucket or not role_arn:
+        raise BackfillError(
+            f"{summary.queued} objects need a Batch Operations job, but the stack has no batch bucket or role: set "
+            "batch_operations_enabled = true in terraform/envs/aws/terraform.tfvars and run `make deploy-aws`, or "
+            f"pass --batch-threshold {summary.queued + 1} to invoke the function once per object instead"
+        )
+    run_id = uuid.uuid4().hex
+    manifest_key = f"manifests/backfill-{run_id}.csv"
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".csv", newline="") as manifest:
+        writer = csv.writer(manifest)
+        for item in _spooled(spool):
+            writer.writerow(manifest_row(summary.bucket, item.key))
+        manifest.flush()
+        stack.s3.upload_file(manifest.name, batch_bucket, manifest_key)
+    etag = unquote_etag(stack.s3.head_object(Bucket=batch_bucket, Key=manifest_key)["ETag"]) or ""
+    function_arn = (
+        stack.outputs.get("function_arn")
+        or stack.lambda_.get_function_configuration(FunctionName=stack.output("function_name"))["FunctionArn"]
+    )
+    account_id = stack.outputs.get("account_id") or stack.sts.get_caller_identity()["Account"]
+    request = job_request(
+        account_id=account_id,
+        function_arn=function_arn,
+        role_arn=role_arn,
+        report_bucket=batch_bucket,
+        manifest_key=manifest_key,
+        manifest_etag=etag,
+        run_id=run_id,
+        force=force,
+    )
+    try:
+        summary.job_id = stack.s3control.create_job(**request)["JobId"]
+    except bx.ClientError as exc:
+        raise BackfillError(
+            f"S3 Batch Operations did not create the job ({exc}); the manifest is s3://{batch_bucket}/{manifest_key}"
+        ) from exc
+    summary.mode = "batch-operations"
+    summary.pending = summary.queued
+
+
+def _code(exc: bx.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))

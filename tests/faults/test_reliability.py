@@ -1,0 +1,263 @@
+"""Fault injection through the real deployed function and the real stack: every upload gets exactly one outcome.
+
+Each scenario runs on the session's ``fault_stack`` (an embedded stack of its own, started with fault injection
+on), injects its fault with :func:`tests.stacks.injected_fault` (rules on the server: S3 and SNS answer AWS's errors)
+or by acting on the local cloud (a worker killed, a smaller timeout or memory size), uploads under a prefix of its
+own, waits until no invocation runs any more, and counts (``tests/faults/accounting.py``): accounted, notified,
+duplicate notifications, contradictory, stale, lost. The goal is the same for every scenario and asserted: 100 %
+accounted and notified, nothing duplicated, contradictory, stale or lost. The rows also go to
+``build/reliability.md`` (the table of docs/reliability.md): ``make test-faults`` reproduces it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from image_compressor.result import MetadataKey
+from PIL import Image
+
+from tests.faults import accounting
+from tests.jpegs import photo_image, photo_jpeg
+from tests.stacks import StackInfo, fault_rules, injected_fault, poll
+
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
+
+
+def png_bytes() -> bytes:
+    buf = io.BytesIO()
+    photo_image(200, 150).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def flat_jpeg(width: int, height: int) -> bytes:
+    """A large image in few bytes (one colour): its pixels, not its size, set the memory it needs."""
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (90, 120, 150)).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+class Scenario:
+    """One scenario's uploads under ``faults/<name>/``, and its row once everything has settled."""
+
+    def __init__(self, stack: StackInfo, name: str) -> None:
+        self.stack = stack
+        self.name = name
+        self.prefix = f"faults/{name}/"
+        self.uploads: list[str] = []
+        self.s3 = stack.client("s3")
+        self.notes: list[dict[str, Any]] = []
+
+    def put(self, name: str, body: bytes) -> str:
+        """Upload ``body`` as ``<prefix><name>`` (a new S3 event) and return the key."""
+        key = self.prefix + name
+        self.s3.put_object(Bucket=self.stack.outputs["source_bucket"], Key=key, Body=body, ContentType="image/jpeg")
+        self.uploads.append(key)
+        return key
+
+    def settle(self) -> None:
+        """Wait until no invocation runs, then collect this scenario's notifications so far."""
+        accounting.wait_idle(self.stack)
+        bodies = accounting.drain(self.stack, self.stack.outputs["notifications_queue_url"])
+        self.notes += accounting.notifications(bodies, self.prefix)
+
+    def output_head(self, key: str) -> dict[str, Any]:
+        """Return the HEAD of the destination object of ``key``."""
+        return self.s3.head_object(Bucket=self.stack.outputs["destination_bucket"], Key=key)
+
+    def redeliver(self, key: str, head: dict[str, Any]) -> None:
+        """Deliver the S3 event of the source version ``head`` describes to the function again, as S3 may."""
+        meta = head["Metadata"]
+        record = {
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": self.stack.region,
+            "eventName": "ObjectCreated:Put",
+            "s3": {
+                "bucket": {"name": self.stack.outputs["source_bucket"]},
+                "object": {"key": urllib.parse.quote_plus(key, safe="/"), "eTag": meta[MetadataKey.SOURCE_ETAG.value]},
+            },
+        }
+        # moto's S3 events carry no sequencer; the output records the one of the event when there was one.
+        if MetadataKey.SOURCE_SEQUENCER.value in meta:
+            record["s3"]["object"]["sequencer"] = meta[MetadataKey.SOURCE_SEQUENCER.value]
+        lam = self.stack.client("lambda")
+        lam.invoke(
+            FunctionName=self.stack.outputs["function_name"],
+            InvocationType="Event",
+            Payload=accounting.json.dumps({"Records": [record]}).encode(),
+        )
+
+    def log_lines(self) -> str:
+        """Return the function's log lines that name this scenario's prefix (for failure messages)."""
+        logs = self.stack.client("logs")
+        events = logs.filter_log_events(logGroupName=self.stack.outputs["log_group_name"])["events"]
+        return "\n".join(e["message"].strip()[:600] for e in events if self.prefix in e["message"])[-6000:]
+
+    def row(self) -> accounting.Row:
+        """Settle, read the dead-letter queue, and count."""
+        self.settle()
+        dead = accounting.dlq_keys(accounting.drain(self.stack, self.stack.outputs["dlq_url"]), self.prefix)
+        return accounting.account(self.stack, self.name, self.uploads, self.notes, dead)
+
+
+@pytest.fixture
+def scenario(request: pytest.FixtureRequest, fault_stack: StackInfo, reliability_rows: list) -> Iterator[Scenario]:
+    """A scenario named after the test; its row is recorded for the table and must meet the goal."""
+    name = request.node.name.removeprefix("test_")
+    accounting.wait_idle(fault_stack)
+    accounting.drain(fault_stack, fault_stack.outputs["notifications_queue_url"])
+    case = Scenario(fault_stack, name)
+    yield case
+    row = case.row()
+    reliability_rows.append(row)
+    assert row.meets_goal(), f"{name}: {row.as_dict()}\nthe function's log lines about it:\n{case.log_lines()}"
+
+
+@pytest.fixture
+def function_config(fault_stack: StackInfo) -> Iterator[Any]:
+    """Change the deployed function's configuration in a test; the original is restored after."""
+    lam = fault_stack.client("lambda")
+    name = fault_stack.outputs["function_name"]
+    original = lam.get_function_configuration(FunctionName=name)
+
+    def change(**settings: Any) -> None:
+        lam.update_function_configuration(FunctionName=name, **settings)
+
+    yield change
+    lam.update_function_configuration(FunctionName=name, Timeout=original["Timeout"], MemorySize=original["MemorySize"])
+
+
+def test_s3_throttling_on_get(scenario: Scenario) -> None:
+    out = scenario.stack.outputs
+    with injected_fault(scenario.stack.endpoint, service="s3", operation="GetObject", bucket=out["source_bucket"],
+                        key_prefix=scenario.prefix, status=503, code="SlowDown", times=6) as rule:  # fmt: skip
+        for i, suffix in enumerate((".jpg", ".JPEG", ".jPeg")):  # every letter case triggers
+            scenario.put(f"photo {i}{suffix}", photo_jpeg(320, 240, quality=95))
+        scenario.settle()
+        assert fault_rules(scenario.stack.endpoint)[0]["hits"] == 6, rule
+    assert {n["status"] for n in scenario.notes} == {"compressed"}
+
+
+def test_s3_5xx_on_put_to_destination(scenario: Scenario) -> None:
+    out = scenario.stack.outputs
+    with injected_fault(scenario.stack.endpoint, service="s3", operation="PutObject",
+                        bucket=out["destination_bucket"], key_prefix=scenario.prefix, status=503,
+                        code="ServiceUnavailable", times=6):  # fmt: skip
+        for i in range(3):
+            scenario.put(f"photo+{i}.jpg", photo_jpeg(320, 240, quality=95))
+        scenario.settle()
+    assert {n["status"] for n in scenario.notes} == {"compressed"}
+
+
+def test_s3_5xx_on_copy_to_failed(scenario: Scenario) -> None:
+    out = scenario.stack.outputs
+    with injected_fault(scenario.stack.endpoint, service="s3", operation="CopyObject", bucket=out["failed_bucket"],
+                        key_prefix=scenario.prefix, status=500, code="InternalError", times=6):  # fmt: skip
+        scenario.put("disguised png 1.jpg", png_bytes())
+        scenario.put("disguised png 2.jpg", png_bytes())
+        scenario.put("good.jpg", photo_jpeg(320, 240, quality=95))
+        scenario.settle()
+    assert sorted(n["status"] for n in scenario.notes) == ["compressed", "failed", "failed"]
+
+
+def test_ambiguous_write_to_destination(scenario: Scenario) -> None:
+    """Every attempt of the first invocation writes the output and gets a 500: the function must check, not guess."""
+    out = scenario.stack.outputs
+    with injected_fault(scenario.stack.endpoint, service="s3", operation="PutObject",
+                        bucket=out["destination_bucket"], key_prefix=scenario.prefix, status=500,
+                        code="InternalError", after=True, times=3):  # fmt: skip
+        scenario.put("written anyway.jpg", photo_jpeg(320, 240, quality=95))
+        scenario.settle()
+    assert [n["status"] for n in scenario.notes] == ["compressed"]
+
+
+def test_sns_outage(scenario: Scenario) -> None:
+    """Publish fails for a while (longer than the function's own retries): Lambda's retry publishes, once."""
+    with injected_fault(scenario.stack.endpoint, service="sns", operation="Publish", status=400, code="Throttling",
+                        times=5):  # fmt: skip
+        scenario.put("a.jpg", photo_jpeg(320, 240, quality=95))
+        scenario.put("b.jpg", png_bytes())
+        scenario.settle()
+    assert sorted(n["status"] for n in scenario.notes) == ["compressed", "failed"]
+
+
+def test_worker_killed_mid_invocation(scenario: Scenario) -> None:
+    out = scenario.stack.outputs
+    with injected_fault(scenario.stack.endpoint, service="s3", operation="GetObject", bucket=out["source_bucket"],
+                        key_prefix=scenario.prefix, status=None, delay_s=5.0, times=1) as rule:  # fmt: skip
+        scenario.put("killed.jpg", photo_jpeg(320, 240, quality=95))
+        poll(lambda: any(r["id"] == rule and r["hits"] for r in fault_rules(scenario.stack.endpoint)),
+             timeout=120, what="the invocation to reach its GetObject")  # fmt: skip
+        workers = [w for w in accounting.health(scenario.stack)["lambda"]["workers"]
+                   if w["function"] == out["function_name"]]  # fmt: skip
+        assert workers
+        for worker in workers:
+            os.kill(worker["pid"], signal.SIGKILL)
+        scenario.settle()
+    assert [n["status"] for n in scenario.notes] == ["compressed"]
+
+
+def test_function_timeout(scenario: Scenario, function_config: Any) -> None:
+    """The first attempt stalls in GetObject past a 15 s timeout; Lambda's retry finishes the job.
+
+    15 s is the smallest timeout Terraform accepts: the function keeps 10 s of each invocation for writing the
+    outcome and notifying, and does not start an object with less left.
+    """
+    out = scenario.stack.outputs
+    function_config(Timeout=15)
+    with injected_fault(scenario.stack.endpoint, service="s3", operation="GetObject", bucket=out["source_bucket"],
+                        key_prefix=scenario.prefix, status=None, delay_s=20.0, times=1):  # fmt: skip
+        scenario.put("slow.jpg", photo_jpeg(320, 240, quality=95))
+        scenario.settle()
+    assert [n["status"] for n in scenario.notes] == ["compressed"]
+
+
+def test_memory_too_small_for_the_image(scenario: Scenario, function_config: Any) -> None:
+    """A 24 MP image on a 256 MB function: refused before decoding, with the reason, not an out-of-memory kill."""
+    function_config(MemorySize=256)
+    scenario.put("huge.jpg", flat_jpeg(6000, 4000))
+    scenario.settle()
+    [note] = scenario.notes
+    assert note["status"] == "failed" and "memory" in note["reason"]
+
+
+def test_duplicate_delivery_of_one_event(scenario: Scenario) -> None:
+    keys = [scenario.put(f"twice {i}.jpg", photo_jpeg(320, 240, quality=95)) for i in range(2)]
+    scenario.settle()
+    for key in keys:
+        head = scenario.output_head(key)
+        scenario.redeliver(key, head)
+        scenario.redeliver(key, head)
+
+
+def test_out_of_order_delivery(scenario: Scenario) -> None:
+    """The event of an older version arrives after the newer one was processed: the newer output stays."""
+    key = scenario.put("versions.jpg", photo_jpeg(320, 240, quality=95))
+    scenario.settle()
+    older = scenario.output_head(key)
+    scenario.put("versions.jpg", photo_jpeg(400, 300, quality=95))
+    scenario.settle()
+    scenario.redeliver(key, older)
+
+
+def test_reupload_of_the_same_bytes(scenario: Scenario) -> None:
+    body = photo_jpeg(320, 240, quality=95)
+    scenario.put("same.jpg", body)
+    scenario.settle()
+    scenario.put("same.jpg", body)
+    scenario.settle()
+    assert [n["reused"] for n in scenario.notes] == [False, True]
+
+
+def test_newer_bad_version_over_older_good(scenario: Scenario) -> None:
+    scenario.put("then broken.jpg", photo_jpeg(320, 240, quality=95))
+    scenario.settle()
+    scenario.put("then broken.jpg", png_bytes())
+    scenario.settle()
+    assert [n["status"] for n in scenario.notes] == ["compressed", "failed"]
