@@ -1,7 +1,7 @@
 """``python -m ops``: what ``make local-up``, ``local-down``, ``local-reset``, ``local-status`` and ``dashboard`` run.
 
-The operations on a deployed stack (backfill, redrive) are meant to become further subcommands here, each in a module
-of its own under ``ops/``.
+The operations on a deployed stack, backfill and redrive, live in ``ops/backfill.py`` and ``ops/redrive.py``; their
+command line is the CLI users already have (``image-compressor backfill|redrive``, behind ``make backfill|redrive``).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ import pytest
 from image_compressor.result import MetadataKey
 from PIL import Image
 
+from ops import redrive
 from tests.faults import accounting
 from tests.jpegs import photo_image, photo_jpeg
 from tests.stacks import StackInfo, fault_rules, injected_fault, poll
@@ -98,6 +99,23 @@ class Scenario:
         logs = self.stack.client("logs")
         events = logs.filter_log_events(logGroupName=self.stack.outputs["log_group_name"])["events"]
         return "\n".join(e["message"].strip()[:600] for e in events if self.prefix in e["message"])[-6000:]
+
+    def outage(self, uploads: dict[str, bytes], **rule: Any) -> None:
+        """Upload during an outage longer than every retry, until each event is in the dead-letter queue; lift the
+        outage and redrive the queue (what ``make redrive`` runs), then settle."""
+        out = self.stack.outputs
+        sqs = self.stack.client("sqs")
+        with injected_fault(self.stack.endpoint, **rule):
+            keys = {f"s3://{out['source_bucket']}/{self.put(name, body)}" for name, body in uploads.items()}
+
+            def dead() -> bool:
+                return keys <= {k for letter in redrive.peek(sqs, out["dlq_url"]) for k in letter.keys}
+
+            poll(dead, timeout=240, interval=1.0, what="every upload of the outage in the dead-letter queue")
+            accounting.wait_idle(self.stack)
+        summary = redrive.redrive(sqs, self.stack.client("lambda"), out["dlq_url"], out["function_name"])
+        assert not summary.left, summary
+        self.settle()
 
     def row(self) -> accounting.Row:
         """Settle, read the dead-letter queue, and count."""
@@ -185,6 +203,35 @@ def test_sns_outage(scenario: Scenario) -> None:
         scenario.put("b.jpg", png_bytes())
         scenario.settle()
     assert sorted(n["status"] for n in scenario.notes) == ["compressed", "failed"]
+
+
+def test_sns_outage_longer_than_the_retries(scenario: Scenario) -> None:
+    """Publish fails through every retry: the outcomes are written, the events go to the dead-letter queue, and
+    the redrive after the outage publishes each once (the outcome is found, un-notified)."""
+    scenario.outage(
+        {"a.jpg": photo_jpeg(320, 240, quality=95), "b.jpg": png_bytes()},
+        service="sns",
+        operation="Publish",
+        status=503,
+        code="ServiceUnavailable",
+    )
+    assert sorted(n["status"] for n in scenario.notes) == ["compressed", "failed"]
+
+
+def test_destination_outage_longer_than_the_retries(scenario: Scenario) -> None:
+    """Writes to the destination fail through every retry: nothing goes to the failed bucket (an outage is not the
+    image's fault); the redrive after the outage compresses each once."""
+    out = scenario.stack.outputs
+    scenario.outage(
+        {f"photo {i}.jpg": photo_jpeg(320, 240, quality=95) for i in range(2)},
+        service="s3",
+        operation="PutObject",
+        bucket=out["destination_bucket"],
+        key_prefix=scenario.prefix,
+        status=503,
+        code="SlowDown",
+    )
+    assert [n["status"] for n in scenario.notes] == ["compressed", "compressed"]
 
 
 def test_worker_killed_mid_invocation(scenario: Scenario) -> None:
