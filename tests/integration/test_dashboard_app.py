@@ -76,17 +76,8 @@ def metrics(at: AppTest) -> dict[str, str]:
 
 def put_and_wait(stack: Any, key: str, data: bytes, timeout: float = 90) -> dict[str, Any]:
     """Upload to the source bucket and wait until the function wrote the destination or failed object."""
-    s3 = stack.client("s3")
-    s3.put_object(Bucket=stack.outputs["source_bucket"], Key=key, Body=data)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for bucket in (stack.outputs["destination_bucket"], stack.outputs["failed_bucket"]):
-            try:
-                return s3.head_object(Bucket=bucket, Key=key) | {"Bucket": bucket}
-            except ClientError:
-                pass
-        time.sleep(0.3)
-    raise AssertionError(f"the function wrote no result for {key} within {timeout} s")
+    stack.client("s3").put_object(Bucket=stack.outputs["source_bucket"], Key=key, Body=data)
+    return put_and_wait_for_existing(stack, key, timeout)
 
 
 def rerun_until(at: AppTest, condition: Any, timeout: float = 30) -> AppTest:
