@@ -135,3 +135,13 @@ def test_every_python_folder_belongs_to_a_part():
     }
     owned = {Path(path).parts[0] for path in PARTS.values()}
     assert folders <= owned, f"folders without a row in docs/architecture.md: {sorted(folders - owned)}"
+
+
+def test_test_module_names_are_unique_across_the_suite() -> None:
+    """pytest imports test modules by basename (the test folders are not packages): two files of one name break
+    collection of the whole suite ("import file mismatch"), so each name is used once."""
+    tests = Path(__file__).resolve().parents[1]
+    names: dict[str, list[str]] = {}
+    for path in tests.rglob("test_*.py"):
+        names.setdefault(path.name, []).append(str(path.relative_to(tests)))
+    assert {name: paths for name, paths in names.items() if len(paths) > 1} == {}
