@@ -253,6 +253,25 @@ def _start_localstack(p: Paths, port: int, say: Say) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def _stop_server(pid_file: procs.PidFile, marker: str, what: str, say: Say, problems: list[str]) -> bool:
+    """Stop the local cloud server ``pid_file`` records (if it runs) and wait for its port to be free.
+
+    ``what`` names it in the messages (``the embedded local cloud``, ``MiniStack``); what went wrong is appended to
+    ``problems``. Returns True when a running server was found (and asked to stop).
+    """
+    recorded = pid_file.read() or {}
+    pid = pid_file.running_pid(marker)
+    if pid is None:
+        return False
+    say(f"stopping {what} (pid {pid}) and its Lambda workers ...")
+    if not procs.stop_group(pid, timeout=15):
+        problems.append(f"{what} (pid {pid}) did not stop")
+    port = int(recorded.get("port", DEFAULT_PORT))
+    if not procs.wait_for(lambda: not procs.port_in_use(port), 10):
+        problems.append(f"port {port} is still in use after stopping {what}")
+    return True
+
+
 def _reuse(
     pid_file: procs.PidFile,
     marker: str,
@@ -614,27 +633,8 @@ def down(root: Path | None = None, state_dir: Path | None = None, say: Say = _qu
             elif procs.port_in_use(int(dashboard.get("port", DASHBOARD_PORT))):
                 problems.append(f"port {dashboard.get('port', DASHBOARD_PORT)} is still in use after the dashboard")
 
-        server = p.server_pid.read() or {}
-        pid = p.server_pid.running_pid(launch.SERVER_MARKER)
-        if pid is not None:
-            say(f"stopping the embedded local cloud (pid {pid}) and its Lambda workers ...")
-            stopped = True
-            if not procs.stop_group(pid, timeout=15):
-                problems.append(f"the embedded server (pid {pid}) did not stop")
-            port = int(server.get("port", DEFAULT_PORT))
-            if not procs.wait_for(lambda: not procs.port_in_use(port), 10):
-                problems.append(f"port {port} is still in use after stopping the embedded server")
-
-        ministack = p.ministack_pid.read() or {}
-        pid = p.ministack_pid.running_pid(launch.MINISTACK_MARKER)
-        if pid is not None:
-            say(f"stopping MiniStack (pid {pid}) and its Lambda workers ...")
-            stopped = True
-            if not procs.stop_group(pid, timeout=15):
-                problems.append(f"MiniStack (pid {pid}) did not stop")
-            port = int(ministack.get("port", DEFAULT_PORT))
-            if not procs.wait_for(lambda: not procs.port_in_use(port), 10):
-                problems.append(f"port {port} is still in use after stopping MiniStack")
+        stopped |= _stop_server(p.server_pid, launch.SERVER_MARKER, "the embedded local cloud", say, problems)
+        stopped |= _stop_server(p.ministack_pid, launch.MINISTACK_MARKER, "MiniStack", say, problems)
 
         if current is not None and current.backend == "localstack":
             say("stopping LocalStack (docker compose down -v) ...")

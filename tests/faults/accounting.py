@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-import urllib.request
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 from image_compressor.notification import parse_message
 from image_compressor.result import MetadataKey
 
+from ops import launch
 from tests.stacks import StackInfo, poll
 
 
@@ -58,9 +58,10 @@ class Row:
 
 
 def health(stack: StackInfo) -> dict[str, Any]:
-    """Return the embedded server's health document."""
-    with urllib.request.urlopen(f"{stack.endpoint}/_localcloud/health", timeout=10) as response:  # noqa: S310
-        return json.loads(response.read())
+    """Return the embedded server's health document (:func:`ops.launch.localcloud_health`); fail when none answers."""
+    document = launch.localcloud_health(stack.port)
+    assert document is not None, f"the embedded local cloud on port {stack.port} does not answer its health check"
+    return document
 
 
 def wait_idle(stack: StackInfo, timeout: float = 240.0) -> None:

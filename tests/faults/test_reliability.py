@@ -12,6 +12,7 @@ accounted and notified, nothing duplicated, contradictory, stale or lost. The ro
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import urllib.parse
@@ -91,7 +92,7 @@ class Scenario:
         lam.invoke(
             FunctionName=self.stack.outputs["function_name"],
             InvocationType="Event",
-            Payload=accounting.json.dumps({"Records": [record]}).encode(),
+            Payload=json.dumps({"Records": [record]}).encode(),
         )
 
     def log_lines(self) -> str:
