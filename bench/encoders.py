@@ -87,12 +87,30 @@ def pillow_ssim_tables_mozjpeg(image: Image.Image, quality: int) -> bytes:
     return _mozjpeg_lossless(_pillow(image, quality, qtables=MSSSIM_QTABLES))
 
 
-def jpegli(image: Image.Image, quality: int) -> bytes:
-    """Return jpegli's JPEG (pyjpegli: sequential, 4:2:0, no metadata); grey images are encoded as RGB."""
-    import pyjpegli
+def _ajpegli(image: Image.Image, quality: int, **kwargs: object) -> bytes:
+    import ajpegli
+    import numpy
 
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    return pyjpegli.encode(rgb.tobytes(), rgb.width, rgb.height, quality)
+    return ajpegli.encode(numpy.asarray(rgb), quality=quality, subsampling="420", **kwargs)
+
+
+def jpegli(image: Image.Image, quality: int) -> bytes:
+    """Return jpegli's JPEG alone: sequential, 4:2:0, adaptive quantisation, standard Huffman tables (no metadata).
+
+    The bytes ``pyjpegli.encode`` wrote (jpegli's defaults, sequential); grey images are encoded as RGB.
+    """
+    return _ajpegli(image, quality, progressive=0, optimize=False, adaptive_quantization=True)
+
+
+def jpegli_progressive(image: Image.Image, quality: int, *, adaptive_quantization: bool = True) -> bytes:
+    """Return jpegli's own progressive JPEG (level 2, optimised Huffman tables, 4:2:0) in one pass."""
+    return _ajpegli(image, quality, progressive=2, optimize=True, adaptive_quantization=adaptive_quantization)
+
+
+def jpegli_progressive_flat(image: Image.Image, quality: int) -> bytes:
+    """Return :func:`jpegli_progressive` without adaptive quantisation (the core's default encoder)."""
+    return jpegli_progressive(image, quality, adaptive_quantization=False)
 
 
 def jpegli_mozjpeg(image: Image.Image, quality: int) -> bytes:
@@ -107,9 +125,11 @@ CANDIDATES: dict[str, tuple[Encoder, str]] = {
     "pillow+mozjpeg": (pillow_mozjpeg, "Pillow baseline, then mozjpeg lossless optimisation"),
     "pillow-ssimtables-optprog": (pillow_ssim_tables_optprog, "Pillow with mozjpeg's MS-SSIM tables, opt+prog"),
     "pillow-ssimtables+mozjpeg": (pillow_ssim_tables_mozjpeg, "Pillow with MS-SSIM tables, then mozjpeg lossless"),
-    "jpegli": (jpegli, "pyjpegli (sequential, 4:2:0)"),
-    "jpegli+mozjpeg": (jpegli_mozjpeg, "pyjpegli, then mozjpeg lossless optimisation"),
+    "jpegli": (jpegli, "jpegli sequential, 4:2:0"),
+    "jpegli+mozjpeg": (jpegli_mozjpeg, "jpegli sequential, then mozjpeg lossless optimisation (the earlier default)"),
+    "jpegli-progressive": (jpegli_progressive, "jpegli progressive level 2, optimised Huffman, adaptive quantisation"),
+    "jpegli-progressive-flat": (jpegli_progressive_flat, "the same without adaptive quantisation (the default)"),
 }
 
 #: The subset compared in ``--quick``.
-QUICK_CANDIDATES: tuple[str, ...] = ("pillow-optprog", "pillow+mozjpeg", "jpegli+mozjpeg")
+QUICK_CANDIDATES: tuple[str, ...] = ("pillow-optprog", "jpegli+mozjpeg", "jpegli-progressive-flat")

@@ -6,7 +6,7 @@
 * ``imgproxy`` - **imgproxy's defaults**: libvips ``jpegsave`` with optimised Huffman tables, baseline, libvips'
   own chroma rule (4:2:0 below Q 90), no mozjpeg extras; imgproxy's default quality is 80.
 * ``libjpeg-turbo`` - the baseline the bench always had: Pillow, no optimize, no progressive, 4:2:0.
-* ``jpegli`` - jpegli alone (``pyjpegli``: sequential, 4:2:0, its standard Huffman tables, no lossless pass).
+* ``jpegli`` - jpegli alone (:func:`bench.encoders.jpegli`: sequential, 4:2:0, its standard Huffman tables).
 
 Every encoder takes decoded ``RGB`` pixels and a quality and returns JPEG bytes without metadata. The libvips
 pipeline timed against ``compress()`` (decode with libvips, encode with sharp's preset) is :func:`libvips_mozjpeg`.
@@ -18,6 +18,8 @@ import io
 from collections.abc import Callable
 
 from PIL import Image
+
+from bench.encoders import jpegli
 
 #: imgproxy's default ``IMGPROXY_QUALITY``.
 IMGPROXY_QUALITY = 80
@@ -73,20 +75,12 @@ def libjpeg_turbo(image: Image.Image, quality: int) -> bytes:
     return buf.getvalue()
 
 
-def jpegli(image: Image.Image, quality: int) -> bytes:
-    """Return jpegli's JPEG alone (pyjpegli: sequential, 4:2:0, no lossless pass)."""
-    import pyjpegli
-
-    rgb = image if image.mode == "RGB" else image.convert("RGB")
-    return pyjpegli.encode(rgb.tobytes(), rgb.width, rgb.height, quality)
-
-
 #: Peers compared at equal quality: name -> (encoder, description).
 PEERS: dict[str, tuple[PeerEncoder, str]] = {
     "mozjpeg": (mozjpeg, "sharp's mozjpeg preset (libvips + mozjpeg: trellis, deringing, optimised scans, table 3)"),
     "imgproxy": (imgproxy, "imgproxy's defaults (libvips jpegsave, optimised Huffman, baseline)"),
     "libjpeg-turbo": (libjpeg_turbo, "libjpeg-turbo baseline (Pillow, no optimize, no progressive)"),
-    "jpegli": (jpegli, "jpegli alone (pyjpegli, sequential, 4:2:0)"),
+    "jpegli": (jpegli, "jpegli alone (sequential, 4:2:0, its standard Huffman tables)"),
 }
 
 

@@ -127,7 +127,7 @@ def machine_info() -> dict[str, Any]:
         "libjpeg_turbo": features.version("libjpeg_turbo"),
         "numpy": _version("numpy"),
         "scikit_image": _version("scikit-image"),
-        "pyjpegli": _version("pyjpegli"),
+        "ajpegli": _version("ajpegli"),
         "mozjpeg_lossless_optimization": _version("mozjpeg-lossless-optimization"),
         "moto": _version("moto"),
         "pyvips": _version("pyvips"),
@@ -335,7 +335,7 @@ def render_markdown(doc: dict[str, Any], plots: dict[str, str]) -> str:
         f"- Machine: {m['cpu']}, {m['cores']} cores (shared with other work: load average at start "
         f"{m['load_average_at_start']}, at the end {meta.get('load_average_at_end')}), {m['os']}.",
         f"- Python {m['python']}, Pillow {m['pillow']} with libjpeg-turbo {m['libjpeg_turbo']}, numpy {m['numpy']}, "
-        f"scikit-image {m['scikit_image']}, pyjpegli {m['pyjpegli']}, mozjpeg-lossless-optimization "
+        f"scikit-image {m['scikit_image']}, ajpegli {m.get('ajpegli')}, mozjpeg-lossless-optimization "
         f"{m['mozjpeg_lossless_optimization']}, moto {m['moto']}, pyvips {m.get('pyvips')} with libvips "
         f"{m.get('pyvips_binary (libvips)')}, ssimulacra2 {m.get('ssimulacra2')}.",
         f"- Our default: `CompressionOptions()` = {meta['defaults']['options']}, encoder "

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILD_DIR = ROOT / "build"
 #: The function package: ``index.py`` and ``image_compressor/``.
 FUNCTION_ZIP = "lambda.zip"
-#: The dependency layer: ``python/`` with Pillow, jpegli, mozjpeg-lossless, numpy and Powertools.
+#: The dependency layer: ``python/`` with Pillow, ajpegli (jpegli), numpy and Powertools.
 LAYER_ZIP = "layer.zip"
 #: Both build artifacts, in the order ``make build`` writes them.
 ARTIFACTS = (FUNCTION_ZIP, LAYER_ZIP)

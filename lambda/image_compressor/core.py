@@ -233,10 +233,12 @@ def _reencode(
             optimize=options.optimize,
             icc_profile=icc,
             dpi=dpi,
+            release_pixels=True,
             **(_kept_metadata(meta, options, pixels.size) if options.keep_metadata else {}),
         )
+        size = pixels.size
         try:
-            return encoder.encode(pixels, params), pixels.size, quality
+            return encoder.encode(pixels, params), size, quality
         except Exception as exc:
             raise _EncodeError from exc
     finally:

@@ -1,23 +1,21 @@
-"""JPEG encoders for :func:`image_compressor.core.compress`: jpegli + mozjpeg (the default) and Pillow.
+"""JPEG encoders for :func:`image_compressor.core.compress`: jpegli (the default) and Pillow.
 
 An encoder turns an ``L`` or ``RGB`` image plus :class:`EncodeParams` (quality, progressive, optimize and the
 metadata to write) into JPEG bytes; :class:`JpegEncoder` is the protocol, and :func:`encoder_for` maps the
 ``encoder`` option (``JPEG_ENCODER``) to an instance.
 
-- :class:`JpegliMozEncoder` (``jpegli``, the default): Google's jpegli (package ``pyjpegli``) encodes the pixels,
-  our code splices the kept metadata segments in after SOI (jpegli writes none), then mozjpeg's lossless pass
-  (package ``mozjpeg-lossless-optimization``) rewrites the coding as progressive with optimal Huffman tables,
-  copying every marker. About 15 % fewer bytes than libjpeg-turbo at the same luma SSIM (``bench/FINDINGS.md``).
-  Grey images go through Pillow (jpegli takes RGB only) and then the same mozjpeg pass, so they stay grey.
-- :class:`PillowEncoder` (``pillow``): Pillow's libjpeg-turbo, progressive and optimised; fastest.
-- :class:`MozjpegLosslessEncoder`: Pillow, then the mozjpeg pass (pluggable, not selectable by option).
+- :class:`JpegliEncoder` (``jpegli``, the default): Google's jpegli (package ``ajpegli``, which exposes jpegli's
+  progressive level, subsampling and Huffman optimisation) writes a progressive JPEG with optimal Huffman tables in
+  one pass; our code splices the kept metadata segments in after SOI (jpegli writes none). About 6 % fewer bytes
+  than sharp's mozjpeg preset at the same SSIMULACRA2, in a quarter of the time that jpegli + mozjpeg's lossless
+  pass took for the same bytes (``bench/FINDINGS.md``).
+- :class:`PillowEncoder` (``pillow``): Pillow's libjpeg-turbo, progressive and optimised.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 from PIL import Image
@@ -29,8 +27,10 @@ _XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 _ICC_HEADER = b"ICC_PROFILE\x00"
 #: ICC payload bytes per APP2 segment: 65533 minus the 14-byte header (name, sequence number, count).
 _ICC_CHUNK = 65533 - len(_ICC_HEADER) - 2
-#: Rows of pixels copied at a time when packing RGB for jpegli.
+#: Bytes of pixels copied at a time when packing them for jpegli.
 _STRIP_BYTES = 4 << 20
+#: jpegli's progressive scan script: level 2 is its default (DC, then AC bands with successive approximation).
+_PROGRESSIVE_LEVEL = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +57,9 @@ class EncodeParams:
         Complete extra marker segments to write after the others (IPTC), or ``b""``.
     dpi : tuple[int, int] | None
         Pixel density for the JFIF header, or ``None``.
+    release_pixels : bool
+        The caller has no further use for the image: an encoder that copies the pixels first may close it (free
+        its memory) before encoding. The core sets it on the final encode only.
     """
 
     quality: int
@@ -68,6 +71,7 @@ class EncodeParams:
     comment: bytes | None = None
     extra_segments: bytes = b""
     dpi: tuple[int, int] | None = None
+    release_pixels: bool = False
 
 
 class JpegEncoder(Protocol):
@@ -109,96 +113,75 @@ class PillowEncoder:
         return buf.getvalue()
 
 
-def _mozjpeg() -> Callable[[bytes], bytes]:
-    """Return mozjpeg's lossless optimiser set to copy every marker, or raise a clear error when it is missing."""
-    try:
-        import mozjpeg_lossless_optimization as moz
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise RuntimeError(
-            "this encoder needs the package mozjpeg-lossless-optimization (pip install "
-            "mozjpeg-lossless-optimization==1.3.2); or choose JPEG_ENCODER=pillow"
-        ) from exc
-    copy_all = moz.COPY_MARKERS.ALL
+class JpegliEncoder:
+    """Google's jpegli (package ``ajpegli``) writes the whole JPEG: progressive, optimal Huffman tables, 4:2:0.
 
-    def optimize(data: bytes) -> bytes:
-        return moz.optimize(data, copy=copy_all)
+    ``RGB`` images are encoded with 4:2:0 chroma, ``L`` images as one grey component. jpegli's adaptive
+    quantisation (coarser steps where its butteraugli model hides the error) is off by default: with it off the
+    same bytes score higher by SSIMULACRA2 on the corpus, the star field most of all (``bench/FINDINGS.md``).
 
-    return optimize
+    With ``params.progressive`` jpegli writes its own progressive scan script (level 2) with optimised Huffman
+    tables in the same pass; without it, a sequential JPEG whose Huffman tables are optimised when
+    ``params.optimize`` says so. The pixels are the same either way: only the entropy coding differs.
 
+    jpegli writes no APPn segments; ours are spliced in after SOI, in this order: JFIF (with ``params.dpi``), EXIF,
+    XMP, the ICC profile (split into as many APP2 chunks as it needs), IPTC (``params.extra_segments``), comment.
 
-class MozjpegLosslessEncoder(PillowEncoder):
-    """Pillow encode, then mozjpeg's lossless re-optimisation (``mozjpeg-lossless-optimization`` package).
-
-    Same pixels and metadata as :class:`PillowEncoder` (every marker is copied), a few per cent fewer bytes, at
-    roughly the cost of a second encode.
-    """
-
-    name = "pillow+mozjpeg-lossless"
-
-    def __init__(self) -> None:
-        self._optimize = _mozjpeg()
-
-    def encode(self, image: Image.Image, params: EncodeParams) -> bytes:
-        """Encode with Pillow, then losslessly re-optimise the Huffman coding and progression with mozjpeg."""
-        return self._optimize(super().encode(image, params))
-
-
-class JpegliMozEncoder:
-    """jpegli encode, our metadata segments spliced in, then mozjpeg's lossless pass (progressive, optimal Huffman).
-
-    ``RGB`` images are encoded by jpegli (4:2:0, its adaptive quantisation). ``L`` images are encoded by Pillow
-    (jpegli's Python binding takes packed RGB only, and grey must stay one component). With ``params.progressive``
-    the mozjpeg pass runs, copying every marker: the output is progressive with optimised Huffman tables, whatever
-    ``params.optimize`` says. Without it the output is the sequential encoder output as is (jpegli: baseline with
-    its standard Huffman tables; Pillow: ``params.optimize`` applies). The pixels are the same either way.
-
-    Written metadata, in this order after SOI: JFIF (with ``params.dpi``), EXIF, XMP, the ICC profile (split into
-    as many APP2 chunks as it needs), IPTC (``params.extra_segments``), comment.
+    Parameters
+    ----------
+    adaptive_quantization : bool
+        Turn jpegli's adaptive quantisation on (the bench's research rows compare both).
 
     Raises
     ------
     RuntimeError
-        At construction, when ``pyjpegli`` or ``mozjpeg-lossless-optimization`` is not installed.
+        At construction, when ``ajpegli`` is not installed.
     """
 
     name = "jpegli"
 
-    def __init__(self) -> None:
+    def __init__(self, *, adaptive_quantization: bool = False) -> None:
+        self.adaptive_quantization = adaptive_quantization
         try:
-            import pyjpegli
+            import ajpegli
+            import numpy
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise RuntimeError(
-                "the jpegli encoder needs the package pyjpegli (pip install pyjpegli==0.3.2); "
+                "the jpegli encoder needs the packages ajpegli and numpy (pip install ajpegli==1.0.0); "
                 "or choose JPEG_ENCODER=pillow"
             ) from exc
-        self._jpegli = pyjpegli.encode
-        self._optimize = _mozjpeg()
-        self._grey = PillowEncoder()
+        self._jpegli = ajpegli.encode
+        self._numpy = numpy
 
     def encode(self, image: Image.Image, params: EncodeParams) -> bytes:
         """Encode ``image`` (``L`` or ``RGB``) at ``params.quality`` with the metadata in ``params``."""
-        if image.mode == "L":
-            if not params.progressive:
-                return self._grey.encode(image, params)
-            # mozjpeg redoes the Huffman coding and progression, so Pillow writes the quick sequential form.
-            return self._optimize(self._grey.encode(image, replace(params, progressive=False, optimize=False)))
-        if image.mode != "RGB":
+        if image.mode not in ("L", "RGB"):
             raise ValueError(f"the jpegli encoder takes L or RGB images, got mode {image.mode}")
-        pixels = packed_rgb(image)
-        data = self._jpegli(pixels, image.width, image.height, params.quality)
-        del pixels  # a 24 MP image is 72 MB of bytes; free it before the mozjpeg pass
-        data = splice_segments(data, metadata_segments(params))
-        return self._optimize(data) if params.progressive else data
+        channels = 3 if image.mode == "RGB" else 1
+        shape = (image.height, image.width, channels) if channels == 3 else (image.height, image.width)
+        pixels = self._numpy.frombuffer(packed_pixels(image), dtype=self._numpy.uint8).reshape(shape)
+        if params.release_pixels:
+            image.close()  # the packed copy is all jpegli needs: at 24 MP this frees Pillow's 96 MB before encoding
+        data = self._jpegli(
+            pixels,
+            quality=params.quality,
+            progressive=_PROGRESSIVE_LEVEL if params.progressive else 0,
+            optimize=params.progressive or params.optimize,
+            subsampling="420" if channels == 3 else "gray",
+            adaptive_quantization=self.adaptive_quantization,
+        )
+        del pixels  # a 24 MP image is 72 MB of pixels; free it before the splice copies the output
+        return splice_segments(data, metadata_segments(params))
 
 
-def packed_rgb(image: Image.Image, strip_bytes: int = _STRIP_BYTES) -> bytearray:
-    """Return the pixels of an ``RGB`` image as packed bytes (R, G, B per pixel, row after row).
+def packed_pixels(image: Image.Image, strip_bytes: int = _STRIP_BYTES) -> bytearray:
+    """Return the pixels of an ``L`` or ``RGB`` image as packed bytes (one byte per channel, row after row).
 
     Same bytes as ``image.tobytes()``, copied a strip of rows at a time into one buffer: ``tobytes`` joins its
     chunks at the end, so for a moment it holds the pixels twice (another 72 MB at 24 MP).
     """
     width, height = image.size
-    row = width * 3
+    row = width * len(image.getbands())
     out = bytearray(row * height)
     rows = max(1, strip_bytes // max(row, 1))
     for top in range(0, height, rows):
@@ -266,7 +249,7 @@ def encoder_for(name: str) -> JpegEncoder:
         When the encoder's package is not installed.
     """
     if name == "jpegli":
-        return JpegliMozEncoder()
+        return JpegliEncoder()
     if name == "pillow":
         return PillowEncoder()
     raise ValueError(f"unknown encoder {name!r}; use one of: {', '.join(ENCODER_NAMES)}")

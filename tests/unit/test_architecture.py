@@ -42,7 +42,7 @@ MAY_IMPORT = {
 }
 
 #: What the function may import besides itself and the standard library: the layer's packages and the runtime's SDK.
-FUNCTION_THIRD_PARTY = {"PIL", "aws_lambda_powertools", "pyjpegli", "mozjpeg_lossless_optimization", "numpy"}
+FUNCTION_THIRD_PARTY = {"PIL", "aws_lambda_powertools", "ajpegli", "numpy"}
 FUNCTION_RUNTIME = {"boto3", "botocore"}
 #: The function's modules that touch AWS; everything else in the package is the pure core (no AWS SDK).
 FUNCTION_AWS_MODULES = {"aws", "service", "observability"}

@@ -10,13 +10,13 @@ import pytest
 import skimage
 from image_compressor import search, ssim
 from image_compressor.core import compress
-from image_compressor.encoders import EncodeParams, JpegliMozEncoder, PillowEncoder
+from image_compressor.encoders import EncodeParams, JpegliEncoder, PillowEncoder
 from image_compressor.settings import CompressionOptions
 from PIL import Image
 
 from tests.jpegs import photo_image, photo_jpeg
 
-JPEGLI = JpegliMozEncoder()
+JPEGLI = JpegliEncoder()
 #: How far below the target the whole image's SSIM may fall when the search ran on tiles (documented in
 #: docs/compression.md; the worst seen on mixed-content collages was 0.003).
 TILE_TOLERANCE = 0.005
