@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--encoder",
         choices=ENCODERS,
         default=_DEFAULTS.encoder,
-        help="jpegli: jpegli + mozjpeg lossless pass, smallest files; pillow: libjpeg-turbo, fastest "
+        help="jpegli: Google's jpegli, smallest files; pillow: libjpeg-turbo, about as fast, more bytes "
         f"(default: {_DEFAULTS.encoder})",
     )
     sub.add_argument(

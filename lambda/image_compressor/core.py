@@ -11,8 +11,8 @@ The steps of :func:`compress`:
    EXIF orientation.
 4. Pick the quality: with ``target_ssim`` the lowest quality whose output reaches that luma SSIM, found on a tile
    sample (:mod:`image_compressor.search`); else the fixed ``quality``.
-5. Encode once with the chosen encoder (:mod:`image_compressor.encoders`; by default jpegli, then mozjpeg's
-   lossless pass: progressive, optimal Huffman tables), with the ICC profile and only the metadata the options
+5. Encode once with the chosen encoder (:mod:`image_compressor.encoders`; by default jpegli: progressive,
+   optimal Huffman tables, in one pass), with the ICC profile and only the metadata the options
    keep.
 6. Pick the output: the re-encoded image, or the original's own compressed data with metadata removed losslessly,
    or the untouched original (``kept-original``), so the output is never bigger than the input and private
@@ -99,7 +99,7 @@ def compress(
     data : bytes
         The whole input object.
     options : CompressionOptions | None
-        How to compress; ``None`` means ``CompressionOptions()`` (jpegli + mozjpeg, quality 80, raised up to 95
+        How to compress; ``None`` means ``CompressionOptions()`` (jpegli, quality 78, raised up to 95
         where needed for luma SSIM 0.95, progressive, metadata stripped except the ICC profile, 50 MP cap).
     encoder : JpegEncoder | None
         Encoder for the quality search and the re-encode; ``None`` uses the one ``options.encoder`` names.

@@ -180,8 +180,8 @@ def choose_quality(
     image : Image.Image
         The ``L`` or ``RGB`` pixels that will be encoded.
     encode : Callable[[Image.Image, int], bytes]
-        Encodes an image at a quality; must give the same pixels as the final encode (a lossless pass such as
-        mozjpeg's may be left out).
+        Encodes an image at a quality; must give the same pixels as the final encode (progressive scans and
+        Huffman optimisation may be left out: they do not change the pixels).
     target : float
         Luma SSIM to reach (0-1).
     lo, hi : int

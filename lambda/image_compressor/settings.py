@@ -16,9 +16,10 @@ DEFAULT_FIXED_QUALITY = 85
 #: encoder's quality scale is too coarse (noise on black, fine texture, text). Measured against SSIMULACRA2 in
 #: ``bench/FINDINGS.md``.
 DEFAULT_TARGET_SSIM = 0.95
-#: Default ``MIN_QUALITY``: the lowest quality the search may pick. jpegli's 80 is the perceptual operating point:
-#: SSIMULACRA2 >= 70 on every benchmark picture once the SSIM safety net has lifted the noisy ones.
-DEFAULT_MIN_QUALITY = 80
+#: Default ``MIN_QUALITY``: the lowest quality the search may pick. jpegli's 78 (adaptive quantisation off) is the
+#: perceptual operating point: SSIMULACRA2 >= 70 on every benchmark picture once the SSIM safety net has lifted the
+#: noisy ones, and the fewest bytes against sharp's mozjpeg preset at equal SSIMULACRA2 (``bench/FINDINGS.md``).
+DEFAULT_MIN_QUALITY = 78
 #: Default ``MAX_SCANS``: progressive JPEGs have about 10 scans (libjpeg's own tools refuse above 100 with -maxscans).
 DEFAULT_MAX_SCANS = 100
 #: Values of ``JPEG_ENCODER``.
@@ -56,8 +57,8 @@ class CompressionOptions:
     keep_gps : bool
         With ``keep_metadata``, also keep GPS location (EXIF GPS IFD, GPS in XMP). Ignored without it.
     encoder : str
-        ``jpegli`` (jpegli + mozjpeg lossless pass, the default: smallest output) or ``pillow`` (libjpeg-turbo:
-        fastest).
+        ``jpegli`` (Google's jpegli, the default: smallest output) or ``pillow`` (libjpeg-turbo: about as
+        fast, about 10 % more bytes).
     target_ssim : float | None
         Luma SSIM (0-1, exclusive) each image's quality is searched for: the lowest quality in
         ``min_quality..quality`` whose output reaches it. ``None`` turns the search off (fixed ``quality``).

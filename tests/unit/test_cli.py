@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from image_compressor.core import compress
-from image_compressor.settings import CompressionOptions
+from image_compressor.settings import DEFAULT_MIN_QUALITY, CompressionOptions
 from image_compressor_cli.main import main
 from PIL import Image
 
@@ -269,7 +269,7 @@ def test_help_documents_options_and_defaults(capsys: pytest.CaptureFixture[str])
         "--target-ssim S",
         "(default: 0.95)",
         "--min-quality Q",
-        "(default: 80)",
+        f"(default: {DEFAULT_MIN_QUALITY})",
         "--encoder {jpegli,pillow}",
         "(default: jpegli)",
         "--max-dimension N",

@@ -26,6 +26,17 @@ def test_artifact_names_in_terraform_are_the_build_names():
         assert f'"${{local.build_dir}}/{defaults.LAYER_ZIP}"' in main
 
 
+def test_the_compression_defaults_in_terraform_are_the_function_defaults():
+    from image_compressor import settings
+
+    expected = {"min_quality": settings.DEFAULT_MIN_QUALITY, "target_ssim": settings.DEFAULT_TARGET_SSIM}
+    for directory in ("modules/image-pipeline", "envs/local", "envs/aws"):
+        variables = (ROOT / "terraform" / directory / "variables.tf").read_text()
+        for name, value in expected.items():
+            block = variables[variables.index(f'variable "{name}"') :]
+            assert float(re.search(r"default\s*=\s*([0-9.]+)", block).group(1)) == value, (directory, name)
+
+
 def test_the_default_region_and_ports_match_terraform_compose_and_the_emulator():
     for env in ("local", "aws"):
         variables = (ROOT / "terraform" / "envs" / env / "variables.tf").read_text()

@@ -193,7 +193,7 @@ def settings(**env: str) -> CompressionOptions:
 
 def test_search_and_encoder_settings_from_env():
     defaults = settings()
-    assert (defaults.encoder, defaults.target_ssim, defaults.min_quality, defaults.quality) == ("jpegli", 0.95, 80, 95)
+    assert (defaults.encoder, defaults.target_ssim, defaults.min_quality, defaults.quality) == ("jpegli", 0.95, 78, 95)
     for off in ("", "0", "off", "OFF", "none", "false"):
         assert settings(TARGET_SSIM=off).target_ssim is None
         assert settings(TARGET_SSIM=off).quality == 85  # the fixed default without a target

@@ -66,7 +66,7 @@ variable "jpeg_quality" {
 variable "min_quality" {
   description = "MIN_QUALITY of the function (1-95): the lowest quality the search may pick."
   type        = number
-  default     = 80
+  default     = 78
 }
 
 variable "max_dimension" {

@@ -187,7 +187,7 @@ variable "jpeg_quality" {
 variable "min_quality" {
   description = "MIN_QUALITY: the lowest quality the search may pick, 1-95 (when above jpeg_quality, jpeg_quality wins). Ignored with target_ssim = 0."
   type        = number
-  default     = 80
+  default     = 78
   nullable    = false
 
   validation {
