@@ -177,16 +177,30 @@ class JpegliEncoder:
 def packed_pixels(image: Image.Image, strip_bytes: int = _STRIP_BYTES) -> bytearray:
     """Return the pixels of an ``L`` or ``RGB`` image as packed bytes (one byte per channel, row after row).
 
-    Same bytes as ``image.tobytes()``, copied a strip of rows at a time into one buffer: ``tobytes`` joins its
-    chunks at the end, so for a moment it holds the pixels twice (another 72 MB at 24 MP).
+    Same bytes as ``image.tobytes()``, written a strip of rows at a time into one buffer: ``tobytes`` joins its
+    chunks at the end, so for a moment it holds the pixels twice (another 72 MB at 24 MP). Each strip goes through
+    Pillow's raw encoder pointed at that band of the image (``setimage`` with extents, as ``ImageFile._save`` does
+    for tiles), so no cropped copy is made: one pass over the pixels, about as fast as ``tobytes``.
     """
+    image.load()
     width, height = image.size
     row = width * len(image.getbands())
     out = bytearray(row * height)
+    view = memoryview(out)
     rows = max(1, strip_bytes // max(row, 1))
     for top in range(0, height, rows):
         bottom = min(height, top + rows)
-        out[top * row : bottom * row] = image.crop((0, top, width, bottom)).tobytes()
+        encoder = Image._getencoder(image.mode, "raw", (image.mode, 0, 1))
+        encoder.setimage(image.im, (0, top, width, bottom))
+        start, end = top * row, bottom * row
+        while True:
+            _, status, chunk = encoder.encode(end - start)
+            view[start : start + len(chunk)] = chunk
+            start += len(chunk)
+            if status:
+                break
+        if status < 0 or start != end:
+            raise RuntimeError(f"Pillow's raw encoder stopped with status {status} at byte {start} of {end}")
     return out
 
 
