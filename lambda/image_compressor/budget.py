@@ -14,8 +14,9 @@ from image_compressor import jpegfile, sniff
 from image_compressor.settings import CompressionOptions
 
 #: Compute milliseconds per megapixel on one full vCPU, by encoder: about twice what the whole core (decode, quality
-#: search, encode) takes on these machines (jpegli with the SSIM search ~130 ms/MP, pillow fixed quality ~60 ms/MP).
-MS_PER_MEGAPIXEL = {"jpegli": 260.0, "pillow": 120.0}
+#: search, encode) takes on these machines (jpegli with the SSIM search 25-40 ms/MP, pillow fixed quality ~60 ms/MP;
+#: jpegli is given the same allowance as pillow).
+MS_PER_MEGAPIXEL = {"jpegli": 120.0, "pillow": 120.0}
 #: Lambda gives a function one full vCPU at 1769 MB and proportionally less below: compute time stretches by this.
 FULL_VCPU_MB = 1769
 #: Peak bytes per declared pixel: the decoded RGB image, a resized or oriented copy, encoder and SSIM buffers.

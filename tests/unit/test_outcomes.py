@@ -300,7 +300,7 @@ class TightContext(LambdaContext):
 def test_an_image_that_cannot_finish_in_time_fails_with_a_reason(cloud: Cloud) -> None:
     cloud.put_source(KEY, photo_jpeg(640, 480))
 
-    response = index.handler(upload_event(cloud, KEY, "01"), TightContext(remaining_ms=10_100))
+    response = index.handler(upload_event(cloud, KEY, "01"), TightContext(remaining_ms=10_010))
 
     reason = response["results"][0]["reason"]
     assert response["results"][0]["status"] == "failed"
