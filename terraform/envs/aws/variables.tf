@@ -85,7 +85,7 @@ variable "log_level" {
 }
 
 variable "jpeg_encoder" {
-  description = "JPEG_ENCODER of the function: jpegli (smallest files) or pillow (fastest)."
+  description = "JPEG_ENCODER of the function: jpegli (smallest files) or pillow (libjpeg-turbo, about as fast, bigger files)."
   type        = string
   default     = "jpegli"
 }

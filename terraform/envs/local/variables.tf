@@ -46,7 +46,7 @@ variable "architecture" {
 }
 
 variable "jpeg_encoder" {
-  description = "JPEG_ENCODER of the function: jpegli (smallest files) or pillow (fastest)."
+  description = "JPEG_ENCODER of the function: jpegli (smallest files) or pillow (libjpeg-turbo, about as fast, bigger files)."
   type        = string
   default     = "jpegli"
 }

@@ -150,7 +150,7 @@ variable "metrics_namespace" {
 # ---------------------------------------------------------------------------------------------------------------------
 
 variable "jpeg_encoder" {
-  description = "JPEG_ENCODER: jpegli (jpegli + mozjpeg lossless pass, the smallest files) or pillow (libjpeg-turbo, about 1.5-2x as fast, about 10% bigger at the same SSIM)."
+  description = "JPEG_ENCODER: jpegli (Google's jpegli, progressive, the smallest files) or pillow (libjpeg-turbo, about as fast, about 10% bigger at the same SSIM)."
   type        = string
   default     = "jpegli"
   nullable    = false
