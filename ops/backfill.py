@@ -46,9 +46,9 @@ from botocore.config import Config
 from image_compressor.result import MetadataKey, Status, read_metadata, unquote_etag
 
 from ops import defaults, procs, stackfile
-from ops import terraform as tf
+from ops import target as stack_target
 
-TARGETS = ("local", "aws")
+TARGETS = stack_target.TARGETS
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 #: Objects from which an AWS backfill runs as one S3 Batch Operations job instead of one invoke per object.
 DEFAULT_BATCH_THRESHOLD = 1000
@@ -348,23 +348,16 @@ def open_stack(target: str, state_dir: Path | None = None) -> Stack:
     BackfillError
         For an unknown target, no local stack up, a local cloud that does not answer, or no AWS stack applied.
     """
-    if target not in TARGETS:
-        raise BackfillError(f"unknown target {target!r}: use TARGET=local (the stack of `make local-up`) or TARGET=aws")
-    if target == "local":
-        directory = state_dir or stackfile.state_dir()
-        try:
-            state = stackfile.load(directory)
-        except ValueError as exc:
-            raise BackfillError(str(exc)) from exc
-        if state is None or not state.endpoint:
-            raise BackfillError(
-                f"no local stack is up (no {directory / stackfile.STATE_FILE}): run `make local-up` first, "
-                "or use TARGET=aws for the deployed stack"
-            )
+    try:
+        where = stack_target.resolve(target, required=NEEDED_OUTPUTS, state_dir=state_dir)
+    except stack_target.TargetError as exc:
+        raise BackfillError(str(exc)) from exc
+    endpoint = where.endpoint
+    if endpoint is not None:
         session = boto3.session.Session(
             aws_access_key_id=defaults.LOCAL_CREDENTIAL,
             aws_secret_access_key=defaults.LOCAL_CREDENTIAL,
-            region_name=state.region or defaults.DEFAULT_REGION,
+            region_name=where.region,
         )
         config = Config(
             connect_timeout=3,
@@ -373,23 +366,12 @@ def open_stack(target: str, state_dir: Path | None = None) -> Stack:
             s3={"addressing_style": "path"},
             max_pool_connections=DEFAULT_CONCURRENCY * 2,
         )
-        outputs = stackfile.plain_outputs(state.outputs)
-        endpoint: str | None = state.endpoint
     else:
-        try:
-            outputs = stackfile.plain_outputs(tf.outputs(tf.AWS_ROOT))
-        except tf.TerraformError as exc:
-            raise BackfillError(f"cannot read the AWS stack's outputs ({exc})") from exc
-        if not outputs:
-            raise BackfillError("no AWS stack is applied in terraform/envs/aws: run `make deploy-aws` first")
-        session = boto3.session.Session(region_name=outputs.get("region") or defaults.DEFAULT_REGION)
+        session = boto3.session.Session(region_name=where.region)
         config = Config(retries={"max_attempts": 5, "mode": "adaptive"}, max_pool_connections=DEFAULT_CONCURRENCY * 2)
-        endpoint = None
     names = ("s3", "lambda", "s3control", "sts")
     clients = {name: session.client(name, endpoint_url=endpoint, config=config) for name in names}
-    stack = Stack(target, outputs, clients["s3"], clients["lambda"], clients["s3control"], clients["sts"])
-    for name in NEEDED_OUTPUTS:
-        stack.output(name)
+    stack = Stack(target, where.outputs, clients["s3"], clients["lambda"], clients["s3control"], clients["sts"])
     try:
         stack.s3.head_bucket(Bucket=stack.output("source_bucket"))
     except bx.EndpointConnectionError as exc:

@@ -36,11 +36,12 @@ import boto3
 import botocore.exceptions as bx
 from botocore.config import Config
 
-from ops import defaults, procs, stackfile
+from ops import defaults
+from ops import target as stack_target
 from ops import terraform as tf
 
 #: Where a redrive can run: the stack ``make local-up`` applied, or the one ``make deploy-aws`` deployed.
-TARGETS = ("local", "aws")
+TARGETS = stack_target.TARGETS
 #: How long a received message stays hidden from other readers while it is replayed (seconds).
 VISIBILITY_TIMEOUT_S = 120
 #: SQS's largest batch.
@@ -177,44 +178,13 @@ def resolve_target(name: str, *, state_dir: Path | None = None, aws_root: Path =
         For an unknown target, when no local stack is recorded or its cloud does not answer, when the AWS root was
         never applied, or when the outputs lack the function or the queue; the message says what to run.
     """
-    if name == "local":
-        directory = state_dir or stackfile.state_dir()
-        try:
-            state = stackfile.load(directory)
-        except ValueError as exc:
-            raise RedriveError(str(exc)) from exc
-        if state is None:
-            raise RedriveError(
-                f"no local stack is running (no {directory / stackfile.STATE_FILE}): start one with `make local-up`, "
-                "or redrive the AWS stack with `make redrive TARGET=aws`"
-            )
-        error = procs.probe_url(state.endpoint, timeout=1.5)
-        if error is not None:
-            raise RedriveError(
-                f"the {state.backend} local cloud at {state.endpoint} does not answer ({error.strerror or error}): "
-                "start it with `make local-up` (`make local-status` shows what runs)"
-            )
-        outputs, region, endpoint = state.outputs, state.region, state.endpoint
-    elif name == "aws":
-        try:
-            outputs = tf.outputs(aws_root)
-        except tf.TerraformError as exc:
-            raise RedriveError(f"cannot read the AWS stack's outputs: {exc}") from exc
-        if not outputs:
-            raise RedriveError(
-                f"no AWS stack: {aws_root} has no applied state; deploy it with `make deploy-aws` (state in S3: run "
-                "`make deploy-aws BACKEND_CONFIG=...` once so this checkout reads it), or use `TARGET=local`"
-            )
-        region, endpoint = str(outputs.get("region") or defaults.DEFAULT_REGION), None
-    else:
-        raise RedriveError(f"unknown target {name!r}: use TARGET=local (the stack of `make local-up`) or TARGET=aws")
-    missing = [o for o in ("function_name", "dlq_url") if not outputs.get(o)]
-    if missing:
-        raise RedriveError(
-            f"the {name} stack's outputs lack {', '.join(missing)}: apply it again (`make local-up` or "
-            "`make deploy-aws`)"
+    try:
+        where = stack_target.resolve(
+            name, required=("function_name", "dlq_url"), state_dir=state_dir, aws_root=aws_root
         )
-    return Target(name, region, endpoint, str(outputs["function_name"]), str(outputs["dlq_url"]))
+    except stack_target.TargetError as exc:
+        raise RedriveError(str(exc)) from exc
+    return Target(name, where.region, where.endpoint, where.outputs["function_name"], where.outputs["dlq_url"])
 
 
 # -- reading messages -------------------------------------------------------------------------------------------------

@@ -151,7 +151,7 @@ def test_a_dry_run_counts_found_skipped_and_queued_and_invokes_nothing(stack: ba
 
 
 def test_no_local_stack_and_a_wrong_target_say_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(backfill.BackfillError, match="no local stack is up.*make local-up"):
+    with pytest.raises(backfill.BackfillError, match="no local stack is running.*make local-up"):
         backfill.open_stack("local", tmp_path)
     with pytest.raises(backfill.BackfillError, match="unknown target 'prod'.*TARGET=local.*TARGET=aws"):
         backfill.open_stack("prod", tmp_path)
@@ -207,7 +207,7 @@ def test_manifest_rows_url_encode_the_key_as_batch_operations_reads_it() -> None
 
 def test_the_command_without_a_stack_exits_2_with_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert main(["backfill", "--state-dir", str(tmp_path)]) == 2
-    assert "no local stack is up" in capsys.readouterr().err
+    assert "no local stack is running" in capsys.readouterr().err
     assert main(["backfill", "--target", "staging", "--state-dir", str(tmp_path)]) == 2
     assert "unknown target 'staging'" in capsys.readouterr().err
 
