@@ -6,7 +6,7 @@ metadata to write) into JPEG bytes; :class:`JpegEncoder` is the protocol, and :f
 
 - :class:`JpegliEncoder` (``jpegli``, the default): Google's jpegli (package ``ajpegli``, which exposes jpegli's
   progressive level, subsampling and Huffman optimisation) writes a progressive JPEG with optimal Huffman tables in
-  one pass; our code splices the kept metadata segments in after SOI (jpegli writes none). About 6 % fewer bytes
+  one pass; our code splices the kept metadata segments in after SOI (jpegli writes none). About 9 % fewer bytes
   than sharp's mozjpeg preset at the same SSIMULACRA2, in a quarter of the time that jpegli + mozjpeg's lossless
   pass took for the same bytes (``bench/FINDINGS.md``).
 - :class:`PillowEncoder` (``pillow``): Pillow's libjpeg-turbo, progressive and optimised.
