@@ -132,6 +132,8 @@ def test_corrupt_jpg_is_listed_under_failed_with_its_reason_and_reprocessed(
     open_page(page, f"{dashboard_url}/failed")
     card = page.locator('[class*="st-key-failed-"]', has_text=key)
     card.first.wait_for()
+    # Streamlit streams a page's elements in: the card can be attached before its reason is.
+    card.first.get_by_text(reason).wait_for()
     assert card.first.get_by_text(reason).count() == 1
     screenshot(page, artifacts / "failed.png")
 
