@@ -16,6 +16,11 @@ BACKEND ?= auto
 # HOT_RELOAD=1: local-up runs the function live from lambda/ (a saved change takes effect at the next invocation).
 HOT_RELOAD ?=
 PYTEST_ARGS ?=
+# make test runs the suite on this many pytest-xdist workers (mostly waiting on stacks, so more than the cores);
+# tests that share a stack or a module's fixture run on one worker (tests/conftest.py, xdist_group).
+TEST_WORKERS ?= 4
+# make check runs the unit tests (CPU-bound) on one worker per core.
+CHECK_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 # Our own .tf files (tflocal's generated localstack_providers_override.tf and .terraform/ are not ours to format).
 TF_FILES = $(shell find terraform -name '*.tf' ! -name 'localstack_providers_override.tf' ! -path '*/.terraform/*')
 
@@ -75,10 +80,16 @@ fmt: $(VENV)/.installed ## Format Python (ruff) and Terraform (terraform fmt)
 	$(VENV)/bin/ruff check --fix .
 	terraform fmt $(TF_FILES)
 
+.PHONY: check
+check: $(VENV)/.installed ## The fast lane before every commit (about a minute): lint, format check, unit tests, terraform validate
+	$(MAKE) --no-print-directory lint
+	$(PY) -m ops validate
+	$(VENV)/bin/pytest tests/unit -q -n $(CHECK_WORKERS) $(PYTEST_ARGS)
+
 .PHONY: test
 test: install ## Run the whole suite: lint, unit, Terraform checks, integration, browser
 	$(MAKE) --no-print-directory lint
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: $(VENV)/.installed ## Run the offline unit tests only

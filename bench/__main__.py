@@ -206,11 +206,26 @@ def run(plan: Plan, out_dir: Path, cache_dir: Path | None, skip_e2e: bool) -> di
     figures["burst_images_per_minute"] = result.burst.images_per_minute if result.burst else None
     figures["local_up_cold_s"] = result.local_up.cold_s if result.local_up else None
     figures["local_up_warm_s"] = result.local_up.warm_s if result.local_up else None
+    # What the local cloud adds to the function's own time: ratios to compress() in this process, in this run.
+    figures["e2e_overhead_ratio_12mp"] = (
+        e2e.overhead_ratio(by_size["12mp"].p50_ms, big[0].compress_ms) if "12mp" in by_size else None
+    )
+    cores = os.cpu_count() or 1
+    figures["burst_efficiency"] = (
+        e2e.burst_efficiency(result.burst, [r.compress_ms for r in overhead], cores) if result.burst else None
+    )
+    details["e2e_overhead"] = {
+        "compress_p50_ms_12mp": big[0].compress_ms,
+        "compress_p50_ms_by_photo": {r.name: r.compress_ms for r in overhead},
+        "cores": cores,
+    }
     for key in (
         "e2e_p50_ms_1mp",
         "e2e_p50_ms_12mp",
         "e2e_p95_ms_12mp",
+        "e2e_overhead_ratio_12mp",
         "burst_images_per_minute",
+        "burst_efficiency",
         "local_up_cold_s",
         "local_up_warm_s",
     ):

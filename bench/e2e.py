@@ -382,6 +382,30 @@ def burst(stack: Stack, photos: Sequence[Photo], count: int, threads: int = 8, t
     )
 
 
+def overhead_ratio(e2e_p50_ms: float, compress_p50_ms: float) -> float:
+    """Return what the local cloud adds to the function's own work: e2e p50 / in-process ``compress()`` p50.
+
+    Both of the same image, taken in the same run (absolute times differ a lot between machines of one kind). 1.0
+    would be a platform that costs nothing; the goal is at most 1.15.
+    """
+    return round(e2e_p50_ms / compress_p50_ms, 3)
+
+
+def burst_efficiency(result: BurstResult, compress_ms: Sequence[float], cores: int) -> float:
+    """Return the burst's images per second over what the cores could do running ``compress()`` alone.
+
+    ``compress_ms`` holds the in-process ``compress()`` p50 of each photo given to :func:`burst`, in the same order
+    (the burst cycles through them). The ideal rate is ``cores`` images at once, each taking the mean
+    ``compress()`` time of the burst's images; 1.0 means the platform (server, dispatch, workers, S3 transfers,
+    logs) costs nothing, and the goal is at least 0.85.
+    """
+    if result.seconds <= 0 or not compress_ms:
+        return 0.0
+    mean_s = sum(compress_ms[i % len(compress_ms)] for i in range(result.count)) / result.count / 1000
+    accounted = result.destination + result.failed
+    return round((accounted / result.seconds) / (cores / mean_s), 3)
+
+
 def run(
     photos: Sequence[Photo],
     one_mp: Photo,

@@ -35,8 +35,10 @@ KEYS = (
     "e2e_p50_ms_1mp",
     "e2e_p50_ms_12mp",
     "e2e_p95_ms_12mp",
+    "e2e_overhead_ratio_12mp",
     "peak_rss_mb_24mp",
     "burst_images_per_minute",
+    "burst_efficiency",
     "local_up_cold_s",
     "local_up_warm_s",
 )
@@ -64,8 +66,10 @@ GOALS: dict[str, Goal] = {
     "e2e_p50_ms_1mp": Goal("(no goal)", None),
     "e2e_p50_ms_12mp": Goal("<= 400 ms", lambda v: v <= 400),
     "e2e_p95_ms_12mp": Goal("(no goal)", None),
+    "e2e_overhead_ratio_12mp": Goal("<= 1.15", lambda v: v <= 1.15),
     "peak_rss_mb_24mp": Goal("<= 300 MB", lambda v: v <= 300),
     "burst_images_per_minute": Goal("all uploads accounted for", None),  # judged from the burst's counts
+    "burst_efficiency": Goal(">= 0.85", lambda v: v >= 0.85),
     "local_up_cold_s": Goal("(no goal)", None),
     "local_up_warm_s": Goal("<= 20 s, snapshot restored", lambda v: v <= 20),  # and restored: see judge()
 }
@@ -86,8 +90,10 @@ DESCRIPTIONS = {
     "e2e_p50_ms_1mp": "upload -> object in destination, 1 MP, p50 (ms)",
     "e2e_p50_ms_12mp": "upload -> object in destination, 12 MP, p50 (ms)",
     "e2e_p95_ms_12mp": "upload -> object in destination, 12 MP, p95 (ms)",
+    "e2e_overhead_ratio_12mp": "12 MP end-to-end p50 / in-process compress() p50 of the same image, same run",
     "peak_rss_mb_24mp": "peak RSS of compress() on a 24 MP photo (MB)",
     "burst_images_per_minute": "burst through the embedded stack (images/minute)",
+    "burst_efficiency": "burst images/s / (cores / in-process compress() time of the same images), same run",
     "local_up_cold_s": "`python -m ops up` on a new state folder: server, Terraform apply, snapshot (s)",
     "local_up_warm_s": "`python -m ops up` again after `down`, nothing changed: snapshot restored, no apply (s)",
 }

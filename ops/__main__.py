@@ -1,4 +1,6 @@
-"""``python -m ops``: what ``make local-up``, ``local-down``, ``local-reset``, ``local-status`` and ``dashboard`` run.
+"""``python -m ops``: what ``make local-up``, ``local-down``, ``local-reset``, ``local-status``, ``dashboard`` run.
+
+``validate`` (part of ``make check``) runs ``terraform validate`` on both roots offline.
 
 The operations on a deployed stack, backfill and redrive, live in ``ops/backfill.py`` and ``ops/redrive.py``; their
 command line is the CLI users already have (``image-compressor backfill|redrive``, behind ``make backfill|redrive``).
@@ -70,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=int(os.environ.get("DASHBOARD_PORT", defaults.DASHBOARD_PORT)),
         help=f"port on 127.0.0.1 (default {defaults.DASHBOARD_PORT})",
+    )
+    commands.add_parser(
+        "validate",
+        help="terraform validate both roots (envs/local, envs/aws) offline, with their data in .local/terraform/",
     )
     st = commands.add_parser("status", help="show what runs and the stack outputs")
     st.add_argument("--json", action="store_true", help="print the state file plus process status as JSON")
@@ -162,6 +168,15 @@ def _status(args: argparse.Namespace) -> int:
     return 0 if found.up else 1
 
 
+def _validate() -> int:
+    """Validate each Terraform root with a data directory of its own under ``.local/terraform/`` (kept for speed)."""
+    for root in (terraform.LOCAL_ROOT, terraform.AWS_ROOT):
+        data_dir = terraform.CLI_CONFIG_DIR / f"validate-{root.name}"
+        terraform.validate(root, data_dir=data_dir)
+        _say(f"terraform validate: {root.relative_to(defaults.ROOT)} is valid")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return the exit status (errors are printed with what to do next)."""
     args = build_parser().parse_args(argv)
@@ -187,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "dashboard":
             launch.run_dashboard(args.port)
             return 0
+        if args.command == "validate":
+            return _validate()
         return _status(args)
     except (LocalCloudError, terraform.TerraformError) as exc:
         errors.print(f"error: {exc}", markup=False)

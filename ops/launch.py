@@ -364,6 +364,9 @@ def run_dashboard(port: int = defaults.DASHBOARD_PORT) -> None:
 
 #: The variables ``make local-up`` applied, in the local root where every Terraform command there loads them.
 LOCAL_UP_TFVARS = "local-up.auto.tfvars.json"
+#: Folder of an isolated stack's Terraform state directory that holds its private copy of the local root
+#: (``ops.local.Paths.apply_root``), so its tflocal runs never queue behind another stack's.
+PRIVATE_ROOT_DIR = "root"
 
 
 def local_up_variables(region: str = defaults.DEFAULT_REGION, hot_reload_dir: Path | None = None) -> dict[str, Any]:
@@ -418,10 +421,14 @@ def apply_local_stack(
 
 
 def destroy_local_stack(endpoint: str, tf_state_dir: Path, *, region: str = defaults.DEFAULT_REGION) -> None:
-    """Destroy what :func:`apply_local_stack` made (same root, state directory and region)."""
-    terraform.destroy(
-        terraform.LOCAL_ROOT, {"region": region}, local=True, endpoint=endpoint, state_dir=tf_state_dir, region=region
-    )
+    """Destroy what :func:`apply_local_stack` made (same root, state directory and region).
+
+    The stack's private copy of the root (:data:`PRIVATE_ROOT_DIR` in ``tf_state_dir``) when it has one, else
+    ``terraform/envs/local``.
+    """
+    private = Path(tf_state_dir) / PRIVATE_ROOT_DIR / terraform.LOCAL_ROOT.relative_to(terraform.REPO_ROOT)
+    root = private if private.is_dir() else terraform.LOCAL_ROOT
+    terraform.destroy(root, {"region": region}, local=True, endpoint=endpoint, state_dir=tf_state_dir, region=region)
 
 
 # -- python -m ops, in a process group of its own ----------------------------------------------------------------

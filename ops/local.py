@@ -106,6 +106,35 @@ class Paths:
         """The embedded stack's snapshot (``snapshot/`` in the state directory)."""
         return snapshots.Snapshot(self.state_dir / snapshots.SNAPSHOT_DIR)
 
+    def apply_root(self) -> Path:
+        """Return the root module an apply of this stack runs in: :attr:`tf_root`, or a private copy of it.
+
+        tflocal writes its provider override file into the root for each command, so runs in one root take turns
+        (``ops.terraform``'s root lock). The project's own stack applies in :attr:`tf_root`, where users run
+        ``tflocal`` by hand. An isolated stack (:attr:`tf_state` set: the tests, the bench) applies from a copy of
+        its own in ``tfstate/root/`` (``launch.PRIVATE_ROOT_DIR``): the root's ``*.tf`` files and provider lock
+        file are copied, and the folders they reach by relative path (``terraform/modules``, ``build``) are links
+        to the project's. Isolated stacks on other ports then apply side by side instead of queueing for the root.
+        """
+        if self.tf_state is None:
+            return self.tf_root
+        project = self.tf_state / launch.PRIVATE_ROOT_DIR
+        copy = project / self.tf_root.relative_to(self.root)
+        copy.mkdir(parents=True, exist_ok=True)
+        wanted = {f.name for f in self.tf_root.iterdir() if f.suffix == ".tf" or f.name == ".terraform.lock.hcl"}
+        wanted.discard(terraform.TFLOCAL_OVERRIDE_FILE)
+        for stale in copy.iterdir():
+            if stale.is_file() and stale.name not in wanted and stale.name != terraform.TFLOCAL_OVERRIDE_FILE:
+                stale.unlink()
+        for name in wanted:
+            shutil.copyfile(self.tf_root / name, copy / name)
+        for shared in (self.tf_root.parent.parent / "modules", self.build_dir):
+            link = project / shared.relative_to(self.root)
+            if not link.is_symlink():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(shared, target_is_directory=True)
+        return copy
+
     def forget_tf_state(self) -> None:
         """Remove the Terraform state of this stack (its resources are gone with the emulator that held them)."""
         if self.tf_state is not None:
@@ -496,7 +525,7 @@ def up(
                 region=region,
                 on_output=lambda line: _progress(line, say),
                 hot_reload_dir=hot_reload_dir,
-                root=p.tf_root,
+                root=p.apply_root(),
             )
             if fingerprint is not None and fresh:
                 _save_snapshot(p, port, fingerprint, current_fingerprint(), outputs, say)

@@ -60,13 +60,66 @@ _MARKERS = {"integration": "integration", "browser": "browser", "tooling": "tool
 STACK_BACKENDS = ("embedded", "ministack")
 
 
+#: Session fixtures that start a server or a stack, the xdist group of the tests that use each, heaviest first.
+#: ``make test`` runs ``pytest -n <workers> --dist loadgroup``: the tests of one group run on one worker, in order,
+#: so each of these starts once per run (fixtures are per worker), and the groups run side by side.
+STACK_GROUPS = {
+    "embedded_stack": "stack-embedded",
+    "fault_stack": "stack-faults",
+    "ministack_stack": "stack-ministack",
+    "local_cloud": "local-cloud",
+}
+
+
+def xdist_group(item: pytest.Item) -> str | None:
+    """Return the xdist group of ``item``: the stack or server it needs, else its module when it shares a fixture.
+
+    A test on ``local_stack`` belongs to its backend's stack. A test outside ``tests/unit`` whose fixtures include
+    one defined in its own module with a scope wider than the function (a module's uploads, a session's layers)
+    runs with the rest of its module, so that fixture is made once. Other tests go to whichever worker is free.
+    """
+    callspec = getattr(item, "callspec", None)
+    backend = callspec.params.get("local_stack") if callspec else None
+    if backend:
+        return STACK_GROUPS[f"{backend}_stack"]
+    names = set(getattr(item, "fixturenames", ()))
+    for fixture, group in STACK_GROUPS.items():
+        if fixture in names:
+            return group
+    parts = Path(str(item.path)).relative_to(TESTS).parts
+    if parts and parts[0] == "unit":
+        return None
+    module_id = item.nodeid.split("::", 1)[0]
+    definitions = getattr(item, "_fixtureinfo", None)
+    for defs in definitions.name2fixturedefs.values() if definitions else ():
+        if any(d.scope != "function" and d.baseid == module_id for d in defs):
+            return module_id
+    return None
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Mark each test with its :func:`xdist_group` as it is collected, before pytest-xdist reads the marks."""
+    group = xdist_group(item)
+    if group is not None:
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _order(item: pytest.Item) -> tuple[int, bool]:
+    """Sort key: the stack groups first, heaviest first (one to a worker), then the rest; stack destroyers last."""
+    marks = [mark.args[0] for mark in item.iter_markers("xdist_group")]
+    ranks = list(STACK_GROUPS.values())
+    rank = min((ranks.index(name) for name in marks if name in ranks), default=len(ranks))
+    return rank, item.get_closest_marker("destroys_stack") is not None
+
+
 @pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture parameters
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark each test by its folder (``integration``, ``browser``, ``tooling``), so ``-m`` selects by cost.
 
     A test marked ``differs_on(backend, reason)`` that runs on that backend (``local_stack``'s parameter) becomes a
     strict expected failure with the reason: the difference from AWS is on record, and the day it is fixed the
-    test says so (XPASS fails). Tests marked ``destroys_stack`` move to the end of the session.
+    test says so (XPASS fails). The stack groups come first (see :data:`STACK_GROUPS`); a test marked
+    ``destroys_stack`` moves to the end of its group, after every other test of that stack.
     """
     for item in items:
         parts = Path(str(item.path)).relative_to(TESTS).parts
@@ -77,8 +130,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for mark in item.iter_markers("differs_on"):
             if mark.args[0] == backend:
                 item.add_marker(pytest.mark.xfail(strict=True, reason=f"{backend} differs from AWS: {mark.args[1]}"))
-    # Tests that destroy their stack run last, so no later test finds it gone.
-    items[:] = sorted(items, key=lambda item: item.get_closest_marker("destroys_stack") is not None)
+    # Stack groups first; a test that destroys its stack runs after every other test of that stack.
+    items[:] = sorted(items, key=_order)
 
 
 # -- tests/unit: pure and offline ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -33,8 +34,9 @@ TEST_RETRY_DELAYS = "0.2,0.4"
 UP_TIMEOUT_S = 1800
 DOWN_TIMEOUT_S = 120
 DESTROY_TIMEOUT_S = 600
-# A destroy known to hang on a backend (see tests/integration/test_e2e.py) is given up after this long.
-DESTROY_HANG_S = 150
+# A destroy whose remaining resources are the buckets, and whose buckets' objects stay as they are this long, is
+# stuck emptying a force_destroy bucket (a healthy destroy deletes a bucket's objects in a second or two).
+DESTROY_STALL_S = 20.0
 
 
 def make_client(endpoint: str, region: str, service: str) -> Any:
@@ -141,11 +143,26 @@ def leftovers(info: StackInfo) -> list[str]:
     return found
 
 
-def destroy_stack(info: StackInfo, port: int, timeout: float = DESTROY_TIMEOUT_S) -> None:
+def bucket_contents(info: StackInfo) -> dict[str, list[str]]:
+    """Return the keys in each of the stack's buckets that still exists (bucket name to sorted keys)."""
+    s3 = info.client("s3")
+    names = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    found: dict[str, list[str]] = {}
+    for output in ("source_bucket", "destination_bucket", "failed_bucket"):
+        bucket = info.outputs[output]
+        if bucket in names:
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            found[bucket] = sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+    return found
+
+
+def destroy_stack(info: StackInfo, port: int, timeout: float = DESTROY_TIMEOUT_S, stall_s: float | None = None) -> None:
     """Run :func:`ops.launch.destroy_local_stack` on the stack in a process group of its own.
 
     A destroy that hangs (a provider retrying for ever) is killed with its terraform and provider processes after
     ``timeout`` seconds (default :data:`DESTROY_TIMEOUT_S`) and reported, instead of blocking the test session.
+    With ``stall_s``, it is also given up as soon as only buckets are left and their objects stay the same for
+    ``stall_s`` seconds (a force_destroy bucket that never empties), naming the keys that stay.
     """
     assert info.state_dir is not None
     code = (
@@ -156,13 +173,31 @@ def destroy_stack(info: StackInfo, port: int, timeout: float = DESTROY_TIMEOUT_S
     proc = subprocess.Popen(
         args, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
-    try:
-        output, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    output_lines: list[str] = []
+    reader = threading.Thread(target=lambda: output_lines.extend(proc.stdout or ()), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout
+    last: tuple[Any, float] = (None, time.monotonic())
+    stalled = ""
+    while proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(1.0)
+        if stall_s is None:
+            continue
+        left = leftovers(info)
+        contents = bucket_contents(info) if left and all(item.startswith("bucket ") for item in left) else None
+        if contents is None or contents != last[0]:
+            last = (contents, time.monotonic())
+        elif time.monotonic() - last[1] >= stall_s:
+            stalled = f"only the buckets are left and their objects did not change for {stall_s:.0f} s: {contents}"
+            break
+    if proc.poll() is None:
         procs.stop_group(proc.pid, timeout=5)
-        output, _ = proc.communicate()
-        raise AssertionError(f"terraform destroy did not finish within {timeout:.0f} s:\n{output[-3000:]}") from None
-    assert proc.returncode == 0, f"terraform destroy failed:\n{output[-3000:]}"
+        proc.wait()
+        reader.join(timeout=5)
+        why = stalled or f"did not finish within {timeout:.0f} s"
+        raise AssertionError(f"terraform destroy {why}:\n{''.join(output_lines)[-3000:]}")
+    reader.join(timeout=5)
+    assert proc.returncode == 0, f"terraform destroy failed:\n{''.join(output_lines)[-3000:]}"
 
 
 def poll(check: Callable[[], Any], timeout: float = 60.0, interval: float = 0.3, what: str = "condition") -> Any:

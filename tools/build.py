@@ -16,11 +16,13 @@ Same inputs, same bytes: see :mod:`tools.detzip`. ``--from-docker-zip`` re-packs
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import logging
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -199,6 +201,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Lock file in the output directory: one build at a time writes there (two `make build`s, parallel test workers).
+LOCK_FILE = ".build.lock"
+
+
+@contextlib.contextmanager
+def build_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``out`` for the length of a build; a second build waits, then finds it current.
+
+    Parameters
+    ----------
+    out : Path
+        The output directory (created when missing); the lock file :data:`LOCK_FILE` lives in it.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("waiting for another build in %s to finish", out)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the build from the command line; return 0 on success, 1 on a build error (message on stderr)."""
     args = _parser().parse_args(argv)
@@ -207,22 +235,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         date_time = zip_date_time()
         arches = parse_arches(args.arch)
         out: Path = args.out
-        out.mkdir(parents=True, exist_ok=True)
-        if args.from_docker_zip is not None:
-            if len(arches) != 1:
-                raise BuildError("--from-docker-zip re-packs one layer: pass a single --arch")
-            repack_layer(
-                args.from_docker_zip,
-                out / LAYER_ZIP,
-                target=LayerTarget(arches[0]),
-                requirements=REQUIREMENTS,
-                date_time=date_time,
-            )
-            return 0
-        if args.only in (None, "function"):
-            build_function(out, date_time=date_time)
-        if args.only in (None, "layer"):
-            build_layers(out, arches, cache_dir=args.cache_dir, force=args.force, date_time=date_time)
+        with build_lock(out):
+            if args.from_docker_zip is not None:
+                if len(arches) != 1:
+                    raise BuildError("--from-docker-zip re-packs one layer: pass a single --arch")
+                repack_layer(
+                    args.from_docker_zip,
+                    out / LAYER_ZIP,
+                    target=LayerTarget(arches[0]),
+                    requirements=REQUIREMENTS,
+                    date_time=date_time,
+                )
+                return 0
+            if args.only in (None, "function"):
+                build_function(out, date_time=date_time)
+            if args.only in (None, "layer"):
+                build_layers(out, arches, cache_dir=args.cache_dir, force=args.force, date_time=date_time)
     except (BuildError, ZipError) as exc:
         log.error("error: %s", exc)
         return 1

@@ -291,9 +291,8 @@ def test_up_again_reuses_the_server_and_changes_nothing(local_stack):
 def test_terraform_destroy_leaves_nothing(local_stack, uploaded):
     # Runs last in the session (tests/conftest.py moves it there): the stack is gone afterwards. The buckets still
     # hold the uploads (keys with spaces, "+" and unicode), as a user's stack would.
-    timeout = stacks.DESTROY_TIMEOUT_S if local_stack.backend == "embedded" else stacks.DESTROY_HANG_S
     try:
-        stacks.destroy_stack(local_stack, local_stack.port, timeout=timeout)
+        stacks.destroy_stack(local_stack, local_stack.port, stall_s=stacks.DESTROY_STALL_S)
     finally:
         local_stack.destroyed = True
     assert stacks.leftovers(local_stack) == []

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench import encoders, metrics, plots, report, speed
+from bench import e2e, encoders, metrics, plots, report, speed
 from bench.corpus import camera_jpeg
 from ops.stats import percentile
 from tests.jpegs import photo_image, photo_jpeg
@@ -143,6 +143,29 @@ def test_warm_local_up_goal_needs_the_snapshot_restored():
     doc = report.build_json(figures, {}, restored, {})
     assert (doc["local_up_cold_s"], doc["local_up_warm_s"]) == (90.0, 4.0)
     assert "| `local_up_warm_s`<br>" in report.results_table(doc)
+
+
+def test_overhead_ratio_is_end_to_end_over_the_functions_own_time():
+    assert e2e.overhead_ratio(460.0, 400.0) == 1.15
+    assert report.judge("e2e_overhead_ratio_12mp", 1.15, {}) is True
+    assert report.judge("e2e_overhead_ratio_12mp", 1.16, {}) is False
+
+
+def _burst(count: int, seconds: float, failed: int = 0, missing: int = 0) -> e2e.BurstResult:
+    done = count - failed - missing
+    return e2e.BurstResult(count, seconds, done / seconds * 60, done, failed, missing, 1.0, 8)
+
+
+def test_burst_efficiency_compares_with_the_cores_running_compress_alone():
+    # 2 cores, photos of 100 and 300 ms alternating: the ideal is 2 / 0.2 s = 10 images/s.
+    assert e2e.burst_efficiency(_burst(10, 1.0), [100.0, 300.0], cores=2) == 1.0
+    assert e2e.burst_efficiency(_burst(10, 2.0), [100.0, 300.0], cores=2) == 0.5
+    # The mean follows the burst's own cycle through the photos: 3 images are 100, 300, 100 ms.
+    assert e2e.burst_efficiency(_burst(3, 1.0), [100.0, 300.0], cores=1) == pytest.approx(0.5, abs=1e-3)
+    # Failed copies are accounted for; missing ones are not.
+    assert e2e.burst_efficiency(_burst(10, 1.0, failed=2), [100.0, 300.0], cores=2) == 1.0
+    assert e2e.burst_efficiency(_burst(10, 1.0, missing=5), [100.0, 300.0], cores=2) == 0.5
+    assert report.judge("burst_efficiency", 0.85, {}) is True and report.judge("burst_efficiency", 0.8, {}) is False
 
 
 def test_plot_is_a_png(tmp_path):
