@@ -39,7 +39,7 @@ export DISABLE_DEPRECATION_NOTICE := 1
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\nTargets:\n"} \
 		/^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@printf "\nVariables: BACKEND=auto|embedded|ministack|localstack  HOT_RELOAD=1 (local-up)  TF_PROVIDER_MIRROR=<dir>\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n           PREFIX=<p> TARGET=local|aws FORCE=1 DRY_RUN=1 (backfill)  TARGET=local|aws (redrive)\n"
+	@printf "\nVariables: BACKEND=auto|embedded|ministack|localstack  HOT_RELOAD=1 (local-up)  TF_PROVIDER_MIRROR=<dir>\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n           PREFIX=<p> TARGET=local|aws FORCE=1 DRY_RUN=1 (backfill)  TARGET=local|aws (redrive)\n           TEST_WORKERS=<n> (test)  PYTEST_ARGS=<args> (test, check)\n"
 
 # The venv is a file target: rebuilt when the dependency list or the lock changes.
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
