@@ -143,6 +143,12 @@ def leftovers(info: StackInfo) -> list[str]:
     return found
 
 
+def keys_in(s3: Any, bucket: str, prefix: str = "") -> set[str]:
+    """Return every key in ``bucket`` (under ``prefix``), over all pages of ``list_objects_v2``."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return {obj["Key"] for page in pages for obj in page.get("Contents", [])}
+
+
 def bucket_contents(info: StackInfo) -> dict[str, list[str]]:
     """Return the keys in each of the stack's buckets that still exists (bucket name to sorted keys)."""
     s3 = info.client("s3")
@@ -151,8 +157,7 @@ def bucket_contents(info: StackInfo) -> dict[str, list[str]]:
     for output in ("source_bucket", "destination_bucket", "failed_bucket"):
         bucket = info.outputs[output]
         if bucket in names:
-            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-            found[bucket] = sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+            found[bucket] = sorted(keys_in(s3, bucket))
     return found
 
 

@@ -99,11 +99,6 @@ def _env(embedded_stack) -> dict[str, str]:
     return {**cli_env(), stackfile.STATE_DIR_ENV: str(embedded_stack.state_dir)}
 
 
-def keys_under(s3: Any, bucket: str, prefix: str) -> set[str]:
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return {obj["Key"] for page in pages for obj in page.get("Contents", [])}
-
-
 @pytest.fixture(scope="module")
 def first_run(embedded_stack, untriggered) -> dict[str, Any]:
     prefix, _ = untriggered
@@ -127,8 +122,8 @@ def test_the_first_run_processes_every_jpeg_once_through_the_function(embedded_s
     assert first_run["pending"] == first_run["not_queued"] == 0
     s3 = embedded_stack.client("s3")
     out = embedded_stack.outputs
-    destination = keys_under(s3, out["destination_bucket"], prefix)
-    failed = keys_under(s3, out["failed_bucket"], prefix)
+    destination = stacks.keys_in(s3, out["destination_bucket"], prefix)
+    failed = stacks.keys_in(s3, out["failed_bucket"], prefix)
     assert destination == {k for k in bodies if "/good/" in k}
     assert failed == {k for k in bodies if "/bad/" in k}
     for key in list(failed)[:4]:

@@ -25,7 +25,7 @@ from ops import local
 from ops.launch import run_ops
 from tests import stacks
 from tests.jpegs import photo_image, photo_jpeg
-from tests.stacks import cli_env
+from tests.stacks import cli_env, keys_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -52,11 +52,6 @@ UPLOADS: dict[str, tuple[bytes, str]] = {
     "broken/disguised png.jpg": (png_bytes(), "failed"),
 }
 NOT_A_TRIGGER = "notes/readme.txt"
-
-
-def keys_in(s3: Any, bucket: str) -> set[str]:
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-    return {obj["Key"] for page in pages for obj in page.get("Contents", [])}
 
 
 def drain(sqs: Any, queue_url: str, until: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from image_compressor.notification import parse_message
 
 from ops import procs, redrive, stackfile
 from tests.jpegs import photo_jpeg
-from tests.stacks import PROJECT_ROOT, StackInfo, cli_env, injected_fault, poll, write_stack_file
+from tests.stacks import PROJECT_ROOT, StackInfo, cli_env, injected_fault, keys_in, poll, write_stack_file
 
 pytestmark = pytest.mark.integration
 
@@ -36,11 +36,6 @@ def make_redrive(info: StackInfo, *extra: str) -> subprocess.CompletedProcess[st
         text=True,
         timeout=MAKE_TIMEOUT_S,
     )
-
-
-def keys_in(s3: Any, bucket: str, prefix: str) -> set[str]:
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return {obj["Key"] for page in pages for obj in page.get("Contents", [])}
 
 
 def notifications(sqs: Any, queue_url: str, prefix: str, until: Any) -> list[dict[str, Any]]:
