@@ -30,6 +30,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -250,17 +251,30 @@ def built() -> Path:
     return PROJECT_ROOT / "build"
 
 
+#: What an ``up`` prints when the AWS provider repeated a CreateFunction that had already succeeded (not yet
+#: understood: see the issue 22 closing note); the only failure of ``up`` the stack fixtures try once more.
+DUPLICATE_CREATE = "ResourceConflictException: Function already exist"
+
+
 def _stack(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
     """Bring the real stack up on ``backend`` on a free port; destroy it, check nothing is left, stop it."""
     env = cli_env()
-    state_dir = tmp_path_factory.mktemp(f"{backend}-stack")
-    keep_log = state_dir / "server-session.log"
-    port = procs.free_port()
-    try:
-        up, current = launch.stack_up(state_dir, port, env, UP_TIMEOUT_S, keep_log=keep_log, backend=backend)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"`python -m ops up` did not finish within {exc.timeout} s:\n{exc.output}\n{exc.stderr}")
-    if current is None:
+    for attempt in (1, 2):
+        state_dir = tmp_path_factory.mktemp(f"{backend}-stack")
+        keep_log = state_dir / "server-session.log"
+        port = procs.free_port()
+        try:
+            up, current = launch.stack_up(state_dir, port, env, UP_TIMEOUT_S, keep_log=keep_log, backend=backend)
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(f"`python -m ops up` did not finish within {exc.timeout} s:\n{exc.output}\n{exc.stderr}")
+        if current is not None:
+            break
+        if attempt == 1 and DUPLICATE_CREATE in up.stdout + up.stderr:
+            # Seen once in about ten parallel runs: the provider sent CreateFunction again after the first one had
+            # created the function, and got 409. The stack is brought up again on a fresh server, on the record.
+            tail = (up.stdout + up.stderr)[-800:]
+            warnings.warn(f"`ops up` on {backend} hit a repeated CreateFunction; up again:\n{tail}", stacklevel=2)
+            continue
         pytest.fail(f"`python -m ops up` failed:\n{up.stdout}\n{up.stderr}")
     info = StackInfo(current.endpoint, current.region, current.outputs, state_dir, port, up.stdout, backend)
     yield info
