@@ -37,7 +37,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -48,7 +47,7 @@ from typing import Any
 
 from bench.corpus import Photo
 from bench.metrics import median
-from ops import defaults
+from ops.stack import Policy, Stack, read_stack_file
 from ops.stats import percentile
 
 log = logging.getLogger(__name__)
@@ -71,33 +70,14 @@ class LocalUpResult:
     build_s: float
 
 
-@dataclass
-class Stack:
-    """A running embedded stack started by the bench."""
-
-    endpoint: str
-    outputs: dict[str, Any]
-    pid: int
-    state_dir: Path
-    local_up: LocalUpResult | None = None
-
-    def client(self, service: str) -> Any:
-        """Return a boto3 client for ``service`` on this stack."""
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=defaults.DEFAULT_REGION,
-            aws_access_key_id=defaults.LOCAL_CREDENTIAL,
-            aws_secret_access_key=defaults.LOCAL_CREDENTIAL,
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}, read_timeout=120, max_pool_connections=16),
-        )
+#: The bench's clients: retried a little (a burst loads the local cloud), long reads (12 MP bodies), a pool per burst.
+BENCH_POLICY = Policy("bench", retries=3, read_timeout=120.0, pool=16)
 
 
-def start_stack(apply_timeout: float = 600.0) -> Stack:
+def start_stack(apply_timeout: float = 600.0) -> tuple[Stack, LocalUpResult]:
     """Build the artifacts and bring an embedded stack up on a free port, the way the tests do (:mod:`ops.launch`).
+
+    Returns the stack (read from the stack file ``up`` wrote in a temporary state folder) and the ``local-up`` times.
 
     ``apply_timeout`` bounds ``python -m ops up`` (server start and Terraform apply, which waits for any other
     tflocal run on the same root); on timeout everything it started is stopped.
@@ -131,13 +111,13 @@ def start_stack(apply_timeout: float = 600.0) -> Stack:
     warm_s, (up, current) = _timed_up(state_dir, port, apply_timeout)
     restored = "restored the stack from" in up.stdout
     log.info("e2e: warm up in %.1f s (%s)", warm_s, "snapshot restored" if restored else "applied again")
-    stack = Stack(current.endpoint, current.outputs, int((current.server or {}).get("pid") or 0), state_dir)
-    stack.local_up = LocalUpResult(round(cold_s, 2), round(warm_s, 2), restored, round(build_s, 2))
+    stack = read_stack_file(state_dir / stackfile.STATE_FILE)
+    local_up = LocalUpResult(round(cold_s, 2), round(warm_s, 2), restored, round(build_s, 2))
     missing = stackfile.missing_outputs(current.outputs)
     if missing:
         stop_stack(stack)
         raise StackError(f"the local stack has no {', '.join(missing)} output")
-    return stack
+    return stack, local_up
 
 
 def _timed_up(state_dir: Path, port: int, timeout: float) -> tuple[float, tuple[Any, Any]]:
@@ -170,8 +150,13 @@ def stop_stack(stack: Stack) -> None:
     """Stop the stack started by :func:`start_stack` (server and its workers) and remove its state folder."""
     from ops import launch
 
-    launch.stack_down(stack.state_dir)
-    shutil.rmtree(stack.state_dir, ignore_errors=True)
+    launch.stack_down(_state_dir(stack))
+    shutil.rmtree(_state_dir(stack), ignore_errors=True)
+
+
+def _state_dir(stack: Stack) -> Path:
+    """The temporary state folder of a stack the bench started (where its stack file and server log are)."""
+    return Path(stack.stack_file or ".").parent
 
 
 @dataclass
@@ -249,7 +234,7 @@ def _wait_for(
 def function_errors(stack: Stack, limit: int = 3) -> str:
     """Return the last distinct function failures from the server's log as ``"; the function failed: ..."``."""
     try:
-        lines = (stack.state_dir / "server.log").read_text(errors="replace").splitlines()
+        lines = (_state_dir(stack) / "server.log").read_text(errors="replace").splitlines()
     except OSError:
         return ""
     found: list[str] = []
@@ -290,15 +275,14 @@ def latency(
     local executor (2 by default) has started and run the function once. After each measured upload,
     :data:`SETTLE_S` later, ``photo`` goes once through ``compress()`` in this process (``inprocess_p50_ms``).
     """
-    s3 = stack.client("s3")
+    s3 = stack.client("s3", BENCH_POLICY)
     buckets = _buckets(stack)
     run = uuid.uuid4().hex[:8]
 
     def one(key: str) -> tuple[str | None, float]:
-        client = stack.client("s3")
         start = time.perf_counter()
-        client.put_object(Bucket=buckets["source"], Key=key, Body=photo.data, ContentType="image/jpeg")
-        where = _wait_for(client, buckets, key, timeout)
+        s3.put_object(Bucket=buckets["source"], Key=key, Body=photo.data, ContentType="image/jpeg")
+        where = _wait_for(s3, buckets, key, timeout)
         return where, (time.perf_counter() - start) * 1000
 
     with ThreadPoolExecutor(warm_workers) as pool:
@@ -359,16 +343,13 @@ def latency(
 
 def burst(stack: Stack, photos: Sequence[Photo], count: int, threads: int = 8, timeout: float = 600.0) -> BurstResult:
     """Send ``count`` uploads at once from ``threads`` threads and wait until every one is accounted for."""
-    s3 = stack.client("s3")
+    s3 = stack.client("s3", BENCH_POLICY)
     buckets = _buckets(stack)
     prefix = f"burst/{uuid.uuid4().hex[:8]}/"
     items = [(f"{prefix}{i:04d}.jpg", photos[i % len(photos)]) for i in range(count)]
-    local = threading.local()
 
     def put(item: tuple[str, Photo]) -> None:
-        if not hasattr(local, "s3"):
-            local.s3 = stack.client("s3")
-        local.s3.put_object(Bucket=buckets["source"], Key=item[0], Body=item[1].data, ContentType="image/jpeg")
+        s3.put_object(Bucket=buckets["source"], Key=item[0], Body=item[1].data, ContentType="image/jpeg")
 
     def listed(bucket: str) -> set[str]:
         keys: set[str] = set()
@@ -453,11 +434,11 @@ def run(
     if os.environ.get("BENCH_SKIP_E2E", "").strip() in {"1", "true", "yes"}:
         return E2EResult(error="skipped: BENCH_SKIP_E2E is set")
     try:
-        stack = start_stack(apply_timeout)
+        stack, local_up = start_stack(apply_timeout)
     except StackError as exc:
         log.error("e2e not measured: %s", exc)
         return E2EResult(error=str(exc))
-    result = E2EResult(local_up=stack.local_up)
+    result = E2EResult(local_up=local_up)
     try:
         result.latency.append(latency(stack, "1mp", one_mp, samples_1mp))
         result.latency.append(latency(stack, "12mp", twelve_mp, samples_12mp))

@@ -27,13 +27,13 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
-from ops import defaults, launch, procs
+from ops import defaults, launch, procs, stackfile
+from ops.stack import Policy, Stack, read_stack_file
 
 log = logging.getLogger("bench.fidelity")
 RESULTS = Path(__file__).resolve().parent / "results" / "fidelity.json"
+#: Answers as the backend gave them: one retry at most (a fidelity difference must not be retried away), long reads.
+AS_IS = Policy("as-is", retries=1, read_timeout=300.0, pool=32)
 
 PROBE = """
 import json, os, time
@@ -97,18 +97,17 @@ def measure(backend: str, burst: int) -> dict[str, Any]:
         raise SystemExit(f"`python -m ops up --backend {backend}` failed:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}")
     result: dict[str, Any] = {"backend": backend, "local_up_s": round(time.monotonic() - started, 1)}
     try:
-        result.update(_measure(current.endpoint, current.outputs, port, burst))
+        result.update(_measure(read_stack_file(state_dir / stackfile.STATE_FILE), port, burst))
     finally:
         launch.stack_down(state_dir)
     return result
 
 
-def _measure(endpoint: str, out: dict[str, Any], port: int, burst: int) -> dict[str, Any]:
-    config = Config(retries={"max_attempts": 1}, read_timeout=300)
-    creds = {"aws_access_key_id": defaults.LOCAL_CREDENTIAL, "aws_secret_access_key": defaults.LOCAL_CREDENTIAL}
+def _measure(stack: Stack, port: int, burst: int) -> dict[str, Any]:
+    out = stack.outputs
 
     def client(service: str) -> Any:
-        return boto3.client(service, endpoint_url=endpoint, region_name=defaults.DEFAULT_REGION, config=config, **creds)
+        return stack.client(service, AS_IS)
 
     s3, lam, logs, sqs, iam = (client(s) for s in ("s3", "lambda", "logs", "sqs", "iam"))
     r: dict[str, Any] = {}

@@ -11,14 +11,15 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
+from image_compressor_cli import stackargs
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ops import backfill
+from ops.stack import StackError
 
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1
@@ -45,12 +46,6 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         ),
     )
     sub.add_argument("--prefix", default="", metavar="P", help="only keys that start with P (default: the bucket)")
-    sub.add_argument(
-        "--target",
-        default="local",
-        metavar="T",
-        help="local (the stack of `make local-up`) or aws (the stack of `make deploy-aws`); default local",
-    )
     sub.add_argument("--force", action="store_true", help="process objects that already have a current outcome too")
     sub.add_argument("--dry-run", action="store_true", help="only count what would be queued; invoke nothing")
     sub.add_argument(
@@ -76,7 +71,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         help="how long to wait for the outcomes of the queued objects; 0 does not wait "
         f"(default: {backfill.DEFAULT_WAIT_S:.0f})",
     )
-    sub.add_argument("--state-dir", type=Path, default=None, help="the local stack's state directory (default .local/)")
+    stackargs.add_arguments(sub)
     sub.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     return sub
 
@@ -85,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the backfill the parsed ``args`` ask for; print the summary; return the exit code."""
     errors = Console(file=sys.stderr, highlight=False, soft_wrap=True)
     try:
-        stack = backfill.open_stack(args.target, args.state_dir)
+        stack = stackargs.resolve(args, backfill.NEEDED_OUTPUTS)
         with _progress() as progress:
             summary = backfill.run(
                 stack,
@@ -98,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                 progress=progress,
                 progress_file=backfill.progress_path(args.target, args.state_dir),
             )
-    except backfill.BackfillError as exc:
+    except (StackError, backfill.BackfillError) as exc:
         errors.print(f"image-compressor backfill: error: {exc}", markup=False)
         return EXIT_USAGE
     if args.json:

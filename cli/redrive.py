@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
+from image_compressor_cli import stackargs
 from rich.console import Console
 
 from ops import redrive
+from ops.stack import OPERATION, StackError
 
 EXIT_OK = 0
 EXIT_LEFT = 1
@@ -36,20 +37,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         epilog="Exit status: 0 when the queue was emptied (or was empty), 1 when messages stay in it, 2 when the "
         "redrive cannot run (no stack, missing queue or function). Example: image-compressor redrive --target local",
     )
-    sub.add_argument(
-        "--target",
-        choices=redrive.TARGETS,
-        default="local",
-        help="local: the stack of `make local-up` (.local/stack.json); aws: the stack of `make deploy-aws` "
-        "(terraform/envs/aws outputs, your AWS credentials) (default: local)",
-    )
-    sub.add_argument(
-        "--state-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="the local state directory holding stack.json (default: .local/ or LOCALCLOUD_STATE_DIR)",
-    )
+    stackargs.add_arguments(sub)
     sub.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     return sub
 
@@ -61,14 +49,14 @@ def run(args: argparse.Namespace) -> int:
     reason for each message left. Returns 0 when nothing is left, 1 when messages stay, 2 when the redrive could not
     run (the error says what to do).
     """
-    target, state_dir, as_json = args.target, args.state_dir, args.json
+    as_json = args.json
     out = Console(file=sys.stderr if as_json else sys.stdout, highlight=False, soft_wrap=True)
     try:
-        stack = redrive.resolve_target(target, state_dir=state_dir)
-        sqs, lam = stack.client("sqs"), stack.client("lambda")
+        stack = stackargs.resolve(args, redrive.NEEDED_OUTPUTS)
+        depth = redrive.queue_depth(stack.client("sqs", OPERATION), stack.output("dlq_url"))
         out.print(
-            f"Redriving {stack.dlq_url} through {stack.function_name} ({stack.name}, {stack.region}), "
-            f"{redrive.queue_depth(sqs, stack.dlq_url)} message(s) in the queue",
+            f"Redriving {stack.output('dlq_url')} through {stack.output('function_name')} ({stack.target}, "
+            f"{stack.region}), {depth} message(s) in the queue",
             markup=False,
         )
 
@@ -79,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 out.print(f"  left     {letter.message_id}: {reason}", markup=False)
 
-        summary = redrive.redrive(sqs, lam, stack.dlq_url, stack.function_name, on_message=report)
-    except redrive.RedriveError as exc:
+        summary = redrive.redrive_stack(stack, on_message=report)
+    except (StackError, redrive.RedriveError) as exc:
         sys.stderr.write(f"image-compressor redrive: error: {exc}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -1,5 +1,7 @@
-"""The dashboard's AWS queries for one stack: health, uploads, results (read through the result contract), reprocessing
-and the dead-letter queue (both through ``ops.redrive``, the same replay path as ``make redrive``).
+"""The dashboard's AWS reads for one stack (health, results read through the result contract, the dead-letter queue),
+and the operations its pages start, each through the operations layer: uploads (:mod:`ops.upload`), reprocessing
+(:mod:`ops.reprocess`, as ``make reprocess``) and replaying the dead-letter queue (:mod:`ops.redrive`, as
+``make redrive``). Nothing here writes to S3, SQS or Lambda itself (``tests/unit/test_architecture.py``).
 
 No Streamlit in here. Each result object's metadata is read with :func:`image_compressor.result.read_metadata`, the
 same vocabulary the function writes.
@@ -15,15 +17,14 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-import boto3
 import botocore.exceptions as bx
-from botocore.config import Config
-from image_compressor.result import STATUSES, MetadataKey, Status, StoredResult, read_metadata, unquote_etag
+from image_compressor.result import STATUSES, Status, StoredResult, read_metadata, unquote_etag
 
-from dashboard.discovery import Stack
 from dashboard.errors import DashboardError, StackDownError, explain, is_not_found
 from dashboard.text import md
-from ops import defaults, procs, redrive
+from ops import procs, redrive, reprocess
+from ops import upload as ops_upload
+from ops.stack import INTERACTIVE, Stack, StackError
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,36 +122,16 @@ class Cloud:
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        if stack.is_local:
-            # moto and LocalStack accept any credentials; fixed ones keep a user's real keys out of the local cloud.
-            session = boto3.session.Session(
-                aws_access_key_id=defaults.LOCAL_CREDENTIAL,
-                aws_secret_access_key=defaults.LOCAL_CREDENTIAL,
-                region_name=stack.region,
-            )
-            config = Config(
-                connect_timeout=3,
-                read_timeout=60,
-                retries={"max_attempts": 2, "mode": "standard"},
-                s3={"addressing_style": "path"},
-            )
-        else:
-            try:
-                session = boto3.session.Session(profile_name=stack.profile, region_name=stack.region)
-            except bx.ProfileNotFound as exc:
-                raise StackDownError(
-                    f"AWS_PROFILE={stack.profile!r} is not in your AWS config. "
-                    "Set AWS_PROFILE to a configured profile (`aws configure list-profiles`)."
-                ) from exc
-            config = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
-        self._clients = {
-            name: session.client(name, endpoint_url=stack.endpoint, config=config)
-            for name in ("s3", "sns", "sqs", "lambda", "logs")
-        }
 
     def client(self, name: str) -> Any:
-        """Return the boto3 client for ``name`` (``s3``, ``sns``, ``sqs``, ``lambda`` or ``logs``)."""
-        return self._clients[name]
+        """Return the stack's boto3 client for ``name`` (``s3``, ``sns``, ``sqs``, ``lambda`` or ``logs``).
+
+        Its policy is :data:`ops.stack.INTERACTIVE` (a page waits on it: two attempts, a short connect timeout).
+        """
+        try:
+            return self.stack.client(name, INTERACTIVE)
+        except StackError as exc:
+            raise StackDownError(f"{exc}.") from exc
 
     # -- reachability -------------------------------------------------------------------------------------------------
 
@@ -232,33 +213,8 @@ class Cloud:
     # -- objects ------------------------------------------------------------------------------------------------------
 
     def upload(self, key: str, data: bytes, progress: Callable[[int], None] | None = None) -> str:
-        """Put ``data`` into the source bucket under ``key`` and return the new object's ETag (unquoted).
-
-        ``progress`` is called with the number of bytes sent so far as the upload proceeds.
-        """
-        import io
-
-        from boto3.s3.transfer import TransferConfig
-
-        sent = 0
-
-        def _tick(n: int) -> None:
-            nonlocal sent
-            sent += n
-            if progress is not None:
-                progress(min(sent, len(data)))
-
-        bucket = self.stack.output("source_bucket")
-        self.client("s3").upload_fileobj(
-            io.BytesIO(data),
-            bucket,
-            key,
-            ExtraArgs={"ContentType": "image/jpeg"},
-            Callback=_tick,
-            Config=TransferConfig(multipart_threshold=64 * 1024 * 1024, use_threads=False),
-        )
-        head = self.client("s3").head_object(Bucket=bucket, Key=key)
-        return unquote_etag(head["ETag"]) or ""
+        """Put ``data`` into the source bucket under ``key`` (:func:`ops.upload.upload`); return its ETag (unquoted)."""
+        return ops_upload.upload(self.stack, key, data, progress)
 
     def head_result(self, bucket: str, key: str) -> ImageResult | None:
         """Return the result stored at ``bucket``/``key``, or ``None`` when there is no such object."""
@@ -357,126 +313,33 @@ class Cloud:
         """Return the bytes of ``bucket``/``key``."""
         return self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
 
-    def reprocess_failed(self, key: str) -> str:
-        """Process a failed image again through the replay path of ``make redrive``; return its source ETag (unquoted).
+    def reprocess(self, key: str, timeout: float) -> reprocess.Item:
+        """Reprocess the failed image ``key`` and wait up to ``timeout`` s for its outcome.
 
-        When the source bucket still holds the version that failed (the failed copy's ``source-etag``), the failed
-        copy's event record is retired first (server-side, bytes and reason kept): ``source-etag`` becomes
-        ``retried-source-etag``, ``source-event`` is dropped and ``retry-requested`` records the time, which the
-        Failed page shows while the reprocess runs. Without that the function would take the replay for a retry of
-        the event it already answered (its idempotency is per event) and do nothing. Then an S3 ``ObjectCreated``
-        event for that version is replayed through the function (:func:`ops.redrive.replay`, an asynchronous
-        invoke). When the source object is gone, the failed copy is copied back to the source key instead: that
-        upload is the event. If the image fails again, the function writes a fresh failed copy; on success the
-        stale copy is removed by :meth:`forget_failed_copy`.
-
-        Raises
-        ------
-        DashboardError
-            When there is no failed copy under ``key``, or the source holds a newer upload of it (whose own outcome
-            replaces this failure).
+        The path of ``make reprocess`` (:func:`ops.reprocess.reprocess`): the stale failed copy is removed after a
+        success. Raises :class:`DashboardError` with the reason when the key cannot be reprocessed.
         """
-        s3 = self.client("s3")
-        failed_bucket = self.stack.output("failed_bucket")
-        source_bucket = self.stack.output("source_bucket")
-        try:
-            head = s3.head_object(Bucket=failed_bucket, Key=key)
-        except bx.ClientError as exc:
-            if is_not_found(exc):
-                raise DashboardError(f"{md(key)} is no longer in the failed bucket; refresh the list.") from exc
-            raise
-        content_type = head.get("ContentType") or "image/jpeg"
-        meta = dict(head.get("Metadata") or {})
-        failed_etag = meta.get(MetadataKey.SOURCE_ETAG) or meta.get(MetadataKey.RETRIED_SOURCE_ETAG)
-        try:
-            source = s3.head_object(Bucket=source_bucket, Key=key)
-        except bx.ClientError as exc:
-            if not is_not_found(exc):
-                raise
-            source = None
-        source_etag = unquote_etag(source.get("ETag")) if source else None
-        if source is not None and failed_etag and source_etag != failed_etag:
-            raise DashboardError(
-                f"The source bucket holds a newer upload of {md(key)} than the one that failed; its own outcome "
-                "replaces this failure. Refresh the list, or look for it on the History page."
-            )
-        if MetadataKey.SOURCE_ETAG in meta:
-            meta[MetadataKey.RETRIED_SOURCE_ETAG.value] = meta.pop(MetadataKey.SOURCE_ETAG)
-        meta.pop(MetadataKey.SOURCE_EVENT, None)
-        meta[MetadataKey.RETRY_REQUESTED.value] = datetime.now(UTC).isoformat(timespec="seconds")
-        s3.copy_object(
-            Bucket=failed_bucket,
-            Key=key,
-            CopySource={"Bucket": failed_bucket, "Key": key},
-            MetadataDirective="REPLACE",
-            ContentType=content_type,
-            Metadata=meta,
-        )
-        if source is None:
-            copied = s3.copy_object(
-                Bucket=source_bucket,
-                Key=key,
-                CopySource={"Bucket": failed_bucket, "Key": key},
-                MetadataDirective="REPLACE",
-                ContentType=content_type,
-                Metadata={},
-            )
-            return unquote_etag(copied.get("CopyObjectResult", {}).get("ETag")) or ""
-        event = redrive.s3_event(
-            source_bucket,
-            key,
-            etag=source_etag or "",
-            size=int(source.get("ContentLength") or 0),
-            version_id=source.get("VersionId"),
-            region=self.stack.region,
-        )
-        try:
-            redrive.replay(self.client("lambda"), self.stack.output("function_name"), event)
-        except redrive.RedriveError as exc:
-            raise DashboardError(f"{exc}") from exc
-        return source_etag or ""
+        item = reprocess.reprocess(self.stack, [key], wait_s=timeout).items[0]
+        if item.error is not None:
+            raise DashboardError(md(item.error[:1].upper() + item.error[1:]) + ".")
+        return item
 
     # -- the dead-letter queue ----------------------------------------------------------------------------------------
 
     def dead_letters(self, limit: int = 100) -> tuple[int, list[redrive.DeadLetter]]:
         """Return the number of messages in the dead-letter queue and (up to about ``limit`` of) them, none consumed.
 
-        Each message comes with its keys and error (:class:`ops.redrive.DeadLetter`), oldest first.
+        Each message comes with its keys and error (:class:`ops.redrive.DeadLetter`), oldest first
+        (:func:`ops.redrive.dead_letters`).
         """
-        sqs, url = self.client("sqs"), self.stack.output("dlq_url")
         try:
-            letters = redrive.peek(sqs, url, limit=limit)
-            return max(redrive.queue_depth(sqs, url), len(letters)), letters
+            return redrive.dead_letters(self.stack, limit=limit)
         except redrive.RedriveError as exc:
             raise DashboardError(str(exc)) from exc
 
     def replay_dead_letters(self) -> redrive.Summary:
         """Replay every event in the dead-letter queue through the function, as ``make redrive`` does."""
         try:
-            return redrive.redrive(
-                self.client("sqs"),
-                self.client("lambda"),
-                self.stack.output("dlq_url"),
-                self.stack.output("function_name"),
-            )
+            return redrive.redrive_stack(self.stack)
         except redrive.RedriveError as exc:
             raise DashboardError(str(exc)) from exc
-
-    def forget_failed_copy(self, key: str) -> bool:
-        """Delete the failed copy of ``key`` if it is a stale one left by :meth:`reprocess_failed` after a success.
-
-        Only a copy whose metadata says ``retry-requested`` and that carries no current ``source-etag`` is deleted;
-        returns whether something was deleted.
-        """
-        s3 = self.client("s3")
-        failed_bucket = self.stack.output("failed_bucket")
-        try:
-            meta = s3.head_object(Bucket=failed_bucket, Key=key).get("Metadata") or {}
-        except bx.ClientError as exc:
-            if is_not_found(exc):
-                return False
-            raise
-        if MetadataKey.RETRY_REQUESTED not in meta or MetadataKey.SOURCE_ETAG in meta:
-            return False
-        s3.delete_object(Bucket=failed_bucket, Key=key)
-        return True

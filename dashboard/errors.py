@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 import botocore.exceptions as bx
 
 from dashboard.text import md
+from ops.stack import StackError
 
 if TYPE_CHECKING:
-    from dashboard.discovery import Stack
+    from ops.stack import Stack
 
 
 class DashboardError(Exception):
@@ -33,6 +34,9 @@ def explain(exc: BaseException, stack: Stack | None = None) -> str:
     where = f"the {stack.label} at {stack.endpoint}" if stack and stack.endpoint else "AWS"
     if isinstance(exc, DashboardError):
         return str(exc)
+    if isinstance(exc, StackError):
+        text = md(exc)
+        return f"{text[:1].upper()}{text[1:]}."
     if isinstance(exc, bx.ProfileNotFound):
         return f"{md(exc)}. Set AWS_PROFILE to a profile from `aws configure list-profiles`."
     if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):

@@ -18,6 +18,8 @@ from typing import Any
 
 from image_compressor.notification import SEPARATOR, build_subject, parse_message
 
+from ops import notifications as inspection
+
 FILE_NAME = "notifications.jsonl"
 
 
@@ -165,29 +167,14 @@ def store_path(state_dir: str | Path) -> Path:
 
 
 def drain_queue(sqs_client: Any, queue_url: str, store: NotificationStore, max_batches: int = 20) -> int:
-    """Move waiting messages from the SQS queue into ``store``; return how many new notifications were stored.
+    """Move waiting messages from the SQS queue into ``store`` (:func:`ops.notifications.drain`); return how many new.
 
     Each batch is persisted (appended and fsynced) before its messages are deleted from the queue, so a crash in
     between means a message is seen twice (and dropped as a duplicate by id), never lost.
     """
-    added = 0
-    for _ in range(max_batches):
-        reply = sqs_client.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=0,
-            MessageAttributeNames=["All"],
-            MessageSystemAttributeNames=["SentTimestamp"],
-        )
-        messages = reply.get("Messages", [])
-        if not messages:
-            break
-        added += store.add(from_sqs(m) for m in messages)
-        sqs_client.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-        )
-    return added
+    return inspection.drain(
+        sqs_client, queue_url, lambda messages: store.add(from_sqs(m) for m in messages), max_batches=max_batches
+    )
 
 
 def _parse_lines(handle: Iterable[str]) -> Iterable[Notification]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 from image_compressor.result import rounded_ms
@@ -18,6 +19,7 @@ from dashboard import discovery, images, logs, notifications
 from dashboard.errors import explain
 from dashboard.text import md
 from ops import redrive
+from ops.stack import Stack
 
 STATUS_COLOURS = {"compressed": "green", "kept-original": "blue", "failed": "red"}
 STATUS_ICONS = {
@@ -29,11 +31,12 @@ STATUS_ICONS = {
 
 @dataclass(frozen=True)
 class Connection:
-    """The stack in use (as JSON, the cache key) and its clients."""
+    """The stack in use (as JSON, the cache key), its clients, and the dashboard's state directory for it."""
 
     stack_json: str
-    stack: discovery.Stack
+    stack: Stack
     cloud: cl.Cloud
+    state_dir: Path
 
 
 # -- caches -----------------------------------------------------------------------------------------------------------
@@ -52,7 +55,7 @@ def _find_stack(signature: str) -> str:
 @st.cache_resource(show_spinner=False)
 def cloud_for(stack_json: str) -> cl.Cloud:
     """Return the boto3 clients for a stack (one set per stack, shared by all sessions)."""
-    return cl.Cloud(discovery.Stack.from_json(stack_json))
+    return cl.Cloud(Stack.from_json(stack_json))
 
 
 @st.cache_data(ttl=5, show_spinner=False)
@@ -124,7 +127,7 @@ def clear_listings() -> None:
 
 def notification_store(connection: Connection) -> notifications.NotificationStore:
     """The notifications file of this stack."""
-    return notifications.NotificationStore(notifications.store_path(connection.stack.state_dir))
+    return notifications.NotificationStore(notifications.store_path(connection.state_dir))
 
 
 # -- connection and errors --------------------------------------------------------------------------------------------
@@ -134,7 +137,7 @@ def connect() -> Connection | str:
     """Find the stack and check it answers; return the connection, or a message saying what to do."""
     try:
         stack_json = _find_stack(_stack_signature())
-        stack = discovery.Stack.from_json(stack_json)
+        stack = Stack.from_json(stack_json)
         cloud = cloud_for(stack_json)
         cloud.check_reachable()
         checks = health(stack_json)
@@ -142,7 +145,7 @@ def connect() -> Connection | str:
         return explain(exc)
     if checks and not any(c.ok for c in checks):
         return checks[0].detail
-    return Connection(stack_json, stack, cloud)
+    return Connection(stack_json, stack, cloud, discovery.state_dir(stack))
 
 
 def connection() -> Connection:
@@ -155,7 +158,7 @@ def connection() -> Connection:
 
 
 @contextmanager
-def friendly_errors(stack: discovery.Stack | None = None) -> Iterator[None]:
+def friendly_errors(stack: Stack | None = None) -> Iterator[None]:
     """Show any error raised inside as a one-line message with what to do next, instead of a traceback."""
     try:
         yield

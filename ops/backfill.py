@@ -39,16 +39,13 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 from urllib.parse import quote_plus
 
-import boto3
 import botocore.exceptions as bx
 import image_compressor.batch as batch
-from botocore.config import Config
 from image_compressor.result import MetadataKey, Status, read_metadata, unquote_etag
 
-from ops import defaults, procs, stackfile
-from ops import target as stack_target
+from ops import procs, stackfile
+from ops.stack import BULK, OPERATION, Stack
 
-TARGETS = stack_target.TARGETS
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 #: Objects from which an AWS backfill runs as one S3 Batch Operations job instead of one invoke per object.
 DEFAULT_BATCH_THRESHOLD = 1000
@@ -130,26 +127,6 @@ class Summary:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Stack:
-    """The stack a backfill runs against: its outputs and boto3 clients (local endpoint or real AWS)."""
-
-    target: str
-    outputs: dict[str, str]
-    s3: Any
-    lambda_: Any
-    s3control: Any = None
-    sts: Any = None
-
-    def output(self, name: str) -> str:
-        """Return the output ``name``; raise :class:`BackfillError` when the stack lacks it."""
-        value = self.outputs.get(name)
-        if not value:
-            where = "`make local-up`" if self.target == "local" else "`make deploy-aws`"
-            raise BackfillError(f"the {self.target} stack has no output {name!r}: apply it again with {where}")
-        return value
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # Pure parts
 # ---------------------------------------------------------------------------------------------------------------------
@@ -160,18 +137,25 @@ def is_jpeg_key(key: str) -> bool:
     return key.lower().endswith(JPEG_SUFFIXES)
 
 
-def current_outcome(source: SourceObject, records: Iterable[Mapping[str, Any] | None]) -> Mapping[str, str] | None:
+def current_outcome(
+    source: SourceObject, records: Iterable[Mapping[str, Any] | None], *, pending: bool = True
+) -> Mapping[str, str] | None:
     """Return the metadata of the record (destination object or failed copy) that is ``source``'s current outcome.
 
     A record is current when its ``source-etag`` is the source's ETag and, when both sides know one, its
-    ``source-version-id`` is the source's version id. ``records`` are user-metadata mappings (``None``: no object).
-    Returns ``None`` when no record is current (the object needs processing).
+    ``source-version-id`` is the source's version id. With ``pending`` (the scan), a failed copy whose reprocess is
+    on its way (:mod:`ops.reprocess`: ``retry-requested``, and ``retried-source-etag`` the source's ETag) counts too:
+    that version's outcome is coming, so it is not queued a second time. ``records`` are user-metadata mappings
+    (``None``: no object). Returns ``None`` when no record is current (the object needs processing).
     """
     for metadata in records:
         if not metadata:
             continue
         meta = {str(k).lower(): str(v) for k, v in metadata.items()}
-        if unquote_etag(meta.get(MetadataKey.SOURCE_ETAG)) != source.etag:
+        etag = meta.get(MetadataKey.SOURCE_ETAG)
+        if etag is None and pending and MetadataKey.RETRY_REQUESTED in meta:
+            etag = meta.get(MetadataKey.RETRIED_SOURCE_ETAG)
+        if unquote_etag(etag) != source.etag:
             continue
         recorded_version = meta.get(MetadataKey.SOURCE_VERSION)
         if source.version_id and recorded_version and recorded_version != source.version_id:
@@ -340,52 +324,37 @@ def _now() -> str:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def open_stack(target: str, state_dir: Path | None = None) -> Stack:
-    """Return the stack of ``target`` (``local``: the stack file of ``make local-up``; ``aws``: ``terraform output``).
+def check_source(stack: Stack) -> None:
+    """Fail early, with what to run, when the source bucket of ``stack`` cannot be read.
 
     Raises
     ------
     BackfillError
-        For an unknown target, no local stack up, a local cloud that does not answer, or no AWS stack applied.
+        When the local cloud does not answer, the bucket cannot be read, or there are no AWS credentials.
     """
+    bucket = stack.output("source_bucket")
     try:
-        where = stack_target.resolve(target, required=NEEDED_OUTPUTS, state_dir=state_dir)
-    except stack_target.TargetError as exc:
-        raise BackfillError(str(exc)) from exc
-    endpoint = where.endpoint
-    if endpoint is not None:
-        session = boto3.session.Session(
-            aws_access_key_id=defaults.LOCAL_CREDENTIAL,
-            aws_secret_access_key=defaults.LOCAL_CREDENTIAL,
-            region_name=where.region,
-        )
-        config = Config(
-            connect_timeout=3,
-            read_timeout=60,
-            retries={"max_attempts": 3, "mode": "standard"},
-            s3={"addressing_style": "path"},
-            max_pool_connections=DEFAULT_CONCURRENCY * 2,
-        )
-    else:
-        session = boto3.session.Session(region_name=where.region)
-        config = Config(retries={"max_attempts": 5, "mode": "adaptive"}, max_pool_connections=DEFAULT_CONCURRENCY * 2)
-    names = ("s3", "lambda", "s3control", "sts")
-    clients = {name: session.client(name, endpoint_url=endpoint, config=config) for name in names}
-    stack = Stack(target, where.outputs, clients["s3"], clients["lambda"], clients["s3control"], clients["sts"])
-    try:
-        stack.s3.head_bucket(Bucket=stack.output("source_bucket"))
+        _s3(stack).head_bucket(Bucket=bucket)
     except bx.EndpointConnectionError as exc:
         raise BackfillError(
-            f"the local cloud at {endpoint} does not answer: start it with `make local-up` (or `make local-status`)"
+            f"the local cloud at {stack.endpoint} does not answer: start it with `make local-up` "
+            "(or `make local-status`)"
         ) from exc
     except bx.ClientError as exc:
         raise BackfillError(
-            f"the source bucket {stack.output('source_bucket')!r} cannot be read ({_code(exc)}): is the stack up? "
-            + ("run `make local-up`" if target == "local" else "run `make deploy-aws`, and check your AWS credentials")
+            f"the source bucket {bucket!r} cannot be read ({_code(exc)}): is the stack up? "
+            + ("run `make local-up`" if stack.is_local else "run `make deploy-aws`, and check your AWS credentials")
         ) from exc
     except bx.NoCredentialsError as exc:
         raise BackfillError("no AWS credentials: set AWS_PROFILE (or run `aws sso login`) and try again") from exc
-    return stack
+
+
+def _s3(stack: Stack) -> Any:
+    return stack.client("s3", BULK)
+
+
+def _lambda(stack: Stack) -> Any:
+    return stack.client("lambda", BULK)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -424,7 +393,7 @@ def records_of(stack: Stack, key: str) -> list[dict[str, str] | None]:
     found: list[dict[str, str] | None] = []
     for name in ("destination_bucket", "failed_bucket"):
         try:
-            found.append(stack.s3.head_object(Bucket=stack.output(name), Key=key).get("Metadata", {}))
+            found.append(_s3(stack).head_object(Bucket=stack.output(name), Key=key).get("Metadata", {}))
         except bx.ClientError as exc:
             if _code(exc) not in ("404", "NoSuchKey", "NotFound"):
                 raise
@@ -454,6 +423,7 @@ def run(
     BackfillError
         For an empty bucket or a prefix that names nothing, and when a Batch Operations job cannot be created.
     """
+    check_source(stack)
     source = stack.output("source_bucket")
     summary = Summary(stack.target, source, prefix, dry_run=dry_run, force=force)
     recorder = ProgressFile(progress_file, summary) if progress_file else None
@@ -488,7 +458,7 @@ def _run(
         _scan(stack, summary, spool, force, concurrency, report)
         if dry_run or summary.queued == 0:
             return
-        if stack.target == "aws" and summary.queued >= batch_threshold:
+        if not stack.is_local and summary.queued >= batch_threshold:
             _start_job(stack, summary, spool, force)
             return
         with tempfile.TemporaryFile("w+", encoding="utf-8") as invoked:
@@ -509,7 +479,7 @@ def _scan(stack: Stack, summary: Summary, spool: IO[str], force: bool, workers: 
                 "s3:ListBucket on the destination and failed buckets"
             ) from exc
 
-    objects = list_jpegs(stack.s3, summary.bucket, summary.prefix)
+    objects = list_jpegs(_s3(stack), summary.bucket, summary.prefix)
     for obj, current in bounded_map(check, objects, workers):
         summary.found += 1
         if current is not None and not force:
@@ -544,7 +514,7 @@ def _invoke_all(
             summary.bucket, item.key, job_id=f"backfill-{run_id}", task_id=uuid.uuid4().hex, user_arguments=arguments
         )
         try:
-            stack.lambda_.invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode())
+            _lambda(stack).invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode())
         except (bx.ClientError, bx.BotoCoreError) as exc:
             return item, f"{item.key}: not queued ({exc})"
         return item, None
@@ -577,10 +547,10 @@ def _wait(stack: Stack, summary: Summary, spool: IO[str], workers: int, wait_s: 
             records = records_of(stack, item.key)
         except (bx.ClientError, bx.BotoCoreError):
             return item, None  # looked at again in the next pass
-        current = current_outcome(SourceObject(item.key, item.etag), records)
+        current = current_outcome(SourceObject(item.key, item.etag), records, pending=False)
         if current is None or (item.seen_event and current.get(MetadataKey.SOURCE_EVENT) == item.seen_event):
             return item, None
-        failed_copy = current_outcome(SourceObject(item.key, item.etag), records[:1]) is None
+        failed_copy = current_outcome(SourceObject(item.key, item.etag), records[:1], pending=False) is None
         return item, read_metadata(current, object_bytes=0, failed_copy=failed_copy).status
 
     while True:
@@ -625,13 +595,13 @@ def _start_job(stack: Stack, summary: Summary, spool: IO[str], force: bool) -> N
         for item in _spooled(spool):
             writer.writerow(manifest_row(summary.bucket, item.key))
         manifest.flush()
-        stack.s3.upload_file(manifest.name, batch_bucket, manifest_key)
-    etag = unquote_etag(stack.s3.head_object(Bucket=batch_bucket, Key=manifest_key)["ETag"]) or ""
+        _s3(stack).upload_file(manifest.name, batch_bucket, manifest_key)
+    etag = unquote_etag(_s3(stack).head_object(Bucket=batch_bucket, Key=manifest_key)["ETag"]) or ""
     function_arn = (
         stack.outputs.get("function_arn")
-        or stack.lambda_.get_function_configuration(FunctionName=stack.output("function_name"))["FunctionArn"]
+        or _lambda(stack).get_function_configuration(FunctionName=stack.output("function_name"))["FunctionArn"]
     )
-    account_id = stack.outputs.get("account_id") or stack.sts.get_caller_identity()["Account"]
+    account_id = stack.outputs.get("account_id") or stack.client("sts", OPERATION).get_caller_identity()["Account"]
     request = job_request(
         account_id=account_id,
         function_arn=function_arn,
@@ -643,7 +613,7 @@ def _start_job(stack: Stack, summary: Summary, spool: IO[str], force: bool) -> N
         force=force,
     )
     try:
-        summary.job_id = stack.s3control.create_job(**request)["JobId"]
+        summary.job_id = stack.client("s3control", OPERATION).create_job(**request)["JobId"]
     except bx.ClientError as exc:
         raise BackfillError(
             f"S3 Batch Operations did not create the job ({exc}); the manifest is s3://{batch_bucket}/{manifest_key}"

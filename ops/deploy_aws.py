@@ -28,6 +28,7 @@ from rich.text import Text
 
 from ops import defaults
 from ops import terraform as tf
+from ops.stack import AWS_BACKEND, INTERACTIVE, OPERATION, Stack
 
 log = logging.getLogger("ops.deploy_aws")
 
@@ -130,17 +131,14 @@ def check_credentials(region: str) -> dict[str, str]:
         When there are no credentials, they are rejected or expired, or AWS cannot be reached; the message says
         what to do.
     """
-    import boto3
-    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, TokenRetrievalError
 
     how = (
         "configure credentials: `aws configure`, or `aws sso login --profile NAME` and `export AWS_PROFILE=NAME`, "
         "or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
     )
-    config = Config(region_name=region, ignore_configured_endpoint_urls=True, retries={"max_attempts": 2})
     try:
-        identity = boto3.client("sts", config=config).get_caller_identity()
+        identity = _aws(region).client("sts", INTERACTIVE).get_caller_identity()
     except NoCredentialsError:
         raise DeployError(f"No AWS credentials found: {how}") from None
     except TokenRetrievalError as exc:
@@ -326,15 +324,17 @@ def _print_email_step(admin_email: str, result: dict[str, Any]) -> None:
     )
 
 
+def _aws(region: str) -> Stack:
+    """The AWS account in ``region`` before (or while) the stack exists there: its clients, with no outputs yet."""
+    return Stack(target="aws", backend=AWS_BACKEND, region=region, source="deploy-aws", profile=None)
+
+
 def _subscription_status(topic_arn: str | None, email: str, region: str) -> str:
     """Return ``confirmed``, ``pending`` or ``unknown`` for the e-mail subscription of the topic."""
     if not topic_arn:
         return "unknown"
     try:
-        import boto3
-        from botocore.config import Config
-
-        sns = boto3.client("sns", config=Config(region_name=region, ignore_configured_endpoint_urls=True))
+        sns = _aws(region).client("sns", OPERATION)
         for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
             for subscription in page["Subscriptions"]:
                 if subscription["Protocol"] == "email" and subscription["Endpoint"].lower() == email.lower():

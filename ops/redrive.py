@@ -17,8 +17,9 @@ message is deleted only after Lambda answered 202 (accepted). The function is id
 ``lambda/image_compressor/service.py``): replaying an event whose outcome is already written writes nothing and
 publishes only if that outcome was never notified, so a message replayed twice (a crash between the invoke and the
 delete) or a second redrive is harmless. :func:`redrive` does the whole queue; :func:`peek` lists it without
-consuming it (the dashboard's dead-letter view). :func:`resolve_target` finds the stack: the local stack file for
-``local``, the AWS root's Terraform outputs for ``aws``.
+consuming it (the dashboard's dead-letter view). :func:`redrive_stack` and :func:`dead_letters` do the same for a
+:class:`ops.stack.Stack` (its ``dlq_url`` and ``function_name``), with the clients of its :data:`ops.stack.OPERATION`
+policy.
 """
 
 from __future__ import annotations
@@ -28,20 +29,15 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
-import boto3
 import botocore.exceptions as bx
-from botocore.config import Config
 
-from ops import defaults
-from ops import target as stack_target
-from ops import terraform as tf
+from ops.stack import OPERATION, Stack
 
-#: Where a redrive can run: the stack ``make local-up`` applied, or the one ``make deploy-aws`` deployed.
-TARGETS = stack_target.TARGETS
+#: Outputs of the stack a redrive needs.
+NEEDED_OUTPUTS = ("function_name", "dlq_url")
 #: How long a received message stays hidden from other readers while it is replayed (seconds).
 VISIBILITY_TIMEOUT_S = 120
 #: SQS's largest batch.
@@ -126,65 +122,6 @@ class Summary:
                 {"message_id": m.message_id, "keys": list(m.keys), "reason": reason} for m, reason in self.left
             ],
         }
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """A deployed stack a redrive talks to.
-
-    Attributes
-    ----------
-    name : str
-        ``local`` or ``aws``.
-    region : str
-        The stack's region.
-    endpoint : str | None
-        The local cloud's endpoint (``None`` for AWS).
-    function_name : str
-        The function events are replayed through.
-    dlq_url : str
-        The dead-letter queue.
-    """
-
-    name: str
-    region: str
-    endpoint: str | None
-    function_name: str
-    dlq_url: str
-
-    def client(self, service: str) -> Any:
-        """Return a boto3 client for ``service`` on this stack (test credentials on a local target)."""
-        config = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
-        if self.endpoint:
-            session = boto3.session.Session(
-                aws_access_key_id=defaults.LOCAL_CREDENTIAL,
-                aws_secret_access_key=defaults.LOCAL_CREDENTIAL,
-                region_name=self.region,
-            )
-        else:
-            session = boto3.session.Session(region_name=self.region)
-        return session.client(service, endpoint_url=self.endpoint, config=config)
-
-
-# -- the stack --------------------------------------------------------------------------------------------------------
-
-
-def resolve_target(name: str, *, state_dir: Path | None = None, aws_root: Path = tf.AWS_ROOT) -> Target:
-    """Return the stack of target ``name``: the local stack file's (``local``) or the AWS root's outputs (``aws``).
-
-    Raises
-    ------
-    RedriveError
-        For an unknown target, when no local stack is recorded or its cloud does not answer, when the AWS root was
-        never applied, or when the outputs lack the function or the queue; the message says what to run.
-    """
-    try:
-        where = stack_target.resolve(
-            name, required=("function_name", "dlq_url"), state_dir=state_dir, aws_root=aws_root
-        )
-    except stack_target.TargetError as exc:
-        raise RedriveError(str(exc)) from exc
-    return Target(name, where.region, where.endpoint, where.outputs["function_name"], where.outputs["dlq_url"])
 
 
 # -- reading messages -------------------------------------------------------------------------------------------------
@@ -435,6 +372,38 @@ def redrive(
                 on_message(letter, reason)
     _release(sqs, queue_url, [m for m, _ in summary.left])
     return summary
+
+
+def redrive_stack(stack: Stack, *, on_message: Callable[[DeadLetter, str | None], None] | None = None) -> Summary:
+    """:func:`redrive` the dead-letter queue of ``stack`` through its function (``make redrive``, the dashboard).
+
+    Raises
+    ------
+    RedriveError
+        As :func:`redrive`.
+    """
+    return redrive(
+        stack.client("sqs", OPERATION),
+        stack.client("lambda", OPERATION),
+        stack.output("dlq_url"),
+        stack.output("function_name"),
+        on_message=on_message,
+    )
+
+
+def dead_letters(stack: Stack, limit: int = 100) -> tuple[int, list[DeadLetter]]:
+    """Return how many messages the dead-letter queue of ``stack`` holds, and (up to about ``limit`` of) them.
+
+    None is consumed: each is visible again at once (:func:`peek`). Oldest first.
+
+    Raises
+    ------
+    RedriveError
+        When the queue does not exist.
+    """
+    sqs, url = stack.client("sqs", OPERATION), stack.output("dlq_url")
+    letters = peek(sqs, url, limit=limit)
+    return max(queue_depth(sqs, url), len(letters)), letters
 
 
 def s3_event(

@@ -20,11 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
 from localcloud import faults
 from ops import defaults, procs, stackfile
+from ops.stack import Policy, Stack
 
 PROJECT_ROOT = defaults.ROOT
 REGION = defaults.DEFAULT_REGION
@@ -39,16 +37,13 @@ DESTROY_TIMEOUT_S = 600
 DESTROY_STALL_S = 20.0
 
 
+#: The tests' clients: one retry (a busy server under four test workers), long reads (large bodies, slow faults).
+TEST_POLICY = Policy("tests", retries=2, read_timeout=120.0)
+
+
 def make_client(endpoint: str, region: str, service: str) -> Any:
-    """Return a boto3 client for ``service`` against ``endpoint`` with the local cloud's test credentials."""
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id=defaults.LOCAL_CREDENTIAL,
-        aws_secret_access_key=defaults.LOCAL_CREDENTIAL,
-        config=Config(retries={"max_attempts": 2, "mode": "standard"}, read_timeout=120),
-    )
+    """Return the boto3 client for ``service`` of the local stack at ``endpoint`` (:meth:`ops.stack.Stack.client`)."""
+    return Stack(target="local", backend="embedded", region=region, endpoint=endpoint).client(service, TEST_POLICY)
 
 
 @dataclass

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from dashboard import ui
@@ -25,7 +23,7 @@ st.caption(
     f"Objects already in `{conn.stack.output('source_bucket')}` get their outcome with `make backfill` "
     "(`PREFIX=`, `FORCE=1`, `DRY_RUN=1`); this page follows the latest one on this stack."
 )
-progress_file = Path(conn.stack.state_dir) / backfill.PROGRESS_FILE
+progress_file = conn.state_dir / backfill.PROGRESS_FILE
 running = (backfill.read_progress(progress_file) or {}).get("phase") in (backfill.SCAN, backfill.QUEUE, backfill.WAIT)
 
 

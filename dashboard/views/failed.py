@@ -59,10 +59,7 @@ for item in items:
         if action.button("Reprocess", key=f"reprocess-{item.key}", icon=":material/replay:", type="primary"):
             try:
                 with st.spinner(f"Replaying {md(item.key)} through the function and waiting for it..."):
-                    etag = conn.cloud.reprocess_failed(item.key)
-                    outcome = conn.cloud.wait_for_results({item.key: etag}, timeout=REPROCESS_TIMEOUT_S)[item.key]
-                    if outcome is not None and outcome.status != "failed":
-                        conn.cloud.forget_failed_copy(item.key)
+                    outcome = conn.cloud.reprocess(item.key, timeout=REPROCESS_TIMEOUT_S).result
                 st.session_state["failed_last_reprocess"] = (item.key, outcome, None)
             except Exception as exc:  # shown as a message above the list after the rerun
                 st.session_state["failed_last_reprocess"] = (item.key, None, explain(exc, conn.stack))

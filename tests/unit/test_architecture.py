@@ -115,6 +115,55 @@ def test_the_pure_core_imports_no_aws_sdk_and_no_aws_glue():
     assert found == []
 
 
+#: boto3 calls that change something in S3, SQS, SNS or Lambda. The dashboard only reads; what it starts (an upload, a
+#: reprocess, a replay) is an operation of ``ops``, the same one the CLI and make run.
+WRITE_CALLS = {
+    "put_object", "upload_fileobj", "upload_file", "copy_object", "delete_object", "delete_objects",
+    "put_object_tagging", "send_message", "send_message_batch", "delete_message", "delete_message_batch",
+    "change_message_visibility", "change_message_visibility_batch", "purge_queue", "invoke", "publish",
+    "update_function_configuration",
+}  # fmt: skip
+#: The one place that makes boto3 sessions and clients for a stack (``Stack.client``); the function has its own
+#: (``image_compressor.aws``), and the tests may make theirs.
+CLIENT_FACTORY = "ops/stack.py"
+CLIENT_CALLS = {"boto3.client", "boto3.resource", "boto3.Session", "boto3.session.Session"}
+
+
+def _calls(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (line, dotted name) of every call in ``path`` whose callee is a plain or attribute name."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Call):
+            parts, func = [], node.func
+            while isinstance(func, ast.Attribute):
+                parts.append(func.attr)
+                func = func.value
+            if isinstance(func, ast.Name):
+                parts.append(func.id)
+            yield node.lineno, ".".join(reversed(parts))
+
+
+def test_the_dashboard_writes_nothing_itself():
+    found = [
+        f"{path.relative_to(ROOT)}:{line} calls {name}"
+        for path in _files("dashboard")
+        for line, name in _calls(path)
+        if name.rsplit(".", 1)[-1] in WRITE_CALLS
+    ]
+    assert found == [], "the dashboard calls ops for what it changes (ops.upload, ops.reprocess, ops.redrive)"
+
+
+def test_boto3_clients_are_made_in_one_place():
+    found = [
+        f"{path.relative_to(ROOT)}:{line} calls {name}"
+        for part in ("ops", "dashboard", "bench", "image_compressor_cli", "tools")
+        for path in _files(part)
+        if str(path.relative_to(ROOT)) != CLIENT_FACTORY
+        for line, name in _calls(path)
+        if name in CLIENT_CALLS
+    ]
+    assert found == [], f"get clients from ops.stack.Stack.client ({CLIENT_FACTORY})"
+
+
 def test_the_rules_catch_a_forbidden_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     (tmp_path / "dashboard").mkdir()
     (tmp_path / "dashboard" / "bad.py").write_text("from localcloud import server\nfrom . import ui\n")

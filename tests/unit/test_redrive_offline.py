@@ -10,7 +10,6 @@ import io
 import json
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -236,16 +235,3 @@ def test_the_reprocess_event_names_one_version_of_one_object(aws):
     assert record["eventName"] == "ObjectCreated:Put"
     assert record["s3"]["object"] == {"key": "photos/a+b%2Bc.jpg", "size": 12, "eTag": "abc", "versionId": "v1"}
     assert redrive.event_keys(event) == ["s3://image-source/photos/a b+c.jpg"]
-
-
-# -- the stack --------------------------------------------------------------------------------------------------------
-
-
-def test_no_local_stack_says_to_start_one(tmp_path: Path):
-    with pytest.raises(redrive.RedriveError, match="no local stack is running .*`make local-up`"):
-        redrive.resolve_target("local", state_dir=tmp_path)
-
-
-def test_an_unknown_target_names_the_two_there_are(tmp_path: Path):
-    with pytest.raises(redrive.RedriveError, match="TARGET=local .* or TARGET=aws"):
-        redrive.resolve_target("staging", state_dir=tmp_path)
