@@ -252,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m localcloud.server",
         description="moto server with a local Lambda executor (the embedded local cloud).",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--host", default=guard.LOOPBACK_HOST, help=f"address to bind (default {guard.LOOPBACK_HOST})")
     parser.add_argument("--port", type=int, default=int(os.environ.get("LOCALCLOUD_PORT", DEFAULT_PORT)))
     parser.add_argument(
         "--cache-dir",

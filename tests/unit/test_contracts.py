@@ -13,7 +13,7 @@ from image_compressor.result import STATUSES, MetadataKey, Result, Status, read_
 from image_compressor.service import Identity, _output_metadata
 from image_compressor.settings import OFF_WORDS, parse_target_ssim
 
-from localcloud import ministack, server
+from localcloud import guard, ministack, server
 from ops import backfill, defaults, launch, stackfile
 from tests import hcl
 
@@ -87,6 +87,10 @@ def test_the_default_region_and_ports_match_terraform_compose_and_the_emulator()
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     assert compose["services"]["localstack"]["ports"] == [f"127.0.0.1:${{LOCALSTACK_PORT:-{defaults.LOCAL_PORT}}}:4566"]
     assert server.DEFAULT_PORT == defaults.LOCAL_PORT
+    assert guard.LOOPBACK_HOST == defaults.LOCAL_HOST
+    assert (
+        server.build_parser().parse_args([]).host == ministack.build_parser().parse_args([]).host == guard.LOOPBACK_HOST
+    )
 
 
 def test_ministack_is_pinned_once_and_ops_knows_its_health_path_and_port():
@@ -102,6 +106,16 @@ def test_every_terraform_root_exports_the_stack_outputs():
         outputs = (ROOT / "terraform" / "envs" / env / "outputs.tf").read_text()
         assert set(re.findall(r'^output "(\w+)"', outputs, re.M)) >= set(stackfile.STACK_OUTPUTS)
     assert set(stackfile.REQUIRED_OUTPUTS) | set(stackfile.OPTIONAL_OUTPUTS) == set(stackfile.STACK_OUTPUTS)
+
+
+def test_every_root_re_exports_each_module_output_under_its_name():
+    # Terraform cannot pass a module's outputs through: each root writes them out, and none may go missing or stray.
+    module = hcl.outputs(hcl.MODULE_DIR)
+    for env, directory in hcl.ROOT_DIRS.items():
+        root = hcl.outputs(directory)
+        assert list(root) == list(module), f"terraform/envs/{env}/outputs.tf: not the module's outputs in its order"
+        for name, output in root.items():
+            assert output.value == f"module.pipeline.{name}", (env, name)
 
 
 def test_the_batch_operations_outputs_are_optional_and_only_the_local_root_leaves_them_null():
