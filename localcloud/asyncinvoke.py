@@ -22,10 +22,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from localcloud.executor import LocalExecutor
+from localcloud.executor import DEFAULT_CONCURRENCY, LocalExecutor
 from localcloud.invocation import FunctionRef, FunctionSpec, Invocation
 
 log = logging.getLogger(__name__)
+
+#: Seconds before asynchronous retry 1, 2, ... (the last repeats): AWS waits about one and then two minutes; locally
+#: seconds are enough. The default of :class:`AsyncInvoker`, :func:`localcloud.motopatch.install` and the server's
+#: ``--retry-delays``.
+DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0)
 
 
 class Destinations(Protocol):
@@ -130,8 +135,8 @@ class AsyncInvoker:
         self,
         executor: LocalExecutor,
         destinations: Destinations,
-        retry_delays: tuple[float, ...] = (1.0, 2.0),
-        threads: int = 2,
+        retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS,
+        threads: int = DEFAULT_CONCURRENCY,
     ) -> None:
         self.executor = executor
         self.destinations = destinations

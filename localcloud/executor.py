@@ -61,6 +61,10 @@ INIT_TIMEOUT_S = 10.0  # Lambda's limit for the init phase; the function timeout
 # Locally the init phase gets more: a cold start on a busy laptop (or a CI machine running several test sessions)
 # can take far longer than on Lambda, and a slow start must not turn every invocation into a failure.
 LOCAL_INIT_TIMEOUT_S = 60.0
+#: Workers (parallel invocations) per function version, and threads serving asynchronous invocations: the default of
+#: :class:`LocalExecutor`, :class:`localcloud.asyncinvoke.AsyncInvoker`, :func:`localcloud.motopatch.install` and the
+#: server's ``--concurrency``.
+DEFAULT_CONCURRENCY = 2
 
 
 @dataclass(slots=True)
@@ -112,7 +116,7 @@ class LocalExecutor:
         cache_dir: Path,
         endpoint_url: str,
         log_sink: LogSink,
-        concurrency: int = 2,
+        concurrency: int = DEFAULT_CONCURRENCY,
         project_python: str | None = None,
         init_timeout: float = LOCAL_INIT_TIMEOUT_S,
         enforce_memory: bool = True,

@@ -36,6 +36,10 @@ EXTRA_ORIGINS_ENV = "EXTRA_CORS_ALLOWED_ORIGINS"
 #: ``1``/``true`` switches the origin check off (the Host check stays on).
 DISABLE_CORS_ENV = "DISABLE_CORS_CHECKS"
 
+#: The address both local clouds (``localcloud.server``, ``localcloud.ministack``) bind by default: loopback only
+#: (equal to ``ops.defaults.LOCAL_HOST``, pinned by a test).
+LOOPBACK_HOST = "127.0.0.1"
+
 _LOOPBACK_NAMES = ("localhost", "localhost.localstack.cloud")
 _CORS_METHODS = "GET, HEAD, PUT, POST, DELETE, PATCH, OPTIONS"
 _CORS_MAX_AGE = "600"

@@ -40,7 +40,9 @@ _LOOPBACK_BINDS = ("127.0.0.1", "localhost", "::1")
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of ``python -m localcloud.ministack``."""
     parser = argparse.ArgumentParser(prog="python -m localcloud.ministack", description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--host", default=guard.LOOPBACK_HOST, help=f"loopback address to bind (default {guard.LOOPBACK_HOST})"
+    )
     parser.add_argument("--port", type=int, default=4566, help="port (default 4566)")
     parser.add_argument("--region", default="eu-west-1", help="MiniStack's default region (MINISTACK_REGION)")
     parser.add_argument(

@@ -55,8 +55,8 @@ from moto.sns.models import sns_backends
 from moto.sqs.models import sqs_backends
 
 from localcloud import hotreload
-from localcloud.asyncinvoke import AsyncInvoker, EventInvokeSettings, runner_failure
-from localcloud.executor import LocalExecutor
+from localcloud.asyncinvoke import DEFAULT_RETRY_DELAYS, AsyncInvoker, EventInvokeSettings, runner_failure
+from localcloud.executor import DEFAULT_CONCURRENCY, LocalExecutor
 from localcloud.invocation import FunctionRef, FunctionSpec, spec_environment
 
 log = logging.getLogger(__name__)
@@ -254,7 +254,11 @@ class Patch:
             self._original_get_permission = self._original_list_versions = self._original_set_code = None
 
 
-def install(executor: LocalExecutor, retry_delays: tuple[float, ...] = (1.0, 2.0), workers: int = 2) -> Patch:
+def install(
+    executor: LocalExecutor,
+    retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS,
+    workers: int = DEFAULT_CONCURRENCY,
+) -> Patch:
     """Route moto's Lambda invocations to ``executor``; return the :class:`Patch` (call ``uninstall`` to undo).
 
     Also replaces moto's bucket-policy check with :func:`bucket_permission`, its ``ListObjectVersions`` with

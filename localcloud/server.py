@@ -166,6 +166,11 @@ def parse_delays(text: str) -> tuple[float, ...]:
     return delays
 
 
+def format_delays(delays: tuple[float, ...]) -> str:
+    """Write ``delays`` the way :func:`parse_delays` reads them: ``(1.0, 2.0)`` is ``"1,2"``."""
+    return ",".join(f"{delay:g}" for delay in delays)
+
+
 class HealthMiddleware:
     """WSGI middleware that answers :data:`HEALTH_PATH` itself and passes everything else to moto's app."""
 
@@ -239,11 +244,15 @@ def restore(path: Path | None) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser of ``python -m localcloud.server``."""
+    # Here, not at the top: the operations layer imports this module for its paths and needs none of the executor.
+    from localcloud.asyncinvoke import DEFAULT_RETRY_DELAYS
+    from localcloud.executor import DEFAULT_CONCURRENCY, LOCAL_INIT_TIMEOUT_S
+
     parser = argparse.ArgumentParser(
         prog="python -m localcloud.server",
         description="moto server with a local Lambda executor (the embedded local cloud).",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--host", default=guard.LOOPBACK_HOST, help=f"address to bind (default {guard.LOOPBACK_HOST})")
     parser.add_argument("--port", type=int, default=int(os.environ.get("LOCALCLOUD_PORT", DEFAULT_PORT)))
     parser.add_argument(
         "--cache-dir",
@@ -254,20 +263,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--concurrency",
         type=int,
-        default=int(os.environ.get("LOCALCLOUD_LAMBDA_CONCURRENCY", "2")),
-        help="warm workers (parallel invocations) per function version (default 2)",
+        default=int(os.environ.get("LOCALCLOUD_LAMBDA_CONCURRENCY", DEFAULT_CONCURRENCY)),
+        help=f"warm workers (parallel invocations) per function version (default {DEFAULT_CONCURRENCY})",
     )
     parser.add_argument(
         "--retry-delays",
         type=parse_delays,
-        default=parse_delays(os.environ.get("LOCALCLOUD_RETRY_DELAYS", "1,2")),
-        help="seconds before asynchronous retry 1, 2, ... (default 1,2)",
+        default=(
+            parse_delays(os.environ["LOCALCLOUD_RETRY_DELAYS"])
+            if "LOCALCLOUD_RETRY_DELAYS" in os.environ
+            else DEFAULT_RETRY_DELAYS
+        ),
+        help=f"seconds before asynchronous retry 1, 2, ... (default {format_delays(DEFAULT_RETRY_DELAYS)})",
     )
     parser.add_argument(
         "--init-timeout",
         type=float,
-        default=float(os.environ.get("LOCALCLOUD_INIT_TIMEOUT", "60")),
-        help="seconds a Lambda worker may take to start, on top of the function timeout (default 60)",
+        default=float(os.environ.get("LOCALCLOUD_INIT_TIMEOUT", LOCAL_INIT_TIMEOUT_S)),
+        help="seconds a Lambda worker may take to start, on top of the function timeout "
+        f"(default {LOCAL_INIT_TIMEOUT_S:g})",
     )
     parser.add_argument(
         "--enforce-memory",

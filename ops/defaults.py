@@ -2,8 +2,8 @@
 
 Imported by the operations layer, the dashboard, the bench and the build tools. Terraform cannot import Python: its
 copies (``terraform/envs/*``: the artifact paths and the ``region`` default; ``docker-compose.yml``: the port) and the
-emulator's own standalone default port (``localcloud.server``, which may not import this package) are pinned to these
-values by ``tests/unit/test_contracts.py``.
+emulator's own standalone defaults (``localcloud.server.DEFAULT_PORT``, ``localcloud.guard.LOOPBACK_HOST``; the
+emulator may not import this package) are pinned to these values by ``tests/unit/test_contracts.py``.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ops.defaults import BUILD_DIR, FUNCTION_SOURCE_DIR, FUNCTION_ZIP, LAYER_ZIP, ROOT
 from tools.detzip import DateTime, ZipEntry, ZipError, tree_entries, write_zip, zip_date_time
 from tools.layer import (
     ARCHITECTURES,
@@ -41,13 +42,10 @@ from tools.layer import (
 
 log = logging.getLogger("tools.build")
 
-ROOT = Path(__file__).resolve().parents[1]
-LAMBDA_DIR = ROOT / "lambda"
+LAMBDA_DIR = FUNCTION_SOURCE_DIR
 REQUIREMENTS = ROOT / "layer" / "requirements.txt"
 PACKAGE = "image_compressor"
 HANDLER = "index.handler"
-FUNCTION_ZIP = "lambda.zip"
-LAYER_ZIP = "layer.zip"
 
 _EXCLUDED_DIRS = {"__pycache__", "tests", "test"}
 _EXCLUDED_SUFFIXES = {".pyc", ".pyo", ".jpg", ".jpeg"}
@@ -174,7 +172,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m tools.build",
         description="Build build/lambda.zip and build/layer.zip reproducibly, without Docker.",
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "build", help="output folder (default: build/)")
+    parser.add_argument("--out", type=Path, default=BUILD_DIR, help="output folder (default: build/)")
     parser.add_argument(
         "--arch",
         default=os.environ.get("LAMBDA_ARCH") or "x86_64",

@@ -24,6 +24,8 @@ DEFAULT_MIN_QUALITY = 78
 DEFAULT_MAX_SCANS = 100
 #: Values of ``JPEG_ENCODER``.
 ENCODERS = ("jpegli", "pillow")
+#: Default ``JPEG_ENCODER``: Google's jpegli, the smallest files at equal SSIM (``bench/FINDINGS.md``).
+DEFAULT_ENCODER = "jpegli"
 #: Target-SSIM values that turn the quality search off (``TARGET_SSIM`` and the CLI's ``--target-ssim``).
 OFF_WORDS = frozenset({"", "0", "off", "none", "false", "no"})
 
@@ -76,7 +78,7 @@ class CompressionOptions:
     progressive: bool = True
     optimize: bool = True
     keep_gps: bool = False
-    encoder: str = "jpegli"
+    encoder: str = DEFAULT_ENCODER
     target_ssim: float | None = DEFAULT_TARGET_SSIM
     min_quality: int = DEFAULT_MIN_QUALITY
     max_scans: int = DEFAULT_MAX_SCANS

@@ -27,6 +27,7 @@ from image_compressor.settings import CompressionOptions, Settings
 from localcloud import hotreload
 from ops import stackfile
 from ops import terraform as tf
+from tests import hcl
 
 REPO = tf.REPO_ROOT
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
@@ -86,35 +87,23 @@ def test_roots_export_the_contract_outputs():
     assert CONTRACT_OUTPUTS <= module_outputs
 
 
-def _variable_blocks(directory: Path) -> dict[str, str]:
-    """Return each variable's name and the text of its block in ``directory/variables.tf``."""
-    text = (directory / "variables.tf").read_text()
-    blocks = re.split(r'^variable "', text, flags=re.MULTILINE)[1:]
-    return {block.split('"', 1)[0]: block for block in blocks}
-
-
-def _default(block: str) -> str | None:
-    """Return the text of a variable block's ``default`` (``None`` when the variable is required)."""
-    match = re.search(r"^\s+default\s+=\s+(.+?)\s*$", block, re.MULTILINE)
-    return match.group(1) if match else None
-
-
 @pytest.mark.parametrize("directory", [MODULE, tf.LOCAL_ROOT, tf.AWS_ROOT], ids=["module", "envs-local", "envs-aws"])
 def test_every_variable_is_typed_and_described(directory: Path):
-    blocks = _variable_blocks(directory)
-    assert len(blocks) > 10
-    for name, block in blocks.items():
-        assert re.search(r"^\s+type\s+=", block, re.MULTILINE), f"variable {name} has no type"
-        assert re.search(r"^\s+description\s+=", block, re.MULTILINE), f"variable {name} has no description"
-        assert not re.search(r"^\s+type\s+=\s+any\b", block, re.MULTILINE), f"variable {name} is type = any"
+    variables = hcl.variables(directory)
+    assert len(variables) > 5
+    for name, variable in variables.items():
+        assert variable.type, f"variable {name} has no type"
+        assert variable.description, f"variable {name} has no description"
+        assert variable.type != "any", f"variable {name} is type = any"
 
 
 @pytest.mark.parametrize("root", [tf.LOCAL_ROOT, tf.AWS_ROOT], ids=["envs-local", "envs-aws"])
 def test_roots_pass_every_variable_on_with_the_module_default(root: Path):
-    module_variables = _variable_blocks(MODULE)
+    """A root variable is passed on as it is, and defaults to null (the module's default) or to the module's value."""
+    module_variables = hcl.variables(MODULE)
     main = (root / "main.tf").read_text()
     module_block = main[main.index('module "pipeline" {') :]
-    for name, block in _variable_blocks(root).items():
+    for name, variable in hcl.variables(root).items():
         if name not in module_variables:
             # Provider settings (region, tags, ...): used outside the module.
             assert f"var.{name}" in main, f"{root.name}: variable {name} is declared but never used"
@@ -122,10 +111,20 @@ def test_roots_pass_every_variable_on_with_the_module_default(root: Path):
         assert f"var.{name}" in module_block, f"{root.name}: variable {name} is not passed to the module"
         passed_as_is = re.search(rf"^\s+{name}\s+=\s+var\.{name}\s*$", module_block, re.MULTILINE)
         if passed_as_is and (root, name) not in ROOT_DEFAULT_DIFFERS:
-            assert _default(block) == _default(module_variables[name]), (
-                f"{root.name}: default of {name} ({_default(block)}) differs from the module's "
-                f"({_default(module_variables[name])})"
+            module_variable = module_variables[name]
+            assert hcl.effective_default(variable, module_variable) == module_variable.default, (
+                f"{root.name}: default of {name} ({variable.default}) differs from the module's "
+                f"({module_variable.default}); null passes the module's default on only where the module's variable "
+                "is nullable = false"
             )
+
+
+def test_a_null_from_a_root_means_the_module_default():
+    """Every module variable with a default takes it for a null, except where null means something of its own."""
+    null_has_a_meaning = {"reserved_concurrency"}  # null: unreserved
+    for name, variable in hcl.variables(MODULE).items():
+        if variable.default not in (None, "null") and name not in null_has_a_meaning:
+            assert not variable.nullable, f"module variable {name} needs nullable = false (a root passes null for it)"
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -367,7 +366,7 @@ def test_lambda_tf_takes_the_code_from_code_tf():
 
 
 def test_only_the_local_root_offers_hot_reload():
-    assert "hot_reload_dir" in _variable_blocks(tf.LOCAL_ROOT)
+    assert "hot_reload_dir" in hcl.variables(tf.LOCAL_ROOT)
     assert "hot_reload_dir = var.hot_reload_dir" in " ".join((tf.LOCAL_ROOT / "main.tf").read_text().split())
     for path in tf.AWS_ROOT.glob("*"):
         if path.is_file():

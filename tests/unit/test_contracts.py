@@ -13,8 +13,9 @@ from image_compressor.result import STATUSES, MetadataKey, Result, Status, read_
 from image_compressor.service import Identity, _output_metadata
 from image_compressor.settings import OFF_WORDS, parse_target_ssim
 
-from localcloud import ministack, server
+from localcloud import guard, ministack, server
 from ops import backfill, defaults, launch, stackfile
+from tests import hcl
 
 ROOT = defaults.ROOT
 
@@ -26,15 +27,56 @@ def test_artifact_names_in_terraform_are_the_build_names():
         assert f'"${{local.build_dir}}/{defaults.LAYER_ZIP}"' in main
 
 
-def test_the_compression_defaults_in_terraform_are_the_function_defaults():
+def _function_defaults() -> dict[str, object]:
+    """The module variables that are settings of the function, each with the function's default (settings.py)."""
     from image_compressor import settings
 
-    expected = {"min_quality": settings.DEFAULT_MIN_QUALITY, "target_ssim": settings.DEFAULT_TARGET_SSIM}
-    for directory in ("modules/image-pipeline", "envs/local", "envs/aws"):
-        variables = (ROOT / "terraform" / directory / "variables.tf").read_text()
-        for name, value in expected.items():
-            block = variables[variables.index(f'variable "{name}"') :]
-            assert float(re.search(r"default\s*=\s*([0-9.]+)", block).group(1)) == value, (directory, name)
+    options = settings.CompressionOptions()
+    return {
+        "jpeg_encoder": settings.DEFAULT_ENCODER,
+        "target_ssim": settings.DEFAULT_TARGET_SSIM,
+        "min_quality": settings.DEFAULT_MIN_QUALITY,
+        "max_scans": settings.DEFAULT_MAX_SCANS,
+        "max_object_bytes": settings.DEFAULT_MAX_OBJECT_BYTES,
+        "max_pixels": options.max_pixels,
+        "keep_metadata": options.keep_metadata,
+        "keep_gps": options.keep_gps,
+        "progressive": options.progressive,
+        "optimize": options.optimize,
+    }
+
+
+def _tfvars_example() -> tuple[dict[str, str], dict[str, str]]:
+    """The AWS root's terraform.tfvars.example: its set assignments, and the commented-out ones (shown defaults)."""
+    text = (hcl.ROOT_DIRS["aws"] / "terraform.tfvars.example").read_text()
+    assignment = r"([a-z0-9_]+) = (\S.*?)[ \t]*(?:#.*)?$"  # `.` stops at the end of the line, `\s` would not
+    return dict(re.findall(rf"^{assignment}", text, re.M)), dict(re.findall(rf"^# {assignment}", text, re.M))
+
+
+def test_every_terraform_copy_of_a_function_default_is_the_function_default():
+    # The module holds the one Terraform copy; a root that declares the variable defaults to null (the module's
+    # default) or to the same value, and terraform.tfvars.example shows it commented out at that value.
+    module = hcl.variables(hcl.MODULE_DIR)
+    _, shown = _tfvars_example()
+    for name, value in _function_defaults().items():
+        expected = json.dumps(value)  # the HCL literal: "jpegli", 0.95, 78, true
+        assert module[name].default == expected, f"module: {name} = {module[name].default}, the function's is {value}"
+        for env, directory in hcl.ROOT_DIRS.items():
+            if name in (root := hcl.variables(directory)):
+                assert hcl.effective_default(root[name], module[name]) == expected, (env, name)
+        assert shown.get(name, expected) == expected, f"terraform.tfvars.example shows {name} = {shown[name]}"
+
+
+def test_the_tfvars_example_shows_every_variable_of_the_aws_root_at_its_default():
+    module, root = hcl.variables(hcl.MODULE_DIR), hcl.variables(hcl.ROOT_DIRS["aws"])
+    given, shown = _tfvars_example()
+    named = set(given) | set(shown)
+    assert named <= set(root), f"terraform.tfvars.example names {sorted(named - set(root))}: not in terraform/envs/aws"
+    assert set(root) <= named, f"terraform.tfvars.example leaves out {sorted(set(root) - named)}"
+    assert given["region"] == f'"{defaults.DEFAULT_REGION}"'
+    for name, value in shown.items():
+        default = hcl.effective_default(root[name], module[name]) if name in module else root[name].default
+        assert value == default, f"terraform.tfvars.example shows {name} = {value}; its default is {default}"
 
 
 def test_the_default_region_and_ports_match_terraform_compose_and_the_emulator():
@@ -45,6 +87,10 @@ def test_the_default_region_and_ports_match_terraform_compose_and_the_emulator()
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     assert compose["services"]["localstack"]["ports"] == [f"127.0.0.1:${{LOCALSTACK_PORT:-{defaults.LOCAL_PORT}}}:4566"]
     assert server.DEFAULT_PORT == defaults.LOCAL_PORT
+    assert guard.LOOPBACK_HOST == defaults.LOCAL_HOST
+    assert (
+        server.build_parser().parse_args([]).host == ministack.build_parser().parse_args([]).host == guard.LOOPBACK_HOST
+    )
 
 
 def test_ministack_is_pinned_once_and_ops_knows_its_health_path_and_port():
@@ -62,13 +108,22 @@ def test_every_terraform_root_exports_the_stack_outputs():
     assert set(stackfile.REQUIRED_OUTPUTS) | set(stackfile.OPTIONAL_OUTPUTS) == set(stackfile.STACK_OUTPUTS)
 
 
+def test_every_root_re_exports_each_module_output_under_its_name():
+    # Terraform cannot pass a module's outputs through: each root writes them out, and none may go missing or stray.
+    module = hcl.outputs(hcl.MODULE_DIR)
+    for env, directory in hcl.ROOT_DIRS.items():
+        root = hcl.outputs(directory)
+        assert list(root) == list(module), f"terraform/envs/{env}/outputs.tf: not the module's outputs in its order"
+        for name, output in root.items():
+            assert output.value == f"module.pipeline.{name}", (env, name)
+
+
 def test_the_batch_operations_outputs_are_optional_and_only_the_local_root_leaves_them_null():
     # The backfill reads them; a local stack (no Batch Operations emulated) has them null, the AWS root by default not.
     assert set(backfill.BATCH_OUTPUTS) <= set(stackfile.OPTIONAL_OUTPUTS)
     assert set(backfill.NEEDED_OUTPUTS) <= set(stackfile.REQUIRED_OUTPUTS)
-    aws_variables = (ROOT / "terraform" / "envs" / "aws" / "variables.tf").read_text()
-    enabled = re.search(r'variable "batch_operations_enabled" \{[^}]*default\s*=\s*(\w+)', aws_variables)
-    assert enabled and enabled[1] == "true"
+    enabled = hcl.variables(hcl.ROOT_DIRS["aws"])["batch_operations_enabled"]
+    assert hcl.effective_default(enabled, hcl.variables(hcl.MODULE_DIR)["batch_operations_enabled"]) == "true"
     local_root = (ROOT / "terraform" / "envs" / "local" / "main.tf").read_text()
     assert re.search(r"^\s+batch_operations_enabled\s+=\s+false\s*$", local_root, re.M)
 

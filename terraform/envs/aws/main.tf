@@ -1,4 +1,4 @@
-# Root for real AWS, applied with plain terraform by `make deploy-aws` (python -m localcloud.aws deploy).
+# Root for real AWS, applied with plain terraform by `make deploy-aws` (python -m ops.deploy_aws deploy).
 
 provider "aws" {
   region = var.region
@@ -23,16 +23,12 @@ module "pipeline" {
   source = "../../modules/image-pipeline"
 
   name_prefix     = var.name_prefix
-  function_name   = var.function_name
-  lambda_zip_path = coalesce(var.lambda_zip_path, "${local.build_dir}/lambda.zip")
-  layer_zip_path  = coalesce(var.layer_zip_path, "${local.build_dir}/layer.zip")
+  lambda_zip_path = "${local.build_dir}/lambda.zip"
+  layer_zip_path  = "${local.build_dir}/layer.zip"
   architecture    = var.architecture
 
   memory_size          = var.memory_size
-  timeout              = var.timeout
   reserved_concurrency = var.reserved_concurrency
-  tracing_mode         = var.tracing_mode
-  log_level            = var.log_level
 
   jpeg_encoder     = var.jpeg_encoder
   target_ssim      = var.target_ssim
@@ -42,25 +38,17 @@ module "pipeline" {
   keep_metadata    = var.keep_metadata
   keep_gps         = var.keep_gps
   max_pixels       = var.max_pixels
-  max_scans        = var.max_scans
   max_object_bytes = var.max_object_bytes
 
-  maximum_retry_attempts       = var.maximum_retry_attempts
-  maximum_event_age_in_seconds = var.maximum_event_age_in_seconds
-
-  force_destroy      = var.force_destroy
-  versioning_enabled = var.versioning_enabled
-  s3_kms_key_arn     = var.s3_kms_key_arn
-
+  force_destroy                 = var.force_destroy
+  versioning_enabled            = var.versioning_enabled
   failed_object_expiration_days = var.failed_object_expiration_days
+  s3_kms_key_arn                = var.s3_kms_key_arn
+  batch_operations_enabled      = var.batch_operations_enabled
 
   admin_email                = var.admin_email
   create_notifications_queue = var.create_notifications_queue
   create_sns_kms_key         = var.create_sns_kms_key
   sns_kms_master_key_id      = var.sns_kms_master_key_id
-
-  log_retention_days    = var.log_retention_days
-  dlq_age_alarm_seconds = var.dlq_age_alarm_seconds
-
-  batch_operations_enabled = var.batch_operations_enabled
+  dlq_age_alarm_seconds      = var.dlq_age_alarm_seconds
 }

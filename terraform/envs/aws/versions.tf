@@ -9,6 +9,6 @@ terraform {
   }
 
   # No backend block: state is local (terraform/envs/aws/terraform.tfstate, git-ignored) unless you deploy with
-  # BACKEND_CONFIG=<file> (see backend.hcl.example); then `python -m localcloud.aws` writes backend_override.tf with
+  # BACKEND_CONFIG=<file> (see backend.hcl.example); then `python -m ops.deploy_aws` writes backend_override.tf with
   # `backend "s3" {}` and passes your file to `terraform init -backend-config`.
 }

@@ -24,12 +24,9 @@ locals {
 module "pipeline" {
   source = "../../modules/image-pipeline"
 
-  name_prefix     = var.name_prefix
-  function_name   = var.function_name
-  lambda_zip_path = coalesce(var.lambda_zip_path, "${local.build_dir}/lambda.zip")
-  layer_zip_path  = coalesce(var.layer_zip_path, "${local.build_dir}/layer.zip")
+  lambda_zip_path = "${local.build_dir}/lambda.zip"
+  layer_zip_path  = "${local.build_dir}/layer.zip"
   hot_reload_dir  = var.hot_reload_dir
-  architecture    = var.architecture
 
   jpeg_encoder     = var.jpeg_encoder
   target_ssim      = var.target_ssim
@@ -39,18 +36,11 @@ module "pipeline" {
   keep_metadata    = var.keep_metadata
   keep_gps         = var.keep_gps
   max_pixels       = var.max_pixels
-  max_scans        = var.max_scans
   max_object_bytes = var.max_object_bytes
-  log_level        = var.log_level
 
-  maximum_retry_attempts       = var.maximum_retry_attempts
-  maximum_event_age_in_seconds = var.maximum_event_age_in_seconds
-
-  # Local stacks come and go with `make local-up` / `make local-down`.
+  # Local stacks come and go with `make local-up` / `make local-down` (no versioning, no e-mail: the module's defaults).
   force_destroy              = true
-  versioning_enabled         = false
   create_notifications_queue = true
-  admin_email                = ""
   log_retention_days         = 7
   # No multipart lifecycle rule: nothing uploads in parts here, and the provider waits about 55 s for each new rule
   # to settle, which would double the time of `make local-up`.

@@ -1,3 +1,9 @@
+# Only what a user of the local targets sets: `make local-up` passes region and hot_reload_dir; the compression
+# settings are set with TF_VAR_<name> or `tflocal apply -var` (docs/terraform.md). Every other input of the module
+# keeps the module's default (terraform/modules/image-pipeline/README.md). A null default here means "the module's
+# default": those module variables are non-nullable, so Terraform uses their default for a null. The module validates
+# every value.
+
 variable "region" {
   description = "Region of the local stack (the emulator accepts any; keep it equal to AWS_DEFAULT_REGION)."
   type        = string
@@ -9,52 +15,22 @@ variable "region" {
   }
 }
 
-variable "name_prefix" {
-  description = "Prefix of every resource name (see the module)."
-  type        = string
-  default     = "image-pipeline"
-}
-
-variable "function_name" {
-  description = "Name of the Lambda function."
-  type        = string
-  default     = "image-compressor"
-}
-
-variable "lambda_zip_path" {
-  description = "Function package; null means build/lambda.zip of this repository (from `make build`)."
-  type        = string
-  default     = null
-}
-
-variable "layer_zip_path" {
-  description = "Layer package; null means build/layer.zip of this repository (from `make build`)."
-  type        = string
-  default     = null
-}
-
 variable "hot_reload_dir" {
   description = "Hot reload: absolute path of the function's code directory (this repository's lambda/) to run live instead of the zip; null deploys build/lambda.zip. `make local-up HOT_RELOAD=1` sets it."
   type        = string
   default     = null
 }
 
-variable "architecture" {
-  description = "x86_64 or arm64 (must match the layer's wheels)."
-  type        = string
-  default     = "x86_64"
-}
-
 variable "jpeg_encoder" {
-  description = "JPEG_ENCODER of the function: jpegli (smallest files) or pillow (libjpeg-turbo, about as fast, bigger files)."
+  description = "JPEG_ENCODER of the function: jpegli (smallest files) or pillow (libjpeg-turbo, about as fast, bigger files); null: the module's default."
   type        = string
-  default     = "jpegli"
+  default     = null
 }
 
 variable "target_ssim" {
-  description = "TARGET_SSIM of the function: luma SSIM each image must reach (0.5-0.999), or 0 for a fixed jpeg_quality."
+  description = "TARGET_SSIM of the function: luma SSIM each image must reach (0.5-0.999), or 0 for a fixed jpeg_quality; null: the module's default."
   type        = number
-  default     = 0.95
+  default     = null
 }
 
 variable "jpeg_quality" {
@@ -64,61 +40,37 @@ variable "jpeg_quality" {
 }
 
 variable "min_quality" {
-  description = "MIN_QUALITY of the function (1-95): the lowest quality the search may pick."
+  description = "MIN_QUALITY of the function (1-95): the lowest quality the search may pick; null: the module's default."
   type        = number
-  default     = 78
+  default     = null
 }
 
 variable "max_dimension" {
-  description = "MAX_DIMENSION of the function (0 keeps the size)."
+  description = "MAX_DIMENSION of the function (0 keeps the size); null: the module's default."
   type        = number
-  default     = 0
+  default     = null
 }
 
 variable "keep_metadata" {
-  description = "KEEP_METADATA of the function."
+  description = "KEEP_METADATA of the function; null: the module's default."
   type        = bool
-  default     = false
+  default     = null
 }
 
 variable "keep_gps" {
-  description = "KEEP_GPS of the function: with keep_metadata, also keep the GPS location."
+  description = "KEEP_GPS of the function: with keep_metadata, also keep the GPS location; null: the module's default."
   type        = bool
-  default     = false
+  default     = null
 }
 
 variable "max_pixels" {
-  description = "MAX_PIXELS of the function (decompression-bomb guard)."
+  description = "MAX_PIXELS of the function (decompression-bomb guard); null: the module's default."
   type        = number
-  default     = 50000000
-}
-
-variable "max_scans" {
-  description = "MAX_SCANS of the function: JPEGs with more scans (SOS markers) fail before decoding (CPU-bomb guard)."
-  type        = number
-  default     = 100
+  default     = null
 }
 
 variable "max_object_bytes" {
-  description = "MAX_OBJECT_BYTES of the function: larger source objects go to the failed bucket undownloaded (52428800 = 50 MiB)."
+  description = "MAX_OBJECT_BYTES of the function: larger source objects go to the failed bucket undownloaded; null: the module's default."
   type        = number
-  default     = 52428800
-}
-
-variable "log_level" {
-  description = "LOG_LEVEL of the function."
-  type        = string
-  default     = "INFO"
-}
-
-variable "maximum_retry_attempts" {
-  description = "Retries of a failed asynchronous invocation before the dead-letter queue (0-2)."
-  type        = number
-  default     = 2
-}
-
-variable "maximum_event_age_in_seconds" {
-  description = "Maximum age of an event before it goes to the dead-letter queue (60-21600 s)."
-  type        = number
-  default     = 3600
+  default     = null
 }

@@ -8,7 +8,7 @@ terraform {
     }
   }
 
-  # Local state. `localcloud` passes -backend-config=path=<state file> so each local stack (`make local-up`, the
+  # Local state. `ops/terraform.py` passes -backend-config=path=<state file> so each local stack (`make local-up`, the
   # end-to-end tests) keeps its own state; a bare `tflocal apply` here writes terraform.tfstate (git-ignored).
   backend "local" {}
 }

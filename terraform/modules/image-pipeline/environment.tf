@@ -1,5 +1,5 @@
 # The function's settings: environment variables read by lambda/image_compressor/settings.py (Settings.from_env) and
-# by Powertools. Only variables go in here, no resources, so tests/unit/test_terraform.py can evaluate this map with
+# by Powertools. Only variables go in here, no resources, so tests/tooling/test_terraform.py can evaluate this map with
 # `terraform console` offline and feed it to Settings.from_env (Terraform and the code cannot drift apart).
 # lambda.tf adds the bucket names and the topic ARN.
 

@@ -6,6 +6,7 @@ variable "name_prefix" {
   description = "Prefix of every name (buckets, topic, queues, role). Bucket names become <prefix>-<source|destination|failed>-<account id>-<region>, so keep it short."
   type        = string
   default     = "image-pipeline"
+  nullable    = false
 
   validation {
     # 20 characters leave room for "-destination-" + a 12-digit account id + the longest region name within S3's 63.
@@ -18,6 +19,7 @@ variable "function_name" {
   description = "Name of the Lambda function; its log group is /aws/lambda/<function_name>."
   type        = string
   default     = "image-compressor"
+  nullable    = false
 
   validation {
     condition     = can(regex("^[A-Za-z0-9_-]{1,64}$", var.function_name))
@@ -72,6 +74,7 @@ variable "architecture" {
   description = "Instruction set of the function and its layer: x86_64 or arm64 (the layer's wheels must match)."
   type        = string
   default     = "x86_64"
+  nullable    = false
 
   validation {
     condition     = contains(["x86_64", "arm64"], var.architecture)
@@ -83,6 +86,7 @@ variable "memory_size" {
   description = "Memory of the function in MB. Default 1769 = one full vCPU (bench: 24 MP needs ~212 MB peak; CPU, not memory, sets the latency)."
   type        = number
   default     = 1769
+  nullable    = false
 
   validation {
     condition     = var.memory_size >= 128 && var.memory_size <= 10240 && floor(var.memory_size) == var.memory_size
@@ -94,6 +98,7 @@ variable "timeout" {
   description = "Function timeout in seconds. At least 15: the function keeps 10 s of every invocation for writing the outcome and notifying (DEADLINE_MARGIN_MS), and refuses to start an object with less left."
   type        = number
   default     = 60
+  nullable    = false
 
   validation {
     condition     = var.timeout >= 15 && var.timeout <= 900 && floor(var.timeout) == var.timeout
@@ -116,6 +121,7 @@ variable "tracing_mode" {
   description = "X-Ray tracing of the function: PassThrough (off unless the caller traces) or Active (attaches AWSXRayDaemonWriteAccess)."
   type        = string
   default     = "PassThrough"
+  nullable    = false
 
   validation {
     condition     = contains(["PassThrough", "Active"], var.tracing_mode)
@@ -127,6 +133,7 @@ variable "log_level" {
   description = "LOG_LEVEL of the function's structured logger."
   type        = string
   default     = "INFO"
+  nullable    = false
 
   validation {
     condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
@@ -138,6 +145,7 @@ variable "metrics_namespace" {
   description = "POWERTOOLS_METRICS_NAMESPACE: CloudWatch namespace of the function's metrics."
   type        = string
   default     = "ImagePipeline"
+  nullable    = false
 
   validation {
     condition     = can(regex("^[A-Za-z0-9._/#:-]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
@@ -200,6 +208,7 @@ variable "max_dimension" {
   description = "MAX_DIMENSION: longest output side in pixels; larger images are downscaled. 0 keeps the size."
   type        = number
   default     = 0
+  nullable    = false
 
   validation {
     condition     = var.max_dimension >= 0 && floor(var.max_dimension) == var.max_dimension
@@ -225,6 +234,7 @@ variable "max_pixels" {
   description = "MAX_PIXELS: refuse images with more pixels than this before decoding (decompression-bomb guard)."
   type        = number
   default     = 50000000
+  nullable    = false
 
   validation {
     condition     = var.max_pixels >= 1 && floor(var.max_pixels) == var.max_pixels
@@ -260,12 +270,14 @@ variable "progressive" {
   description = "PROGRESSIVE: write progressive JPEG."
   type        = bool
   default     = true
+  nullable    = false
 }
 
 variable "optimize" {
   description = "OPTIMIZE: optimise the Huffman tables."
   type        = bool
   default     = true
+  nullable    = false
 }
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -276,6 +288,7 @@ variable "maximum_retry_attempts" {
   description = "Retries Lambda makes after a failed asynchronous invocation before the event goes to the dead-letter queue."
   type        = number
   default     = 2
+  nullable    = false
 
   validation {
     condition     = contains([0, 1, 2], var.maximum_retry_attempts)
@@ -287,6 +300,7 @@ variable "maximum_event_age_in_seconds" {
   description = "How long Lambda keeps retrying an event before it goes to the dead-letter queue (60-21600 seconds)."
   type        = number
   default     = 3600
+  nullable    = false
 
   validation {
     condition     = var.maximum_event_age_in_seconds >= 60 && var.maximum_event_age_in_seconds <= 21600 && floor(var.maximum_event_age_in_seconds) == var.maximum_event_age_in_seconds
@@ -302,24 +316,28 @@ variable "force_destroy" {
   description = "Let `terraform destroy` delete buckets that still hold objects. True for local stacks; keep false in AWS."
   type        = bool
   default     = false
+  nullable    = false
 }
 
 variable "versioning_enabled" {
   description = "Turn on S3 versioning for the three buckets."
   type        = bool
   default     = false
+  nullable    = false
 }
 
 variable "batch_operations_enabled" {
   description = "Create what S3 Batch Operations backfill jobs need: a private encrypted bucket for their manifests and completion reports, and the role the jobs run as (invokes the function, reads manifests, writes reports). The local root turns it off: no local target emulates Batch Operations."
   type        = bool
   default     = true
+  nullable    = false
 }
 
 variable "abort_incomplete_multipart_upload_days" {
   description = "Days after which S3 deletes the parts of unfinished multipart uploads (a lifecycle rule on each bucket); 0 adds no rule. The provider waits about 55 s for a new rule to settle."
   type        = number
   default     = 7
+  nullable    = false
 
   validation {
     condition     = var.abort_incomplete_multipart_upload_days >= 0 && floor(var.abort_incomplete_multipart_upload_days) == var.abort_incomplete_multipart_upload_days
@@ -358,6 +376,7 @@ variable "admin_email" {
   description = "Address subscribed to the topic by email; empty for none. AWS sends a confirmation link first."
   type        = string
   default     = ""
+  nullable    = false
 
   validation {
     condition     = var.admin_email == "" || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.admin_email))
@@ -369,12 +388,14 @@ variable "create_notifications_queue" {
   description = "Subscribe an SQS queue to the topic so tools (the dashboard) can read notifications. Messages keep the SNS envelope (raw delivery off)."
   type        = bool
   default     = false
+  nullable    = false
 }
 
 variable "sns_kms_master_key_id" {
   description = "KMS key (id, ARN or alias) encrypting the topic when create_sns_kms_key is false. CloudWatch alarms cannot publish to a topic under the AWS-managed alias/aws/sns."
   type        = string
   default     = "alias/aws/sns"
+  nullable    = false
 
   validation {
     condition     = length(trimspace(var.sns_kms_master_key_id)) > 0
@@ -386,6 +407,7 @@ variable "create_sns_kms_key" {
   description = "Create a customer-managed KMS key for the topic whose policy lets CloudWatch alarms publish (about 1 USD a month). Needed for alarm e-mails in AWS."
   type        = bool
   default     = false
+  nullable    = false
 }
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -396,6 +418,7 @@ variable "log_retention_days" {
   description = "Days CloudWatch Logs keeps the function's log (0 = never expire)."
   type        = number
   default     = 30
+  nullable    = false
 
   validation {
     condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
@@ -407,6 +430,7 @@ variable "alarm_period_seconds" {
   description = "Period of every alarm (errors, throttles, dead letters, ...), in seconds (a multiple of 60)."
   type        = number
   default     = 300
+  nullable    = false
 
   validation {
     condition     = var.alarm_period_seconds >= 60 && var.alarm_period_seconds % 60 == 0
