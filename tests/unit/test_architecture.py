@@ -45,7 +45,17 @@ MAY_IMPORT = {
 FUNCTION_THIRD_PARTY = {"PIL", "aws_lambda_powertools", "ajpegli", "numpy"}
 FUNCTION_RUNTIME = {"boto3", "botocore"}
 #: The function's modules that touch AWS; everything else in the package is the pure core (no AWS SDK).
-FUNCTION_AWS_MODULES = {"aws", "service", "observability"}
+FUNCTION_AWS_MODULES = {
+    "aws",
+    "service",
+    "observability",
+    "outcomes",
+    "idempotency",
+    "outputs",
+    "failed_copy",
+    "notify",
+    "summary",
+}
 #: The emulator's import of ops: only the server's interface constants go the other way (ops imports localcloud).
 OPS_MAY_IMPORT_FROM_LOCALCLOUD = {"localcloud.server"}
 #: The operations layer's imports of the function package: its contracts only (the backfill's skip decision reads the

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from image_compressor.identity import Identity
+from image_compressor.outputs import output_metadata
 from image_compressor.result import STATUSES, MetadataKey, Result, Status, read_metadata
-from image_compressor.service import Identity, _output_metadata
 from image_compressor.settings import OFF_WORDS, parse_target_ssim
 
 from localcloud import guard, ministack, server
@@ -171,7 +172,7 @@ def test_terraform_outputs_unwrap_to_plain_values_and_required_ones_are_checked(
 def test_metadata_written_by_the_function_reads_back_as_the_same_record():
     result = Result(Status.COMPRESSED, 2000, 1500, 64, 48, 80, 12.34)
     identity = Identity("e" * 32, "0A", 1_800_000_000, "v1")
-    metadata = _output_metadata(result, "etag-1", "fp", identity)
+    metadata = output_metadata(result, "etag-1", "fp", identity)
     assert set(metadata) <= {key.value for key in MetadataKey}
     assert {MetadataKey.SOURCE_EVENT, MetadataKey.SOURCE_SEQUENCER, MetadataKey.SOURCE_MODIFIED} <= set(metadata)
     stored = read_metadata(metadata, object_bytes=1500, failed_copy=False)
