@@ -27,8 +27,14 @@ module "pipeline" {
   layer_zip_path  = "${local.build_dir}/layer.zip"
   architecture    = var.architecture
 
-  memory_size          = var.memory_size
-  reserved_concurrency = var.reserved_concurrency
+  function_name                = var.function_name
+  memory_size                  = var.memory_size
+  timeout                      = var.timeout
+  reserved_concurrency         = var.reserved_concurrency
+  log_level                    = var.log_level
+  tracing_mode                 = var.tracing_mode
+  maximum_retry_attempts       = var.maximum_retry_attempts
+  maximum_event_age_in_seconds = var.maximum_event_age_in_seconds
 
   jpeg_encoder     = var.jpeg_encoder
   target_ssim      = var.target_ssim
@@ -51,4 +57,5 @@ module "pipeline" {
   create_sns_kms_key         = var.create_sns_kms_key
   sns_kms_master_key_id      = var.sns_kms_master_key_id
   dlq_age_alarm_seconds      = var.dlq_age_alarm_seconds
+  log_retention_days         = var.log_retention_days
 }

@@ -53,6 +53,42 @@ variable "memory_size" {
   default     = null
 }
 
+variable "function_name" {
+  description = "Name of the Lambda function (its log group is /aws/lambda/<function_name>); null: the module's default."
+  type        = string
+  default     = null
+}
+
+variable "timeout" {
+  description = "Function timeout in seconds; null: the module's default. See the module's variable for what short timeouts mean."
+  type        = number
+  default     = null
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL of the function's structured logger (DEBUG, INFO, WARNING, ERROR); null: the module's default."
+  type        = string
+  default     = null
+}
+
+variable "tracing_mode" {
+  description = "X-Ray tracing of the function: PassThrough or Active; null: the module's default."
+  type        = string
+  default     = null
+}
+
+variable "maximum_retry_attempts" {
+  description = "Retries Lambda makes after a failed asynchronous invocation before the dead-letter queue; null: the module's default."
+  type        = number
+  default     = null
+}
+
+variable "maximum_event_age_in_seconds" {
+  description = "How long Lambda keeps retrying an event before the dead-letter queue (60-21600 s); null: the module's default."
+  type        = number
+  default     = null
+}
+
 variable "reserved_concurrency" {
   description = "Reserved concurrency of the function (at most this many run at once; the account's other functions keep the rest); null leaves it unreserved, which new accounts (limit 10) need."
   type        = number
@@ -178,6 +214,12 @@ variable "create_sns_kms_key" {
 variable "sns_kms_master_key_id" {
   description = "Topic key when create_sns_kms_key is false; null: the module's default."
   type        = string
+  default     = null
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch Logs keeps the function's log (0 = never expire); null: the module's default."
+  type        = number
   default     = null
 }
 
