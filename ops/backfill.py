@@ -11,7 +11,7 @@
    object is sent to the function with an asynchronous invoke of a one-task Batch Operations event
    (:func:`image_compressor.batch.build_event`, with ``onTemporaryFailure=raise`` so Lambda's retries and the
    dead-letter queue apply); at or above it on AWS, the spool becomes a CSV manifest in the stack's batch bucket and
-   one S3 Batch Operations job invokes the function per object (:func:`job_request`). Either way the function runs
+   one S3 Batch Operations job invokes the function per object (:mod:`ops.batchjob`). Either way the function runs
    its one per-object path (``index.handle_batch``).
 3. **Wait** (local invocations only; ``wait_s=0`` skips it): poll the destination and failed buckets until each
    queued object has a new current outcome, counting compressed / kept-original / failed; what is still pending at
@@ -25,7 +25,6 @@ run id (``backfillRun``), so each forced run processes once more.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import tempfile
@@ -37,14 +36,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
-from urllib.parse import quote_plus
 
 import botocore.exceptions as bx
 import image_compressor.batch as batch
 from image_compressor.result import MetadataKey, Status, read_metadata, unquote_etag
 
-from ops import procs, stackfile
-from ops.stack import BULK, OPERATION, Stack
+from ops import batchjob, procs, stackfile
+from ops.stack import BULK, Stack
 
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 #: Objects from which an AWS backfill runs as one S3 Batch Operations job instead of one invoke per object.
@@ -59,9 +57,8 @@ PAGE_SIZE = 1000
 MAX_ERRORS = 20
 #: Seconds between two polls of the still-pending objects.
 POLL_INTERVAL_S = 2.0
-#: Outputs of the stack a backfill needs, and the optional ones of a Batch Operations job.
+#: Outputs of the stack a backfill needs (a Batch Operations job needs :data:`ops.batchjob.BATCH_OUTPUTS` too).
 NEEDED_OUTPUTS = ("source_bucket", "destination_bucket", "failed_bucket", "function_name")
-BATCH_OUTPUTS = ("batch_bucket", "batch_role_arn")
 
 #: Phases reported to the progress callback; the progress file adds the last two.
 SCAN, QUEUE, WAIT = "scan", "queue", "wait"
@@ -186,59 +183,6 @@ def bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Itera
 def _wait_first(running: set[Future[R]]) -> tuple[set[Future[R]], set[Future[R]]]:
     done, pending = wait(running, return_when=FIRST_COMPLETED)
     return set(done), set(pending)
-
-
-def manifest_row(bucket: str, key: str) -> list[str]:
-    """Return the CSV manifest row of ``s3://bucket/key`` (S3 Batch Operations wants the key URL-encoded)."""
-    return [bucket, quote_plus(key, safe="/")]
-
-
-def job_request(
-    *,
-    account_id: str,
-    function_arn: str,
-    role_arn: str,
-    report_bucket: str,
-    manifest_key: str,
-    manifest_etag: str,
-    run_id: str,
-    force: bool,
-    priority: int = 10,
-) -> dict[str, Any]:
-    """Return the ``s3control.create_job`` parameters of a backfill job (one LambdaInvoke per manifest row).
-
-    The manifest is the CSV ``manifest_key`` (bucket, URL-encoded key) in ``report_bucket``; the completion report
-    (all tasks) goes to ``reports/`` in the same bucket. Schema 2.0 carries ``backfillRun`` for a forced run. The job
-    starts without confirmation (``ConfirmationRequired`` false): the command is the confirmation.
-    """
-    bucket_arn = f"arn:aws:s3:::{report_bucket}"
-    user_arguments = {batch.ARG_RUN: run_id} if force else {}
-    return {
-        "AccountId": account_id,
-        "ConfirmationRequired": False,
-        "Operation": {
-            "LambdaInvoke": {
-                "FunctionArn": function_arn,
-                "InvocationSchemaVersion": batch.SCHEMA_VERSION,
-                "UserArguments": user_arguments,
-            }
-        },
-        "Manifest": {
-            "Spec": {"Format": "S3BatchOperations_CSV_20180820", "Fields": ["Bucket", "Key"]},
-            "Location": {"ObjectArn": f"{bucket_arn}/{manifest_key}", "ETag": manifest_etag},
-        },
-        "Report": {
-            "Bucket": bucket_arn,
-            "Prefix": "reports",
-            "Format": "Report_CSV_20180820",
-            "Enabled": True,
-            "ReportScope": "AllTasks",
-        },
-        "Priority": priority,
-        "RoleArn": role_arn,
-        "ClientRequestToken": run_id,
-        "Description": f"image-pipeline backfill {run_id}"[:256],
-    }
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -580,44 +524,13 @@ def _wait(stack: Stack, summary: Summary, spool: IO[str], workers: int, wait_s: 
 
 
 def _start_job(stack: Stack, summary: Summary, spool: IO[str], force: bool) -> None:
-    """Upload the spool as a CSV manifest to the batch bucket and create the S3 Batch Operations job."""
-    batch_bucket, role_arn = (stack.outputs.get(name) for name in BATCH_OUTPUTS)
-    if not batch_bucket or not role_arn:
-        raise BackfillError(
-            f"{summary.queued} objects need a Batch Operations job, but the stack has no batch bucket or role: set "
-            "batch_operations_enabled = true in terraform/envs/aws/terraform.tfvars and run `make deploy-aws`, or "
-            f"pass --batch-threshold {summary.queued + 1} to invoke the function once per object instead"
-        )
-    run_id = uuid.uuid4().hex
-    manifest_key = f"manifests/backfill-{run_id}.csv"
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".csv", newline="") as manifest:
-        writer = csv.writer(manifest)
-        for item in _spooled(spool):
-            writer.writerow(manifest_row(summary.bucket, item.key))
-        manifest.flush()
-        _s3(stack).upload_file(manifest.name, batch_bucket, manifest_key)
-    etag = unquote_etag(_s3(stack).head_object(Bucket=batch_bucket, Key=manifest_key)["ETag"]) or ""
-    function_arn = (
-        stack.outputs.get("function_arn")
-        or _lambda(stack).get_function_configuration(FunctionName=stack.output("function_name"))["FunctionArn"]
-    )
-    account_id = stack.outputs.get("account_id") or stack.client("sts", OPERATION).get_caller_identity()["Account"]
-    request = job_request(
-        account_id=account_id,
-        function_arn=function_arn,
-        role_arn=role_arn,
-        report_bucket=batch_bucket,
-        manifest_key=manifest_key,
-        manifest_etag=etag,
-        run_id=run_id,
-        force=force,
-    )
+    """Create the S3 Batch Operations job of the spooled objects (:func:`ops.batchjob.start`)."""
     try:
-        summary.job_id = stack.client("s3control", OPERATION).create_job(**request)["JobId"]
-    except bx.ClientError as exc:
-        raise BackfillError(
-            f"S3 Batch Operations did not create the job ({exc}); the manifest is s3://{batch_bucket}/{manifest_key}"
-        ) from exc
+        summary.job_id = batchjob.start(
+            stack, summary.bucket, (item.key for item in _spooled(spool)), summary.queued, force=force
+        )
+    except batchjob.JobError as exc:
+        raise BackfillError(str(exc)) from exc
     summary.mode = "batch-operations"
     summary.pending = summary.queued
 

@@ -23,7 +23,7 @@ from image_compressor.result import MetadataKey
 from image_compressor_cli.main import main
 from moto import mock_aws
 
-from ops import backfill
+from ops import backfill, batchjob
 from ops.stack import Stack, clear_clients
 from tests.mocked import DESTINATION, FAILED, REGION, SOURCE
 
@@ -165,7 +165,7 @@ def test_a_dry_run_counts_found_skipped_and_queued_and_invokes_nothing(stack: St
 
 
 def test_the_batch_operations_job_request_is_valid_for_s3control() -> None:
-    request = backfill.job_request(
+    request = batchjob.job_request(
         account_id="123456789012",
         function_arn="arn:aws:lambda:eu-west-1:123456789012:function:image-compressor",
         role_arn="arn:aws:iam::123456789012:role/image-pipeline-batch-operations-eu-west-1",
@@ -184,7 +184,7 @@ def test_the_batch_operations_job_request_is_valid_for_s3control() -> None:
     manifest = request["Manifest"]["Location"]["ObjectArn"]
     assert manifest == "arn:aws:s3:::image-pipeline-batch-123456789012-eu-west-1/manifests/backfill-r1.csv"
     assert request["Report"]["ReportScope"] == "AllTasks" and request["Report"]["Enabled"] is True
-    unforced = backfill.job_request(**{**_args(request), "force": False})
+    unforced = batchjob.job_request(**{**_args(request), "force": False})
     assert unforced["Operation"]["LambdaInvoke"]["UserArguments"] == {}
 
 
@@ -202,11 +202,11 @@ def _args(request: dict[str, Any]) -> dict[str, Any]:
 
 def test_manifest_rows_url_encode_the_key_as_batch_operations_reads_it() -> None:
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(backfill.manifest_row(SOURCE, "dir/a b+c,ü.jpg"))
+    csv.writer(buffer).writerow(batchjob.manifest_row(SOURCE, "dir/a b+c,ü.jpg"))
 
     assert buffer.getvalue().strip() == f"{SOURCE},dir/a+b%2Bc%2C%C3%BC.jpg"
     event = batch.build_event(SOURCE, "dir/a b+c,ü.jpg", job_id="j", task_id="t")
-    assert event["tasks"][0]["s3Key"] == backfill.manifest_row(SOURCE, "dir/a b+c,ü.jpg")[1]
+    assert event["tasks"][0]["s3Key"] == batchjob.manifest_row(SOURCE, "dir/a b+c,ü.jpg")[1]
 
 
 def test_the_command_without_a_stack_exits_2_with_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

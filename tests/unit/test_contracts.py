@@ -15,7 +15,7 @@ from image_compressor.result import STATUSES, MetadataKey, Result, Status, read_
 from image_compressor.settings import OFF_WORDS, parse_target_ssim
 
 from localcloud import guard, ministack, server
-from ops import backfill, defaults, launch, stackfile
+from ops import backfill, batchjob, defaults, launch, stackfile
 from tests import hcl
 
 ROOT = defaults.ROOT
@@ -121,7 +121,7 @@ def test_every_root_re_exports_each_module_output_under_its_name():
 
 def test_the_batch_operations_outputs_are_optional_and_only_the_local_root_leaves_them_null():
     # The backfill reads them; a local stack (no Batch Operations emulated) has them null, the AWS root by default not.
-    assert set(backfill.BATCH_OUTPUTS) <= set(stackfile.OPTIONAL_OUTPUTS)
+    assert set(batchjob.BATCH_OUTPUTS) <= set(stackfile.OPTIONAL_OUTPUTS)
     assert set(backfill.NEEDED_OUTPUTS) <= set(stackfile.REQUIRED_OUTPUTS)
     enabled = hcl.variables(hcl.ROOT_DIRS["aws"])["batch_operations_enabled"]
     assert hcl.effective_default(enabled, hcl.variables(hcl.MODULE_DIR)["batch_operations_enabled"]) == "true"
