@@ -48,7 +48,7 @@ from typing import Any
 
 from bench.corpus import Photo
 from bench.metrics import median
-from ops import defaults
+from ops import defaults, statedir
 from ops.stats import percentile
 
 log = logging.getLogger(__name__)
@@ -249,7 +249,7 @@ def _wait_for(
 def function_errors(stack: Stack, limit: int = 3) -> str:
     """Return the last distinct function failures from the server's log as ``"; the function failed: ..."``."""
     try:
-        lines = (stack.state_dir / "server.log").read_text(errors="replace").splitlines()
+        lines = statedir.StateFiles(stack.state_dir).server_log.read_text(errors="replace").splitlines()
     except OSError:
         return ""
     found: list[str] = []
