@@ -47,6 +47,7 @@ from typing import Any
 
 from bench.corpus import Photo
 from bench.metrics import median
+from ops import statedir
 from ops.stack import Policy, Stack, read_stack_file
 from ops.stats import percentile
 
@@ -234,7 +235,7 @@ def _wait_for(
 def function_errors(stack: Stack, limit: int = 3) -> str:
     """Return the last distinct function failures from the server's log as ``"; the function failed: ..."``."""
     try:
-        lines = (_state_dir(stack) / "server.log").read_text(errors="replace").splitlines()
+        lines = statedir.StateFiles(_state_dir(stack)).server_log.read_text(errors="replace").splitlines()
     except OSError:
         return ""
     found: list[str] = []

@@ -6,14 +6,22 @@ defaults
     Artifact names, the default region, local ports: defined once.
 stackfile
     The stack file (``.local/stack.json``) and the stack outputs contract: one parser, one writer.
+tfenv
+    Terraform's environment: the provider mirror's CLI config, endpoint variables, the binaries and their version.
 terraform
-    Runs ``terraform``/``tflocal`` with one prepared environment (offline mirror, endpoints, state directories).
+    Runs ``terraform``/``tflocal`` commands (init, validate, plan, apply, destroy, outputs, fmt) in that environment.
 procs
     Process and port helpers: detached starts, pid files, process-group stops, TCP probes.
+statedir
+    Every file name of a local stack's state directory (pid files, logs, caches, Terraform state) and its paths.
+localroot
+    The local Terraform root as one local stack applies it: variables, private copy, apply, destroy, forget.
 launch
-    The one launcher per kind of process: local cloud server, dashboard, local stack apply, ``python -m ops``.
+    Starts and stops the processes: local cloud server, MiniStack, LocalStack, dashboard, ``python -m ops``.
 local
-    ``up``/``down``/``status`` of the local stack (``make local-up``, ``local-down``, ``local-status``).
+    Decides ``up``/``down``/``reset``/``status`` of the local stack (``make local-up``, ``local-down``, ...).
+snapshot
+    The warm ``up``'s snapshot and the fingerprint of what its apply depended on.
 deploy_aws
     ``python -m ops.deploy_aws deploy|destroy`` (``make deploy-aws``, ``destroy-aws``).
 stats

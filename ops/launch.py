@@ -1,18 +1,22 @@
-"""The one launcher per kind of process: the local cloud, the dashboard, a stack apply (and ``python -m ops``).
+"""Start and stop the local stack's processes: the local cloud, MiniStack, LocalStack, the dashboard, ``python -m ops``.
 
-``make``, the tests' fixtures and the bench start these processes through this module only, so they all get the
-same command line, the same health wait and the same clean-up on failure:
+The primitives :mod:`ops.local` (``make local-up``/``local-down``), the tests' fixtures and the bench start their
+processes with, so they all get the same command line, the same pid file and log (names from :mod:`ops.statedir`),
+the same health wait and the same clean-up on failure. Nothing here decides what to start: that is :mod:`ops.local`.
 
 :func:`start_localcloud`
-    ``python -m localcloud.server`` detached on a port, waited for until its health check answers.
+    ``python -m localcloud.server`` detached on a port, its pid file written at once, waited for until its health
+    check answers; :func:`restored_from` and :func:`snapshot_localcloud` talk to its snapshot endpoints.
 :func:`start_ministack`
     ``python -m localcloud.ministack`` (MiniStack behind the local cloud's guard, on the interpreter of its own venv
-    ``.venv-ministack``) detached on a port, waited for until its health check answers.
-:func:`dashboard_command`, :func:`start_dashboard`
+    ``.venv-ministack``) detached on a port, its pid file written at once, waited for until its health check answers.
+:func:`start_localstack`, :func:`stop_localstack`
+    LocalStack from ``docker-compose.yml`` (``docker compose up -d --wait`` / ``down -v``).
+:func:`dashboard_command`, :func:`start_dashboard`, :func:`run_dashboard`
     ``streamlit run dashboard/app.py`` bound to 127.0.0.1: detached with a health wait (``make local-up``, the
     browser tests) or in the foreground (``make dashboard``).
-:func:`apply_local_stack`, :func:`destroy_local_stack`
-    ``terraform/envs/local`` applied to (destroyed on) a local cloud with tflocal, state in a directory of its own.
+:func:`stop_process`
+    Stops a started process with its process group and waits for its port.
 :func:`run_ops`, :func:`stack_up`, :func:`stack_down`
     ``python -m ops up|down`` (what ``make local-up``/``local-down`` run) in a process group of its own that is
     stopped on timeout or interrupt: how the tests and the bench bring a whole stack up and down.
@@ -23,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -31,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from localcloud.server import HEALTH_PATH, SNAPSHOT_PATH
-from ops import defaults, procs, stackfile, terraform
+from ops import defaults, procs, stackfile
 from ops.procs import LocalCloudError, get_json, pid_alive, spawn, stop_group, tail, wait_for
+from ops.statedir import StateFiles
 
 # -- the local cloud -----------------------------------------------------------------------------------------------
 
@@ -70,34 +76,28 @@ def start_localcloud(
     timeout: float = 120.0,
     env: dict[str, str] | None = None,
     exit_with: int | None = None,
-    on_spawn: Callable[[int], None] | None = None,
     snapshot_file: Path | None = None,
     restore: Path | None = None,
 ) -> ServerHandle:
     """Start ``python -m localcloud.server`` detached on ``host:port`` and wait until its health check answers.
 
-    The server's log is ``state_dir/server.log``, its Lambda cache ``state_dir/lambda-cache``. ``snapshot_file``
-    is where :func:`snapshot_localcloud` makes it save its state; ``restore`` a file it starts from (see
-    :func:`restored_from`: a file it cannot load leaves it empty). With ``exit_with``
-    the server stops by itself once that process is gone (tests pass their own pid). ``on_spawn`` is called with
-    the server's pid right after it was started, before the wait, so a caller can record it even when it is
-    interrupted while waiting.
+    Its pid file, log and Lambda cache are those of ``state_dir`` (:class:`ops.statedir.StateFiles`); the pid file
+    is written right after the start, before the wait, so ``python -m ops down`` finds the server even when the
+    caller is killed while waiting. ``snapshot_file`` is where :func:`snapshot_localcloud` makes it save its state;
+    ``restore`` a file it starts from (see :func:`restored_from`: a file it cannot load leaves it empty). With
+    ``exit_with`` the server stops by itself once that process is gone (tests pass their own pid).
 
     Raises
     ------
     LocalCloudError
-        When the port is taken, or the server exits or does not answer within ``timeout`` seconds (the message
-        includes the end of its log).
+        When the port is taken, or the server exits or does not answer within ``timeout`` seconds (it is stopped;
+        the message includes the end of its log).
     """
-    if procs.port_in_use(port, host):
-        raise LocalCloudError(
-            f"port {port} on {host} is already in use by another program; stop it, or choose another port "
-            f"(python -m ops up --port N)"
-        )
+    _check_port_free(port, host)
+    files = StateFiles(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    log_path = state_dir / "server.log"
     cmd = [sys.executable, "-m", SERVER_MARKER, "--host", host, "--port", str(port)]
-    cmd += ["--cache-dir", str(state_dir / "lambda-cache")]
+    cmd += ["--cache-dir", str(files.lambda_cache)]
     if retry_delays:
         cmd += ["--retry-delays", retry_delays]
     if concurrency:
@@ -110,29 +110,58 @@ def start_localcloud(
         cmd += ["--restore", str(restore)]
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYTHONUNBUFFERED", "1")
-    pid = spawn(cmd, log_path, env=child_env, cwd=defaults.ROOT)
-    handle = ServerHandle(pid, host, port, log_path)
-    try:
-        if on_spawn is not None:
-            on_spawn(pid)
-    except BaseException:
-        stop_group(pid, 5)
-        raise
+    pid = _start(
+        cmd,
+        child_env,
+        files.server_log,
+        files.server_pid,
+        port,
+        lambda: localcloud_health(port, host) is not None,
+        timeout,
+        0.2,
+        f"the local cloud server did not start on {host}:{port}",
+    )
+    return ServerHandle(pid, host, port, files.server_log)
 
-    def ready() -> bool:
-        return not pid_alive(pid) or localcloud_health(port, host) is not None
 
-    try:
-        wait_for(ready, timeout, 0.2)
-    except BaseException:  # interrupted (KeyboardInterrupt, a signal turned into an exception): leave nothing behind
-        stop_group(pid, 5)
-        raise
-    if not pid_alive(pid) or localcloud_health(port, host) is None:
-        stop_group(pid, 5)
+def _check_port_free(port: int, host: str) -> None:
+    """Raise :class:`LocalCloudError` when something already listens on ``host:port`` (a local cloud's port)."""
+    if procs.port_in_use(port, host):
         raise LocalCloudError(
-            f"the local cloud server did not start on {host}:{port}; the end of {log_path}:\n{tail(log_path)}"
+            f"port {port} on {host} is already in use by another program; stop it, or choose another port "
+            f"(python -m ops up --port N)"
         )
-    return handle
+
+
+def _start(
+    cmd: list[str],
+    env: dict[str, str],
+    log_path: Path,
+    pid_file: procs.PidFile | None,
+    port: int,
+    healthy: Callable[[], bool],
+    timeout: float,
+    interval: float,
+    failed: str,
+) -> int:
+    """Start ``cmd`` detached in the project root, record it in ``pid_file``, wait until ``healthy``; return its pid.
+
+    When it exits, does not become healthy within ``timeout`` seconds or the wait is interrupted, the process group
+    is stopped (and its pid file removed) before :class:`LocalCloudError` (``failed`` and the end of ``log_path``) or
+    the interruption is raised.
+    """
+    pid = spawn(cmd, log_path, env=env, cwd=defaults.ROOT)
+    try:
+        if pid_file is not None:
+            pid_file.write(pid, cmd, port=port, log=str(log_path))
+        wait_for(lambda: not pid_alive(pid) or healthy(), timeout, interval)
+        if not pid_alive(pid) or not healthy():
+            raise LocalCloudError(f"{failed}; the end of {log_path}:\n{tail(log_path)}")
+    except BaseException:  # also when interrupted (KeyboardInterrupt, a signal turned into an exception)
+        if stop_group(pid, 5) and pid_file is not None:
+            pid_file.remove()
+        raise
+    return pid
 
 
 def restored_from(port: int, host: str = defaults.LOCAL_HOST) -> tuple[str | None, str | None]:
@@ -208,31 +237,24 @@ def start_ministack(
     timeout: float = 120.0,
     env: dict[str, str] | None = None,
     exit_with: int | None = None,
-    on_spawn: Callable[[int], None] | None = None,
 ) -> ServerHandle:
     """Start ``python -m localcloud.ministack`` detached on ``host:port`` and wait until its health check answers.
 
-    It runs on MiniStack's venv (:func:`ministack_python`) in the project root (for the ``localcloud`` package), its
-    log is ``state_dir/ministack.log`` and its temporary files (code of the Lambda functions, its pid file) go to
-    ``state_dir/ministack-tmp``. ``exit_with`` and ``on_spawn`` work as in :func:`start_localcloud`; without
-    ``exit_with``, ``LOCALCLOUD_EXIT_WITH_PID`` in the environment is honoured.
+    It runs on MiniStack's venv (:func:`ministack_python`) in the project root (for the ``localcloud`` package); its
+    pid file, log and temporary files (code of the Lambda functions, its own pid file) are those of ``state_dir``
+    (:class:`ops.statedir.StateFiles`). ``exit_with`` works as in :func:`start_localcloud`; without it,
+    ``LOCALCLOUD_EXIT_WITH_PID`` in the environment is honoured.
 
     Raises
     ------
     LocalCloudError
         When the venv is missing, the port is taken, or MiniStack exits or does not answer within ``timeout``
-        seconds (the message includes the end of its log).
+        seconds (it is stopped; the message includes the end of its log).
     """
     python = ministack_python()
-    if procs.port_in_use(port, host):
-        raise LocalCloudError(
-            f"port {port} on {host} is already in use by another program; stop it, or choose another port "
-            f"(python -m ops up --port N)"
-        )
-    state_dir.mkdir(parents=True, exist_ok=True)
-    log_path = state_dir / "ministack.log"
-    tmp = state_dir / "ministack-tmp"
-    tmp.mkdir(exist_ok=True)
+    _check_port_free(port, host)
+    files = StateFiles(state_dir)
+    files.ministack_tmp.mkdir(parents=True, exist_ok=True)
     cmd = [str(python), "-m", MINISTACK_MARKER, "--host", host, "--port", str(port), "--region", region]
     child_env = dict(os.environ if env is None else env)
     exit_with = exit_with or (
@@ -241,23 +263,22 @@ def start_ministack(
     if exit_with is not None:
         cmd += ["--exit-with", str(exit_with)]
     child_env.setdefault("PYTHONUNBUFFERED", "1")
-    child_env["TMPDIR"] = str(tmp)
+    child_env["TMPDIR"] = str(files.ministack_tmp)
     # The project's own venv must not leak into MiniStack's interpreter or its Lambda workers.
     for name in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"):
         child_env.pop(name, None)
-    pid = spawn(cmd, log_path, env=child_env, cwd=defaults.ROOT)
-    handle = ServerHandle(pid, host, port, log_path)
-    try:
-        if on_spawn is not None:
-            on_spawn(pid)
-        wait_for(lambda: not pid_alive(pid) or ministack_health(port, host) is not None, timeout, 0.3)
-    except BaseException:
-        stop_group(pid, 5)
-        raise
-    if not pid_alive(pid) or ministack_health(port, host) is None:
-        stop_group(pid, 5)
-        raise LocalCloudError(f"MiniStack did not start on {host}:{port}; the end of {log_path}:\n{tail(log_path)}")
-    return handle
+    pid = _start(
+        cmd,
+        child_env,
+        files.ministack_log,
+        files.ministack_pid,
+        port,
+        lambda: ministack_health(port, host) is not None,
+        timeout,
+        0.3,
+        f"MiniStack did not start on {host}:{port}",
+    )
+    return ServerHandle(pid, host, port, files.ministack_log)
 
 
 # -- the dashboard -------------------------------------------------------------------------------------------------
@@ -319,36 +340,38 @@ def start_dashboard(
     port: int,
     log_path: Path,
     *,
+    pid_file: procs.PidFile | None = None,
     stack_file: Path | None = None,
     state_dir: Path | None = None,
     file_watcher: str | None = None,
     timeout: float = 60.0,
-    on_spawn: Callable[[int, list[str]], None] | None = None,
 ) -> DashboardHandle:
     """Start the dashboard detached on ``127.0.0.1:port`` and wait until Streamlit's health check answers.
 
-    ``on_spawn`` is called with the pid and command right after the start (to record a pid file).
+    Its output goes to ``log_path``; ``pid_file`` (``make local-up``: the state directory's) is written right after
+    the start. ``stack_file`` and ``state_dir`` tell the dashboard where its stack is (:func:`dashboard_env`).
 
     Raises
     ------
     LocalCloudError
         When the port is taken, or the dashboard exits or does not answer within ``timeout`` seconds (it is
-        stopped; the message includes the end of its log).
+        stopped and its pid file removed; the message includes the end of its log).
     """
     if procs.port_in_use(port):
         raise LocalCloudError(f"port {port} is in use by another program, so the dashboard was not started")
     cmd = dashboard_command(port, file_watcher=file_watcher)
-    pid = spawn(cmd, log_path, env=dashboard_env(stack_file, state_dir), cwd=defaults.ROOT)
-    try:
-        if on_spawn is not None:
-            on_spawn(pid, cmd)
-        wait_for(lambda: not pid_alive(pid) or dashboard_healthy(port), timeout, 0.3)
-    except BaseException:
-        stop_group(pid, 5)
-        raise
-    if not dashboard_healthy(port):
-        stop_group(pid, 5)
-        raise LocalCloudError(f"the dashboard did not come up; the end of {log_path}:\n{tail(log_path)}")
+    env = dashboard_env(stack_file, state_dir)
+    pid = _start(
+        cmd,
+        env,
+        log_path,
+        pid_file,
+        port,
+        lambda: dashboard_healthy(port),
+        timeout,
+        0.3,
+        "the dashboard did not come up",
+    )
     return DashboardHandle(pid, port, f"http://localhost:{port}", log_path, tuple(cmd))
 
 
@@ -359,76 +382,130 @@ def run_dashboard(port: int = defaults.DASHBOARD_PORT) -> None:
     os.execv(cmd[0], cmd)
 
 
-# -- applying the local stack --------------------------------------------------------------------------------------
+# -- LocalStack (docker compose) --------------------------------------------------------------------------------
+
+LOCALSTACK_HEALTH = "/_localstack/health"
+#: Compose project name, passed with ``-p`` (Compose v1 refuses a top-level ``name:`` in the file).
+COMPOSE_PROJECT = "image-pipeline"
 
 
-#: The variables ``make local-up`` applied, in the local root where every Terraform command there loads them.
-LOCAL_UP_TFVARS = "local-up.auto.tfvars.json"
-#: Folder of an isolated stack's Terraform state directory that holds its private copy of the local root
-#: (``ops.local.Paths.apply_root``), so its tflocal runs never queue behind another stack's.
-PRIVATE_ROOT_DIR = "root"
+def docker_available(timeout: float = 8.0) -> bool:
+    """Return True when the ``docker`` CLI exists and a Docker engine answers ``docker info`` within ``timeout``."""
+    docker = shutil.which("docker")
+    if not docker:
+        return False
+    try:
+        result = subprocess.run(
+            [docker, "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0 and bool(result.stdout.strip())
 
 
-def local_up_variables(region: str = defaults.DEFAULT_REGION, hot_reload_dir: Path | None = None) -> dict[str, Any]:
-    """Return the Terraform variables a local ``up`` applies: the region, and ``hot_reload_dir`` when given."""
-    variables: dict[str, Any] = {"region": region}
-    if hot_reload_dir is not None:
-        variables["hot_reload_dir"] = str(hot_reload_dir)
-    return variables
-
-
-def write_local_up_tfvars(root: Path, variables: dict[str, Any]) -> None:
-    """Write ``variables`` to :data:`LOCAL_UP_TFVARS` in the local root ``root`` (loaded by every command there)."""
-    (root / LOCAL_UP_TFVARS).write_text(json.dumps(variables, indent=2) + "\n")
-
-
-def apply_local_stack(
-    endpoint: str,
-    tf_state_dir: Path | None,
-    *,
-    region: str = defaults.DEFAULT_REGION,
-    on_output: Callable[[str], None] | None = None,
-    root: Path = terraform.LOCAL_ROOT,
-    hot_reload_dir: Path | None = None,
-) -> dict[str, Any]:
-    """Apply the local root ``root`` to the local cloud at ``endpoint`` (tflocal) and return the outputs.
-
-    With ``tf_state_dir`` the stack's Terraform data and state stay in that directory (tests, bench). With ``None``
-    they are the root's own (``.terraform/``, ``terraform.tfstate``) and the variables go to
-    :data:`LOCAL_UP_TFVARS` in the root, which Terraform loads by itself: ``tflocal plan`` run there by hand plans
-    against exactly this stack and these variables.
-
-    With ``hot_reload_dir`` (an absolute directory, the repository's ``lambda/``) the function's code is that
-    directory, run live (Terraform variable ``hot_reload_dir``); without it, the built zip.
+def compose_command() -> list[str]:
+    """Return the Docker Compose command (``docker compose`` or ``docker-compose``).
 
     Raises
     ------
-    ops.terraform.TerraformError
-        When Terraform fails or nothing answers at ``endpoint``.
+    LocalCloudError
+        When neither is installed.
     """
-    variables = local_up_variables(region, hot_reload_dir)
-    if tf_state_dir is None:
-        write_local_up_tfvars(root, variables)
-    return terraform.apply(
-        root,
-        variables if tf_state_dir is not None else None,
-        local=True,
-        endpoint=endpoint,
-        state_dir=tf_state_dir,
-        region=region,
-        on_output=on_output,
+    docker = shutil.which("docker")
+    if docker:
+        probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True, check=False)
+        if probe.returncode == 0:
+            return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    if legacy:
+        return [legacy]
+    raise LocalCloudError(
+        "Docker Compose is not installed (neither `docker compose` nor `docker-compose` works); install the Docker "
+        "Compose plugin, or use the embedded local cloud: make local-up BACKEND=embedded"
     )
 
 
-def destroy_local_stack(endpoint: str, tf_state_dir: Path, *, region: str = defaults.DEFAULT_REGION) -> None:
-    """Destroy what :func:`apply_local_stack` made (same root, state directory and region).
+def _compose(compose_file: Path, args: list[str], port: int, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run ``docker compose -p image-pipeline -f compose_file <args>`` with ``LOCALSTACK_PORT`` set to ``port``."""
+    env = dict(os.environ)
+    env["LOCALSTACK_PORT"] = str(port)
+    return subprocess.run(
+        [*compose_command(), "-p", COMPOSE_PROJECT, "-f", str(compose_file), *args],
+        cwd=compose_file.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
-    The stack's private copy of the root (:data:`PRIVATE_ROOT_DIR` in ``tf_state_dir``) when it has one, else
-    ``terraform/envs/local``.
+
+def localstack_health(port: int, host: str = defaults.LOCAL_HOST) -> dict[str, Any] | None:
+    """Return LocalStack's health document on ``host:port``, or ``None`` if nothing answers there."""
+    return get_json(f"http://{host}:{port}{LOCALSTACK_HEALTH}")
+
+
+def start_localstack(compose_file: Path, port: int) -> str:
+    """Start LocalStack from ``compose_file`` on ``port`` (``docker compose up -d --wait``); return its endpoint.
+
+    Waits up to 120 s for its health check after Compose returned.
+
+    Raises
+    ------
+    LocalCloudError
+        When no Docker engine answers, Compose fails (an auth-token failure says how to fix it) or LocalStack does
+        not answer.
     """
-    private = Path(tf_state_dir) / PRIVATE_ROOT_DIR / terraform.LOCAL_ROOT.relative_to(terraform.REPO_ROOT)
-    root = private if private.is_dir() else terraform.LOCAL_ROOT
-    terraform.destroy(root, {"region": region}, local=True, endpoint=endpoint, state_dir=tf_state_dir, region=region)
+    if not docker_available():
+        raise LocalCloudError(
+            "the localstack backend needs a running Docker engine (`docker info` fails); start Docker, or use the "
+            "embedded local cloud: make local-up BACKEND=embedded"
+        )
+    result = _compose(compose_file, ["up", "-d", "--wait"], port)
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip()[-2000:]
+        hint = ""
+        if "auth" in detail.lower() or "token" in detail.lower():
+            hint = (
+                "\nLocalStack images newer than 4.14.0 need LOCALSTACK_AUTH_TOKEN; export it, or keep "
+                "LOCALSTACK_VERSION=4.14.0 (the default)."
+            )
+        raise LocalCloudError(f"`docker compose up` failed:\n{detail}{hint}")
+    if not wait_for(lambda: localstack_health(port) is not None, 120, 1.0):
+        raise LocalCloudError(
+            f"LocalStack did not answer http://127.0.0.1:{port}{LOCALSTACK_HEALTH} within 120 s; "
+            f"see `docker compose -p {COMPOSE_PROJECT} logs localstack`"
+        )
+    return f"http://127.0.0.1:{port}"
+
+
+def stop_localstack(compose_file: Path, port: int) -> str | None:
+    """Stop LocalStack and remove its volumes (``docker compose down -v``); return what went wrong, else ``None``."""
+    result = _compose(compose_file, ["down", "-v"], port)
+    if result.returncode != 0:
+        return f"`docker compose down -v` failed: {(result.stderr or result.stdout).strip()[-500:]}"
+    return None
+
+
+# -- stopping --------------------------------------------------------------------------------------------------------
+
+
+def stop_process(pid: int, port: int, what: str, timeout: float = 10.0) -> list[str]:
+    """Stop process ``pid`` with its process group (Lambda workers, Streamlit's children) and wait for ``port``.
+
+    SIGTERM, up to ``timeout`` seconds, then SIGKILL (:func:`ops.procs.stop_group`); then up to 10 s for ``port`` to
+    be free. Returns what went wrong, naming ``what`` (empty: stopped and the port is free).
+    """
+    problems: list[str] = []
+    if not stop_group(pid, timeout):
+        problems.append(f"{what} (pid {pid}) did not stop")
+    if not wait_for(lambda: not procs.port_in_use(port), 10):
+        problems.append(f"port {port} is still in use after stopping {what}")
+    return problems
 
 
 # -- python -m ops, in a process group of its own ----------------------------------------------------------------
@@ -500,12 +577,11 @@ def stack_down(
     ``down`` removes the server's log: with ``keep_log`` its end is copied there first. Returns the finished ``down``
     (a stand-in with return code 1 and the reason when it timed out).
     """
+    files = StateFiles(state_dir)
     if keep_log is not None:
         with contextlib.suppress(OSError):
-            logs = [state_dir / name for name in ("server.log", "ministack.log") if (state_dir / name).is_file()]
-            keep_log.write_text("".join(tail(log, 2000) + "\n" for log in logs))
-    recorded = procs.PidFile(state_dir / "server.pid").running_pid(SERVER_MARKER)
-    recorded = recorded or procs.PidFile(state_dir / "ministack.pid").running_pid(MINISTACK_MARKER)
+            keep_log.write_text("".join(tail(log, 2000) + "\n" for log in files.emulator_logs()))
+    recorded = files.server_pid.running_pid(SERVER_MARKER) or files.ministack_pid.running_pid(MINISTACK_MARKER)
     try:
         down = run_ops(["--state-dir", str(state_dir), "down"], env, timeout)
     except subprocess.TimeoutExpired as exc:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from localcloud import faults
-from ops import defaults, procs, stackfile
+from ops import defaults, procs, stackfile, statedir
 from ops.stack import Policy, Stack
 
 PROJECT_ROOT = defaults.ROOT
@@ -157,7 +157,7 @@ def bucket_contents(info: StackInfo) -> dict[str, list[str]]:
 
 
 def destroy_stack(info: StackInfo, port: int, timeout: float = DESTROY_TIMEOUT_S, stall_s: float | None = None) -> None:
-    """Run :func:`ops.launch.destroy_local_stack` on the stack in a process group of its own.
+    """Run :func:`ops.localroot.destroy` on the stack in a process group of its own.
 
     A destroy that hangs (a provider retrying for ever) is killed with its terraform and provider processes after
     ``timeout`` seconds (default :data:`DESTROY_TIMEOUT_S`) and reported, instead of blocking the test session.
@@ -166,10 +166,11 @@ def destroy_stack(info: StackInfo, port: int, timeout: float = DESTROY_TIMEOUT_S
     """
     assert info.state_dir is not None
     code = (
-        "import sys; from pathlib import Path; from ops import launch; "
-        "launch.destroy_local_stack(sys.argv[2], Path(sys.argv[3]), region=sys.argv[1])"
+        "import sys; from pathlib import Path; from ops import localroot; "
+        "localroot.destroy(sys.argv[2], Path(sys.argv[3]), region=sys.argv[1])"
     )
-    args = [sys.executable, "-c", code, info.region, f"http://127.0.0.1:{port}", str(info.state_dir / "tfstate")]
+    tf_state = info.state_dir / statedir.TFSTATE_DIR
+    args = [sys.executable, "-c", code, info.region, f"http://127.0.0.1:{port}", str(tf_state)]
     proc = subprocess.Popen(
         args, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ops import launch, local, procs, stackfile, terraform
+from ops import local, procs, stackfile, statedir, terraform
 from tests.jpegs import photo_jpeg
 from tests.stacks import PROJECT_ROOT, make_client, poll
 
@@ -57,7 +57,7 @@ def test_the_stack_local_up_applies_is_the_one_terraform_sees_in_envs_local(proj
         state = local.up(backend="embedded", port=port, root=project, dashboard=False)
         assert (tf_root / "terraform.tfstate").is_file()  # where Terraform users look, not hidden in .local/
         assert not (project / ".local" / "tfstate").exists()
-        assert json.loads((tf_root / launch.LOCAL_UP_TFVARS).read_text()) == {"region": state.region}
+        assert json.loads((tf_root / statedir.LOCAL_UP_TFVARS).read_text()) == {"region": state.region}
 
         shown = by_hand(tf_root, endpoint, "output", "-json")
         assert shown.returncode == 0, shown.stderr
@@ -80,7 +80,7 @@ def test_the_stack_local_up_applies_is_the_one_terraform_sees_in_envs_local(proj
 
     # Nothing left that would make the next `up` (on a fresh, empty emulator) believe its resources exist.
     left = sorted(p.name for p in tf_root.iterdir())
-    assert not [name for name in left if name.startswith("terraform.tfstate") or name == launch.LOCAL_UP_TFVARS]
+    assert not [name for name in left if name.startswith("terraform.tfstate") or name == statedir.LOCAL_UP_TFVARS]
     assert not procs.port_in_use(port)
 
 
@@ -102,7 +102,7 @@ def test_a_warm_up_restores_the_snapshot_terraform_agrees_and_uploads_are_compre
         assert any(line.startswith("restored the stack from .local/snapshot (apply skipped") for line in said), said
         assert not any(line.startswith("applying") for line in said), said
         assert warm.outputs == cold.outputs
-        assert json.loads((tf_root / launch.LOCAL_UP_TFVARS).read_text()) == {"region": warm.region}
+        assert json.loads((tf_root / statedir.LOCAL_UP_TFVARS).read_text()) == {"region": warm.region}
 
         planned = by_hand(tf_root, endpoint, "plan", "-detailed-exitcode", "-no-color", "-input=false")
         assert planned.returncode == 0, planned.stdout + planned.stderr  # the restored stack is what Terraform has

@@ -100,7 +100,7 @@ def test_up_without_the_build_says_make_build(tmp_path):
 def test_auto_picks_embedded_when_no_docker_engine_answers():
     backend, why = stack.resolve_backend("auto")
 
-    assert backend == ("localstack" if stack.docker_available() else "embedded")
+    assert backend == ("localstack" if launch.docker_available() else "embedded")
     assert why.startswith(backend)
 
 
@@ -110,7 +110,7 @@ def test_an_unknown_backend_is_refused_with_the_choices():
 
 
 def test_localstack_without_docker_says_what_to_do(tmp_path):
-    if stack.docker_available():
+    if launch.docker_available():
         pytest.skip("a Docker engine answers here, so this would really start LocalStack")
     root = tmp_path / "project"
     (root / "build").mkdir(parents=True)
@@ -245,4 +245,4 @@ def test_stopping_the_server_stops_its_lambda_workers(tmp_path):
 
     assert procs.wait_for(lambda: not any(procs.pid_alive(pid) for pid in workers), 10)
     assert not procs.port_in_use(handle.port)
-    assert "local cloud stopped" in (tmp_path / "server.log").read_text()
+    assert "local cloud stopped" in handle.log_path.read_text()

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ops import local as stack
+from ops import launch
+from ops.procs import LocalCloudError
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 
@@ -51,8 +52,8 @@ def test_the_healthcheck_asks_localstack(service):
 def test_docker_compose_config_accepts_the_file():
     # No skip: CI installs Compose (Debian's docker-compose); without a Docker engine `config` still validates.
     try:
-        command = stack.compose_command()
-    except stack.LocalCloudError as exc:
+        command = launch.compose_command()
+    except LocalCloudError as exc:
         pytest.fail(f"{exc}. On Debian/Ubuntu: apt-get install docker-compose (no Docker engine needed for this test)")
     env = {**os.environ, "LOCALSTACK_VERSION": "4.14.0", "LOCALSTACK_AUTH_TOKEN": "", "LOCALSTACK_PORT": "4566"}
     result = subprocess.run(

@@ -1,5 +1,5 @@
 """Static checks of the Terraform stack (fmt, validate, checkov), its contract with the function's settings, and unit
-tests of ops/terraform.py.
+tests of ops/terraform.py and ops/tfenv.py.
 
 Offline: providers come from TF_PROVIDER_MIRROR when it is set (CI sets it). Without a mirror and without the
 registry the validate tests fail with a message saying to set it; they are never skipped. The settings tests need no
@@ -25,7 +25,7 @@ from aws_lambda_powertools.shared import constants as powertools_constants
 from image_compressor.settings import CompressionOptions, Settings
 
 from localcloud import hotreload
-from ops import stackfile
+from ops import stackfile, tfenv
 from ops import terraform as tf
 from tests import hcl
 
@@ -405,13 +405,13 @@ def test_checkov_passes_with_every_skip_explained(tmp_path: Path):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# ops/terraform.py
+# ops/tfenv.py (the environment) and ops/terraform.py (running commands)
 # ---------------------------------------------------------------------------------------------------------------------
 
 
 def test_mirror_becomes_a_cli_config_file(tmp_path: Path):
     mirror = _fake_mirror(tmp_path / "mirror")
-    env = tf.terraform_env(
+    env = tfenv.terraform_env(
         base={"TF_PROVIDER_MIRROR": str(mirror), "PATH": os.environ["PATH"]}, cli_config_dir=tmp_path
     )
 
@@ -433,33 +433,33 @@ def test_mirror_becomes_a_cli_config_file(tmp_path: Path):
 
 def test_same_mirror_reuses_one_config_file(tmp_path: Path):
     mirror = _fake_mirror(tmp_path / "mirror")
-    first = tf.write_cli_config(mirror, tmp_path / "cfg")
-    second = tf.write_cli_config(str(mirror), tmp_path / "cfg")
+    first = tfenv.write_cli_config(mirror, tmp_path / "cfg")
+    second = tfenv.write_cli_config(str(mirror), tmp_path / "cfg")
     assert first == second
     assert [path.name for path in (tmp_path / "cfg").iterdir()] == [first.name]
 
 
 def test_a_directory_that_is_no_mirror_is_refused(tmp_path: Path):
-    with pytest.raises(tf.TerraformError, match="TF_PROVIDER_MIRROR=.*registry.terraform.io/hashicorp/aws"):
-        tf.terraform_env(base={"TF_PROVIDER_MIRROR": str(tmp_path)}, cli_config_dir=tmp_path / "cfg")
+    with pytest.raises(tfenv.TerraformError, match="TF_PROVIDER_MIRROR=.*registry.terraform.io/hashicorp/aws"):
+        tfenv.terraform_env(base={"TF_PROVIDER_MIRROR": str(tmp_path)}, cli_config_dir=tmp_path / "cfg")
 
 
 def test_without_mirror_a_missing_cli_config_is_dropped(tmp_path: Path):
     existing = tmp_path / "user.tfrc"
     existing.write_text("")
 
-    env = tf.terraform_env(base={"TF_CLI_CONFIG_FILE": str(tmp_path / "missing.tfrc")}, cli_config_dir=tmp_path)
+    env = tfenv.terraform_env(base={"TF_CLI_CONFIG_FILE": str(tmp_path / "missing.tfrc")}, cli_config_dir=tmp_path)
     assert "TF_CLI_CONFIG_FILE" not in env
     assert env["TF_INPUT"] == "0"
     assert not list(tmp_path.glob("cli-*.tfrc"))
 
-    env = tf.terraform_env(base={"TF_CLI_CONFIG_FILE": str(existing)}, cli_config_dir=tmp_path)
+    env = tfenv.terraform_env(base={"TF_CLI_CONFIG_FILE": str(existing)}, cli_config_dir=tmp_path)
     assert env["TF_CLI_CONFIG_FILE"] == str(existing)
 
 
 def test_local_target_env_points_tflocal_at_the_endpoint():
     base = {"AWS_PROFILE": "prod", "AWS_SESSION_TOKEN": "secret", "AWS_ENDPOINT_URL_S3": "http://elsewhere:1"}
-    env = tf.terraform_env({"TF_DATA_DIR": "/tmp/x"}, endpoint="http://127.0.0.1:45123", base=base)
+    env = tfenv.terraform_env({"TF_DATA_DIR": "/tmp/x"}, endpoint="http://127.0.0.1:45123", base=base)
     assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:45123"
     assert env["S3_ENDPOINT"] == "http://127.0.0.1:45123"
     assert env["AWS_ACCESS_KEY_ID"] == env["AWS_SECRET_ACCESS_KEY"] == "test"
@@ -476,21 +476,21 @@ def test_aws_target_env_drops_local_endpoints():
         "S3_ENDPOINT": "http://localhost:4566",
         "AWS_PROFILE": "prod",
     }
-    env = tf.terraform_env(base=base)
+    env = tfenv.terraform_env(base=base)
     assert not {"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "S3_ENDPOINT"} & env.keys()
     assert env["AWS_PROFILE"] == "prod"
 
 
 def test_terraform_version_is_checked():
-    version = tf.check_terraform()
-    assert tf.parse_version(version) >= tf.MIN_TERRAFORM_VERSION
-    assert tf.parse_version("Terraform v1.6.0-beta1") == (1, 6, 0)
-    assert tf.parse_version("1.11") == (1, 11, 0)
+    version = tfenv.check_terraform()
+    assert tfenv.parse_version(version) >= tfenv.MIN_TERRAFORM_VERSION
+    assert tfenv.parse_version("Terraform v1.6.0-beta1") == (1, 6, 0)
+    assert tfenv.parse_version("1.11") == (1, 11, 0)
 
 
 def test_missing_terraform_says_how_to_install(tmp_path: Path):
-    with pytest.raises(tf.TerraformError, match="install Terraform >= 1.6"):
-        tf.check_terraform({"PATH": str(tmp_path)})
+    with pytest.raises(tfenv.TerraformError, match="install Terraform >= 1.6"):
+        tfenv.check_terraform({"PATH": str(tmp_path)})
 
 
 def test_unreachable_registry_asks_for_a_mirror(tmp_path: Path):
