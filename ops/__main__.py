@@ -19,6 +19,7 @@ from rich.console import Console
 from ops import defaults, launch, stackfile, terraform
 from ops import local as stack
 from ops.procs import LocalCloudError
+from ops.stack import Stack
 
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -82,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _summary(current: stackfile.StackState) -> None:
+def _summary(current: Stack) -> None:
     out = current.outputs
     source = out.get("source_bucket", "<source bucket>")
     endpoint = current.endpoint
@@ -113,7 +114,7 @@ def _summary(current: stackfile.StackState) -> None:
     _say("Stop it with `make local-down`.")
 
 
-def _hot_reload_text(current: stackfile.StackState) -> str:
+def _hot_reload_text(current: Stack) -> str:
     """Return ``on (<dir>)`` or ``off (the built zip)`` for the stack's function code."""
     return f"on ({current.hot_reload_dir})" if current.hot_reload_dir else "off (the function runs build/lambda.zip)"
 

@@ -38,6 +38,7 @@ from typing import Any
 from localcloud.server import HEALTH_PATH, SNAPSHOT_PATH
 from ops import defaults, procs, stackfile
 from ops.procs import LocalCloudError, get_json, pid_alive, spawn, stop_group, tail, wait_for
+from ops.stack import Stack
 from ops.statedir import StateFiles
 
 # -- the local cloud -----------------------------------------------------------------------------------------------
@@ -548,7 +549,7 @@ def stack_up(
     timeout: float = 1800,
     keep_log: Path | None = None,
     backend: str = "embedded",
-) -> tuple[subprocess.CompletedProcess[str], stackfile.StackState | None]:
+) -> tuple[subprocess.CompletedProcess[str], Stack | None]:
     """Bring a whole stack up in ``state_dir`` on ``port`` without a dashboard (``python -m ops up``).
 
     ``backend`` is ``embedded`` (default) or ``ministack``: a backend whose server ``up`` starts as a process.

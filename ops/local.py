@@ -18,13 +18,14 @@ restores it instead of applying (seconds instead of about a minute). ``down`` ke
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ops import defaults, launch, localroot, procs, stackfile, terraform
 from ops import snapshot as snapshots
 from ops.procs import LocalCloudError
+from ops.stack import Stack
 from ops.statedir import Paths, locked, paths
 
 BACKENDS = ("auto", "embedded", "localstack", "ministack")
@@ -44,7 +45,7 @@ def _quiet(_: str) -> None:
 class Status:
     """What ``status`` found."""
 
-    state: stackfile.StackState | None
+    state: Stack | None
     server_pid: int | None = None
     server_health: dict[str, Any] | None = None
     dashboard_pid: int | None = None
@@ -71,7 +72,7 @@ def up(
     say: Say = _quiet,
     dashboard_port: int = DASHBOARD_PORT,
     hot_reload: bool = False,
-) -> stackfile.StackState:
+) -> Stack:
     """Start the local cloud, apply the stack, write the state file and start the dashboard; return the state.
 
     Idempotent: a running server or dashboard is reused and the stack re-applied (no changes when nothing changed).
@@ -134,18 +135,20 @@ def up(
             if fingerprint is not None and fresh:
                 _save_snapshot(p, port, fingerprint, current_fingerprint(), outputs, say)
 
-        current = stackfile.StackState(
+        current = Stack(
+            target="local",
             backend=chosen,
-            endpoint=f"http://localhost:{port}",
             region=region,
-            outputs=outputs,
-            server=_server_record(p, chosen, port),
-            dashboard=None,
+            endpoint=f"http://localhost:{port}",
+            outputs=stackfile.plain_outputs(outputs),
+            source=str(p.state_dir / stackfile.STATE_FILE),
+            stack_file=str(p.state_dir / stackfile.STATE_FILE),
             hot_reload_dir=str(hot_reload_dir) if hot_reload_dir is not None else None,
+            server=_server_record(p, chosen, port),
         )
         stackfile.save(current, p.state_dir)
         if dashboard:
-            current.dashboard = _start_dashboard(p, say, dashboard_port)
+            current = replace(current, dashboard=_start_dashboard(p, say, dashboard_port))
             stackfile.save(current, p.state_dir)
         return current
 
@@ -169,7 +172,7 @@ def resolve_backend(requested: str) -> tuple[str, str]:
     return "embedded", "embedded (auto: no Docker engine answers `docker info`)"
 
 
-def _choose_backend(p: Paths, requested: str, existing: stackfile.StackState | None, say: Say) -> str:
+def _choose_backend(p: Paths, requested: str, existing: Stack | None, say: Say) -> str:
     """Return the backend ``up`` runs: ``requested`` (resolved), or for ``auto`` the one already up; say why.
 
     Raises :class:`LocalCloudError` when another backend than the one requested is up.
@@ -488,12 +491,12 @@ def status(root: Path | None = None, state_dir: Path | None = None) -> Status:
     return result
 
 
-def _port(current: stackfile.StackState) -> int:
+def _port(current: Stack) -> int:
     """Return the port of the recorded stack's endpoint (``DEFAULT_PORT`` when it names none)."""
     return int(current.endpoint.rsplit(":", 1)[-1]) if current.endpoint else DEFAULT_PORT
 
 
-def _load_state(p: Paths) -> stackfile.StackState | None:
+def _load_state(p: Paths) -> Stack | None:
     """Return the recorded stack, ``None`` when there is none; a broken stack file is a :class:`LocalCloudError`."""
     try:
         return stackfile.load(p.state_dir)

@@ -22,7 +22,7 @@ import json
 import os
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -326,23 +326,12 @@ def read_stack_file(path: Path, env: Mapping[str, str] | None = None) -> Stack:
 
     env = os.environ if env is None else env
     try:
-        state = stackfile.read(path)
+        stack = stackfile.read(path)
     except (OSError, ValueError) as exc:
         raise StackError(str(exc)) from exc
-    return Stack(
-        target="local" if state.endpoint else "aws",
-        backend=state.backend or ("embedded" if state.endpoint else AWS_BACKEND),
-        region=state.region or aws_region(env),
-        endpoint=state.endpoint or None,
-        outputs=stackfile.plain_outputs(state.outputs),
-        source=str(path),
-        stack_file=str(path),
-        profile=None if state.endpoint else (env.get("AWS_PROFILE") or None),
-        hot_reload_dir=state.hot_reload_dir,
-        server=state.server,
-        dashboard=state.dashboard,
-        updated_at=state.updated_at,
-    )
+    if stack.is_local:
+        return stack if stack.region else replace(stack, region=defaults.DEFAULT_REGION)
+    return replace(stack, region=stack.region or aws_region(env), profile=env.get("AWS_PROFILE") or None)
 
 
 def _aws_stack(root: Path, env: Mapping[str, str], *, explicit: bool) -> Stack:

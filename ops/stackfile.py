@@ -1,4 +1,6 @@
-"""The stack file, ``.local/stack.json``, and the stack outputs: one definition, one parser, one writer.
+"""The stack file, ``.local/stack.json`` (a local :class:`ops.stack.Stack` on disk), and the stack outputs.
+
+One parser (:func:`read`, :func:`load`: a :class:`~ops.stack.Stack`) and one writer (:func:`save`).
 
 ``python -m ops up`` (``make local-up``) writes it after a successful apply; ``down`` deletes it. The dashboard, the
 tests and the bench read it to find the stack (it holds the stack's Terraform outputs), so its shape is a contract::
@@ -10,7 +12,7 @@ tests and the bench read it to find the stack (it holds the stack's Terraform ou
       "region": "eu-west-1",
       "outputs": {"source_bucket": "...", "destination_bucket": "...", "failed_bucket": "...",
                   "sns_topic_arn": "...", "notifications_queue_url": "...", "function_name": "...",
-                  "log_group_name": "...", "dlq_url": "...", ...},
+                  "log_group_name": "...", "dlq_url": "...", ...},       # null outputs left out
       "server": {"pid": 1234, "log": "/abs/.local/server.log"},      # embedded only, else null
       "dashboard": {"pid": 1240, "url": "http://localhost:8501", "log": "/abs/.local/dashboard.log"} | null,
       "hot_reload_dir": "/abs/lambda" | null,      # optional: the function runs live from this directory
@@ -32,12 +34,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ops import defaults
+from ops.stack import AWS_BACKEND, Stack
 
 STATE_VERSION = 1
 STATE_FILE = "stack.json"
@@ -92,43 +94,29 @@ def missing_outputs(outputs: Mapping[str, Any]) -> list[str]:
     return [name for name in REQUIRED_OUTPUTS if not values.get(name)]
 
 
-@dataclass(slots=True)
-class StackState:
-    """Contents of ``stack.json`` (see the module docstring).
-
-    ``hot_reload_dir`` is the absolute path of the directory the function runs from live (``make local-up
-    HOT_RELOAD=1``), or ``None`` when it runs the built zip.
-    """
-
-    backend: str
-    endpoint: str
-    region: str
-    outputs: dict[str, Any] = field(default_factory=dict)
-    server: dict[str, Any] | None = None
-    dashboard: dict[str, Any] | None = None
-    hot_reload_dir: str | None = None
-    updated_at: str = ""
-    version: int = STATE_VERSION
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-ready document, ``version`` first."""
-        data = asdict(self)
-        return {"version": data.pop("version"), **data}
-
-
-def save(state: StackState, directory: Path) -> Path:
-    """Write ``state`` to ``directory/stack.json`` atomically (stamping ``updated_at``); return the path."""
+def save(stack: Stack, directory: Path) -> Path:
+    """Write ``stack`` to ``directory/stack.json`` atomically, stamped with the time; return the path."""
     directory.mkdir(parents=True, exist_ok=True)
-    state.updated_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    document = {
+        "version": STATE_VERSION,
+        "backend": stack.backend,
+        "endpoint": stack.endpoint or "",
+        "region": stack.region,
+        "outputs": dict(stack.outputs),
+        "server": dict(stack.server) if stack.server else None,
+        "dashboard": dict(stack.dashboard) if stack.dashboard else None,
+        "hot_reload_dir": stack.hot_reload_dir,
+        "updated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
     path = directory / STATE_FILE
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(state.to_dict(), indent=2) + "\n")
+    tmp.write_text(json.dumps(document, indent=2) + "\n")
     os.replace(tmp, path)
     return path
 
 
-def load(directory: Path) -> StackState | None:
-    """Return the state in ``directory/stack.json``, or ``None`` when there is none.
+def load(directory: Path) -> Stack | None:
+    """Return the stack in ``directory/stack.json``, or ``None`` when there is none.
 
     Raises
     ------
@@ -141,8 +129,11 @@ def load(directory: Path) -> StackState | None:
     return read(path)
 
 
-def read(path: Path) -> StackState:
-    """Return the state in the stack file ``path``: the one parser of the format.
+def read(path: Path) -> Stack:
+    """Return the stack the stack file ``path`` describes: the one parser of the format.
+
+    A file with an endpoint is a local stack; one without describes an AWS stack (a region it lacks stays empty:
+    :func:`ops.stack.read_stack_file` fills it from the environment). Null outputs are left out.
 
     Raises
     ------
@@ -162,13 +153,17 @@ def read(path: Path) -> StackState:
         raise ValueError(f"{path} is not a version-{STATE_VERSION} state file; run `make local-down` and try again")
     if not isinstance(data.get("outputs") or {}, dict):
         raise ValueError(f"{path} has no 'outputs' object; run `make local-down` and `make local-up` again")
-    return StackState(
-        backend=str(data.get("backend", "")),
-        endpoint=str(data.get("endpoint") or ""),
-        region=str(data.get("region", "")),
-        outputs=output_values(data.get("outputs") or {}),
+    endpoint = str(data.get("endpoint") or "") or None
+    return Stack(
+        target="local" if endpoint else "aws",
+        backend=str(data.get("backend") or ("embedded" if endpoint else AWS_BACKEND)),
+        region=str(data.get("region") or ""),
+        endpoint=endpoint,
+        outputs=plain_outputs(data.get("outputs") or {}),
+        source=str(path),
+        stack_file=str(path),
+        hot_reload_dir=str(data["hot_reload_dir"]) if data.get("hot_reload_dir") else None,
         server=data.get("server"),
         dashboard=data.get("dashboard"),
-        hot_reload_dir=str(data["hot_reload_dir"]) if data.get("hot_reload_dir") else None,
         updated_at=str(data.get("updated_at", "")),
     )

@@ -93,10 +93,15 @@ def write_stack_file(
     hot_reload_dir: str | None = None,
 ) -> Path:
     """Write a stack file the way ``make local-up`` does (:func:`ops.stackfile.save`) and return its path."""
-    state = stackfile.StackState(
-        backend=backend, endpoint=endpoint or "", region=region, outputs=dict(outputs), hot_reload_dir=hot_reload_dir
+    stack = Stack(
+        target="local" if endpoint else "aws",
+        backend=backend,
+        region=region,
+        endpoint=endpoint,
+        outputs=stackfile.plain_outputs(outputs),
+        hot_reload_dir=hot_reload_dir,
     )
-    return stackfile.save(state, directory)
+    return stackfile.save(stack, directory)
 
 
 def cli_env() -> dict[str, str]:

@@ -13,7 +13,7 @@ from localcloud import motopatch, runtime
 from ops import defaults, launch, procs, snapshot, stackfile
 from ops import local as stack
 from ops.launch import run_ops
-from tests.stacks import PROJECT_ROOT, cli_env
+from tests.stacks import PROJECT_ROOT, cli_env, write_stack_file
 
 
 def test_status_without_a_stack_says_how_to_start_one(tmp_path):
@@ -28,9 +28,7 @@ def test_status_shows_hot_reload_from_the_stack_file(tmp_path):
     lambda_dir = str(defaults.FUNCTION_SOURCE_DIR)
     outputs = {name: f"x-{name}" for name in stackfile.STACK_OUTPUTS}
     port = procs.free_port()  # nothing answers there: status reports the stack and its problem
-    state = stackfile.StackState("embedded", f"http://localhost:{port}", "eu-west-1", outputs)
-    state.hot_reload_dir = lambda_dir
-    stackfile.save(state, tmp_path)
+    write_stack_file(tmp_path, "embedded", f"http://localhost:{port}", outputs, hot_reload_dir=lambda_dir)
 
     result = run_ops(["--state-dir", str(tmp_path), "status"], cli_env(), timeout=60)
 
@@ -39,8 +37,7 @@ def test_status_shows_hot_reload_from_the_stack_file(tmp_path):
 
 
 def test_status_names_the_snapshot_and_reset_removes_it(tmp_path):
-    state = stackfile.StackState("embedded", f"http://localhost:{procs.free_port()}", "eu-west-1", {})
-    stackfile.save(state, tmp_path)
+    write_stack_file(tmp_path, "embedded", f"http://localhost:{procs.free_port()}", {})
     saved = snapshot.Snapshot(tmp_path / snapshot.SNAPSHOT_DIR)
     saved.directory.mkdir()
     saved.emulator_file.write_bytes(b"state")  # as the server writes it

@@ -17,6 +17,7 @@ from image_compressor.settings import OFF_WORDS, parse_target_ssim
 from localcloud import guard, ministack, server
 from ops import backfill, batchjob, defaults, launch, stackfile
 from tests import hcl
+from tests.stacks import write_stack_file
 
 ROOT = defaults.ROOT
 
@@ -130,12 +131,14 @@ def test_the_batch_operations_outputs_are_optional_and_only_the_local_root_leave
 
 
 def test_the_stack_file_round_trips_and_a_foreign_one_is_refused(tmp_path: Path):
-    saved = stackfile.StackState("embedded", "http://localhost:4566", "eu-west-1", {"source_bucket": "src"})
-    path = stackfile.save(saved, tmp_path)
+    path = write_stack_file(
+        tmp_path, "embedded", "http://localhost:4566", {"source_bucket": "src", "batch_bucket": None}
+    )
 
     loaded = stackfile.load(tmp_path)
 
-    assert loaded is not None and loaded.outputs == {"source_bucket": "src"} and loaded.updated_at
+    assert loaded is not None and loaded.outputs == {"source_bucket": "src"} and loaded.updated_at  # nulls left out
+    assert (loaded.target, loaded.backend, loaded.stack_file) == ("local", "embedded", str(path))
     assert json.loads(path.read_text())["version"] == stackfile.STATE_VERSION
     assert stackfile.read(path) == loaded
     path.write_text('{"backend": "embedded", "outputs": {}}')  # no version: refused by every reader
@@ -145,8 +148,7 @@ def test_the_stack_file_round_trips_and_a_foreign_one_is_refused(tmp_path: Path)
 
 
 def test_the_stack_file_records_hot_reload_and_older_version_1_files_still_read(tmp_path: Path):
-    live = stackfile.StackState("embedded", "http://localhost:4566", "eu-west-1", {}, hot_reload_dir="/src/lambda")
-    path = stackfile.save(live, tmp_path)
+    path = write_stack_file(tmp_path, "embedded", "http://localhost:4566", {}, hot_reload_dir="/src/lambda")
     assert stackfile.read(path).hot_reload_dir == "/src/lambda"
 
     document = json.loads(path.read_text())
