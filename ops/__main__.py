@@ -124,7 +124,7 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         document = {
             "up": found.up,
-            "state": found.state.to_dict() if found.state else None,
+            "state": stackfile.document(found.state) if found.state else None,
             "server_pid": found.server_pid,
             "server_health": found.server_health,
             "dashboard_pid": found.dashboard_pid,

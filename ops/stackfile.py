@@ -94,10 +94,9 @@ def missing_outputs(outputs: Mapping[str, Any]) -> list[str]:
     return [name for name in REQUIRED_OUTPUTS if not values.get(name)]
 
 
-def save(stack: Stack, directory: Path) -> Path:
-    """Write ``stack`` to ``directory/stack.json`` atomically, stamped with the time; return the path."""
-    directory.mkdir(parents=True, exist_ok=True)
-    document = {
+def document(stack: Stack) -> dict[str, Any]:
+    """Return the stack file's JSON document of ``stack`` (the module docstring's shape, ``version`` first)."""
+    return {
         "version": STATE_VERSION,
         "backend": stack.backend,
         "endpoint": stack.endpoint or "",
@@ -106,11 +105,17 @@ def save(stack: Stack, directory: Path) -> Path:
         "server": dict(stack.server) if stack.server else None,
         "dashboard": dict(stack.dashboard) if stack.dashboard else None,
         "hot_reload_dir": stack.hot_reload_dir,
-        "updated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "updated_at": stack.updated_at,
     }
+
+
+def save(stack: Stack, directory: Path) -> Path:
+    """Write ``stack`` to ``directory/stack.json`` atomically, stamped with the time; return the path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stamped = document(stack) | {"updated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     path = directory / STATE_FILE
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(document, indent=2) + "\n")
+    tmp.write_text(json.dumps(stamped, indent=2) + "\n")
     os.replace(tmp, path)
     return path
 
