@@ -8,6 +8,8 @@ timeout (retried three times, then the dead-letter queue) or an out-of-memory ki
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from dataclasses import dataclass
 
 from image_compressor import jpegfile, sniff
@@ -23,6 +25,52 @@ FULL_VCPU_MB = 1769
 BYTES_PER_PIXEL = 8
 #: Memory the runtime, Pillow, numpy and the encoders hold before any image, in MB.
 BASE_MEMORY_MB = 120
+
+#: The outcome reserve: time kept back, after compressing, for writing the outcome and notifying. It is the slowest
+#: recent outcome write times :data:`RESERVE_FACTOR` (:data:`FIRST_OUTCOME_MS` before any was measured), at least
+#: :data:`MIN_RESERVE_MS`, and at most :data:`MAX_RESERVE_MS` or the invocation's :data:`MAX_RESERVE_SHARE`. A cold
+#: container keeps 10 s of a 60 s timeout, 1 s of a 3 s one and a third of a second of a 1 s one; once it measured
+#: its writes (tens of milliseconds on S3 and SNS), twice the slowest of them.
+FIRST_OUTCOME_MS = 5_000.0
+RESERVE_FACTOR = 2.0
+MIN_RESERVE_MS = 150.0
+MAX_RESERVE_MS = 10_000.0
+MAX_RESERVE_SHARE = 1 / 3
+#: Outcome writes remembered by a warm container (the reserve follows the slowest of them).
+OUTCOMES_REMEMBERED = 20
+
+
+class OutcomeCosts:
+    """What writing an outcome really cost in this container, and the reserve that follows from it.
+
+    It remembers the last :data:`OUTCOMES_REMEMBERED` writes. Thread-safe; pure (no clock of its own: the caller
+    measures).
+    """
+
+    def __init__(self, remembered: int = OUTCOMES_REMEMBERED) -> None:
+        self._costs: deque[float] = deque(maxlen=remembered)
+        self._lock = threading.Lock()
+
+    def record(self, ms: float) -> None:
+        """Remember that writing one outcome (output or failure copy, tag, notification) took ``ms``."""
+        with self._lock:
+            self._costs.append(max(0.0, ms))
+
+    def slowest_ms(self) -> float | None:
+        """The slowest remembered outcome write, or ``None`` before the first."""
+        with self._lock:
+            return max(self._costs) if self._costs else None
+
+    def reserve_ms(self, invocation_ms: float | None) -> float:
+        """Return the milliseconds to keep back for the outcome in an invocation of ``invocation_ms`` in all.
+
+        ``invocation_ms`` is the time the invocation had when it started (about the function's timeout; ``None``:
+        unknown, then the cap is :data:`MAX_RESERVE_MS` only).
+        """
+        slowest = self.slowest_ms()
+        wanted = max(MIN_RESERVE_MS, RESERVE_FACTOR * (FIRST_OUTCOME_MS if slowest is None else slowest))
+        cap = MAX_RESERVE_MS if invocation_ms is None else min(MAX_RESERVE_MS, invocation_ms * MAX_RESERVE_SHARE)
+        return min(wanted, cap)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,11 +161,13 @@ def preflight(
         )
     if remaining_ms is not None and found.ms > remaining_ms - margin_ms:
         left = max(0.0, remaining_ms - margin_ms) / 1000
+        needed = (found.ms + margin_ms) / 1000
         return (
             f"not enough time: compressing {size} takes about {found.ms / 1000:.1f} s of compute"
             + (f" at {memory_mb} MB" if memory_mb else "")
-            + f", but only {left:.1f} s of the function's timeout were left (after {margin_ms / 1000:.0f} s kept for "
-            "writing the outcome); raise the function's timeout (Terraform variable timeout) or its memory "
-            "(memory_size: more memory gives more CPU), or downscale the image before uploading"
+            + f", but only {left:.1f} s of the function's timeout were left (after {margin_ms / 1000:.1f} s kept for "
+            f"writing the outcome); it needs about {needed:.1f} s more than the download: raise the function's "
+            "timeout (Terraform variable timeout, or the function's Timeout setting) or its memory (memory_size: "
+            "more memory gives more CPU), or downscale the image before uploading"
         )
     return None

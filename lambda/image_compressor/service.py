@@ -40,8 +40,8 @@ from image_compressor.settings import Settings
 from image_compressor.summary import emit_metrics, log_summary
 
 __all__ = [
-    "DEADLINE_MARGIN_MS",
     "ERROR",
+    "OUTCOME_COSTS",
     "MISSING",
     "REFUSED",
     "SUPERSEDED",
@@ -53,9 +53,9 @@ __all__ = [
     "process_objects",
 ]
 
-#: Milliseconds of the function's remaining time kept back for writing the outcome and notifying: an image whose
-#: estimated compute time does not fit in the rest fails with a reason instead of timing out.
-DEADLINE_MARGIN_MS = 10_000
+#: What writing an outcome cost in this warm container: the time kept back for it (the outcome reserve) follows it,
+#: scaled to the invocation's timeout (:class:`image_compressor.budget.OutcomeCosts`).
+OUTCOME_COSTS = budget.OutcomeCosts()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +68,26 @@ class Limits:
         ``context.get_remaining_time_in_millis``; ``None`` switches the deadline guard off.
     memory_mb : int | None
         The function's memory size (``context.memory_limit_in_mb``); ``None`` switches the memory guard off.
+    invocation_ms : float | None
+        The time the invocation had when it started (about the function's timeout): the outcome reserve is scaled
+        to it. ``None``: read from ``remaining_ms`` when the limits are made.
     """
 
     remaining_ms: Callable[[], int] | None = None
     memory_mb: int | None = None
+    invocation_ms: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.invocation_ms is None and self.remaining_ms is not None:
+            object.__setattr__(self, "invocation_ms", float(self.remaining_ms()))
 
     def left_ms(self) -> float | None:
         """Milliseconds left before the function times out, or ``None`` when unknown."""
         return float(self.remaining_ms()) if self.remaining_ms is not None else None
+
+    def reserve_ms(self) -> float:
+        """Milliseconds kept back for writing the outcome (:data:`OUTCOME_COSTS`, scaled to this invocation)."""
+        return OUTCOME_COSTS.reserve_ms(self.invocation_ms)
 
 
 def process_objects(refs: Sequence[ObjectRef], settings: Settings, limits: Limits | None = None) -> list[Outcome]:
@@ -183,14 +195,36 @@ def _compress_and_place(
         settings.compression,
         remaining_ms=limits.left_ms(),
         memory_mb=limits.memory_mb,
-        margin_ms=DEADLINE_MARGIN_MS,
+        margin_ms=limits.reserve_ms(),
     )
     if guard is not None:
         metrics.add_metric(name="ImagesOverBudget", unit=MetricUnit.Count, value=1)
         result = Result(Status.FAILED, len(data), 0, 0, 0, 0, 0.0, guard)
-        return fail(ref, source, identity, result, settings, started, records)
+        return _timed_outcome(lambda: fail(ref, source, identity, result, settings, started, records))
 
     compressed = _compress(data, settings)
+    return _timed_outcome(lambda: _place(ref, source, compressed, identity, settings, started, records))
+
+
+def _timed_outcome(write: Callable[[], Outcome]) -> Outcome:
+    """Run ``write`` (an outcome's writes and notification) and remember what it cost (:data:`OUTCOME_COSTS`)."""
+    began = time.perf_counter()
+    outcome = write()
+    if outcome.placed:
+        OUTCOME_COSTS.record(elapsed_ms(began))
+    return outcome
+
+
+def _place(
+    ref: ObjectRef,
+    source: aws.ObjectInfo,
+    compressed: core.Compressed,
+    identity: Identity,
+    settings: Settings,
+    started: float,
+    records: dict[str, aws.ObjectInfo | None],
+) -> Outcome:
+    """Write the compressed output and notify, or copy the original to the failed bucket when the core failed."""
     compress_ms = compressed.result.ms
     result = replace(compressed.result, ms=elapsed_ms(started))
     if result.status is Status.FAILED or compressed.data is None:
@@ -221,9 +255,9 @@ def _recursion_guard(ref: ObjectRef, settings: Settings) -> Outcome | None:
 
 
 def _deadline_guard(ref: ObjectRef, limits: Limits) -> Outcome | None:
-    """``error`` (retried) when less than :data:`DEADLINE_MARGIN_MS` of the invocation is left for this object."""
+    """``error`` (retried) when less than the outcome reserve of the invocation is left when the object's turn comes."""
     left = limits.left_ms()
-    if left is not None and left < DEADLINE_MARGIN_MS:
+    if left is not None and left < limits.reserve_ms():
         return unplaced(ref, f"only {left:.0f} ms of this invocation were left when the object's turn came")
     return None
 

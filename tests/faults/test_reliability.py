@@ -252,11 +252,7 @@ def test_worker_killed_mid_invocation(scenario: Scenario) -> None:
 
 
 def test_function_timeout(scenario: Scenario, function_config: Any) -> None:
-    """The first attempt stalls in GetObject past a 15 s timeout; Lambda's retry finishes the job.
-
-    15 s is the smallest timeout Terraform accepts: the function keeps 10 s of each invocation for writing the
-    outcome and notifying, and does not start an object with less left.
-    """
+    """The first attempt stalls in GetObject past a 15 s timeout; Lambda's retry finishes the job."""
     out = scenario.stack.outputs
     function_config(Timeout=15)
     with injected_fault(scenario.stack.endpoint, service="s3", operation="GetObject", bucket=out["source_bucket"],
@@ -264,6 +260,28 @@ def test_function_timeout(scenario: Scenario, function_config: Any) -> None:
         scenario.put("slow.jpg", photo_jpeg(320, 240, quality=95))
         scenario.settle()
     assert [n["status"] for n in scenario.notes] == ["compressed"]
+
+
+def test_short_timeouts_1_s(scenario: Scenario, function_config: Any) -> None:
+    """Lambda's Timeout set to 1 s through the API: a small image compresses; a 24 MP one cannot fit and gets a
+    failure outcome that names the time it needs and the setting, with its one message (no retries, no DLQ)."""
+    function_config(Timeout=1)
+    scenario.put("small.jpg", photo_jpeg(320, 240, quality=95))
+    scenario.put("large.jpg", flat_jpeg(6000, 4000))
+    scenario.settle()
+    by_key = {n["key"].removeprefix(scenario.prefix): n for n in scenario.notes}
+    assert by_key["small.jpg"]["status"] == "compressed"
+    assert by_key["large.jpg"]["status"] == "failed"
+    assert "not enough time" in by_key["large.jpg"]["reason"] and "timeout" in by_key["large.jpg"]["reason"]
+
+
+def test_short_timeouts_3_s(scenario: Scenario, function_config: Any) -> None:
+    """Lambda's Timeout set to 3 s through the API: small images compress."""
+    function_config(Timeout=3)
+    for n in range(3):
+        scenario.put(f"small {n}.jpg", photo_jpeg(480, 360, quality=95))
+    scenario.settle()
+    assert sorted(n["status"] for n in scenario.notes) == ["compressed"] * 3
 
 
 def test_memory_too_small_for_the_image(scenario: Scenario, function_config: Any) -> None:

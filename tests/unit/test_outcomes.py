@@ -15,7 +15,7 @@ from urllib.parse import quote_plus
 import index
 import pytest
 from botocore.exceptions import ReadTimeoutError
-from image_compressor import aws
+from image_compressor import aws, budget, service
 from image_compressor.notification import parse_message
 from image_compressor.result import NOTIFIED_TAG
 from image_compressor.service import UnprocessedObjectsError
@@ -297,16 +297,54 @@ class TightContext(LambdaContext):
         return self.remaining_ms
 
 
-def test_an_image_that_cannot_finish_in_time_fails_with_a_reason(cloud: Cloud) -> None:
-    cloud.put_source(KEY, photo_jpeg(640, 480))
+@pytest.fixture
+def cold_container() -> Iterator[None]:
+    """The outcome reserve of a container that has not written an outcome yet (as after a cold start)."""
+    saved = service.OUTCOME_COSTS
+    service.OUTCOME_COSTS = budget.OutcomeCosts()
+    yield
+    service.OUTCOME_COSTS = saved
 
-    response = index.handler(upload_event(cloud, KEY, "01"), TightContext(remaining_ms=10_010))
+
+def test_an_image_that_cannot_finish_in_a_1_s_timeout_fails_with_the_time_it_needs_and_the_setting(
+    cloud: Cloud, cold_container: None
+) -> None:
+    cloud.put_source(KEY, photo_jpeg(3000, 2000))  # 6 MP: over a second of compute at 1024 MB
+
+    response = index.handler(upload_event(cloud, KEY, "01"), TightContext(remaining_ms=1_000))
 
     reason = response["results"][0]["reason"]
     assert response["results"][0]["status"] == "failed"
-    assert "not enough time" in reason and "timeout" in reason
+    assert "not enough time" in reason and "it needs about" in reason and "Terraform variable timeout" in reason
     [payload] = payloads(cloud)
-    assert payload["status"] == "failed" and "not enough time" in payload["reason"]
+    assert payload["status"] == "failed" and payload["reason"] == reason
+    assert cloud.keys(FAILED) == [KEY]
+
+
+def test_a_small_image_compresses_under_a_3_s_timeout_and_a_1_s_one(cloud: Cloud, cold_container: None) -> None:
+    for n, remaining in enumerate((3_000, 1_000)):
+        key = f"small {n}.jpg"
+        cloud.put_source(key, photo_jpeg(320, 240))
+
+        response = index.handler(upload_event(cloud, key, f"0{n}"), TightContext(remaining_ms=remaining))
+
+        assert response["results"][0]["status"] == "compressed", response
+    assert [p["status"] for p in payloads(cloud)] == ["compressed", "compressed"]
+
+
+def test_the_outcome_reserve_scales_with_the_timeout_and_follows_the_measured_writes() -> None:
+    costs = budget.OutcomeCosts(remembered=3)
+
+    assert [costs.reserve_ms(ms) for ms in (1_000, 3_000, 60_000, None)] == pytest.approx(
+        [333.3, 1_000, 10_000, 10_000], abs=0.1
+    )
+    costs.record(120.0)
+    costs.record(40.0)
+    assert costs.reserve_ms(60_000) == 240.0  # twice the slowest write of this container
+    assert costs.reserve_ms(300) == 100.0  # never more than a third of the invocation
+    for _ in range(3):
+        costs.record(10.0)
+    assert costs.reserve_ms(60_000) == budget.MIN_RESERVE_MS  # the slow write is forgotten; a floor stays
 
 
 def test_an_image_that_cannot_fit_in_memory_fails_with_a_reason(cloud: Cloud) -> None:

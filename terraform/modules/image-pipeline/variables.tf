@@ -95,14 +95,14 @@ variable "memory_size" {
 }
 
 variable "timeout" {
-  description = "Function timeout in seconds. At least 15: the function keeps 10 s of every invocation for writing the outcome and notifying (DEADLINE_MARGIN_MS), and refuses to start an object with less left."
+  description = "Function timeout in seconds, 1-900 as Lambda accepts. The function keeps part of every invocation for writing the outcome and notifying (twice its slowest recent write, at most a third of the timeout and 10 s): with a short timeout (a few seconds) only small images fit in the rest, and larger ones go to the failed bucket with the time they need; 60 s suits 12 MP photos."
   type        = number
   default     = 60
   nullable    = false
 
   validation {
-    condition     = var.timeout >= 15 && var.timeout <= 900 && floor(var.timeout) == var.timeout
-    error_message = "timeout must be a whole number of seconds between 15 and 900 (the function keeps 10 s of each invocation for writing the outcome and notifying)."
+    condition     = var.timeout >= 1 && var.timeout <= 900 && floor(var.timeout) == var.timeout
+    error_message = "timeout must be a whole number of seconds between 1 and 900 (Lambda's range)."
   }
 }
 
