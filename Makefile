@@ -15,6 +15,10 @@ PYTHON313 ?= $(shell for p in python3.13 $(HOME)/.pyenv/versions/3.13*/bin/pytho
 BACKEND ?= auto
 # HOT_RELOAD=1: local-up runs the function live from lambda/ (a saved change takes effect at the next invocation).
 HOT_RELOAD ?=
+# PERSIST=1 (or LocalStack's name, PERSISTENCE=1): local-down keeps the data (objects, messages, logs) for the next
+# local-up PERSIST=1; local-reset forgets it.
+PERSISTENCE ?=
+PERSIST ?= $(PERSISTENCE)
 PYTEST_ARGS ?=
 # make test runs the suite on this many pytest-xdist workers (mostly waiting on stacks, so more than the cores);
 # tests that share a stack or a module's fixture run on one worker (tests/conftest.py, xdist_group).
@@ -39,7 +43,7 @@ export DISABLE_DEPRECATION_NOTICE := 1
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\nTargets:\n"} \
 		/^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@printf "\nVariables: BACKEND=auto|embedded|ministack|localstack  HOT_RELOAD=1 (local-up)  TF_PROVIDER_MIRROR=<dir>\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n           PREFIX=<p> TARGET=local|aws FORCE=1 DRY_RUN=1 (backfill)  TARGET=local|aws (redrive)  KEYS=<keys> (reprocess)\n           TEST_WORKERS=<n> (test)  PYTEST_ARGS=<args> (test, check)\n"
+	@printf "\nVariables: BACKEND=auto|embedded|ministack|localstack  HOT_RELOAD=1 (local-up)  TF_PROVIDER_MIRROR=<dir>\n           PERSIST=1 or PERSISTENCE=1, LocalStack's name (local-up: local-down keeps the data; local-reset forgets it)\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n           PREFIX=<p> TARGET=local|aws FORCE=1 DRY_RUN=1 (backfill)  TARGET=local|aws (redrive)  KEYS=<keys> (reprocess)\n           TEST_WORKERS=<n> (test)  PYTEST_ARGS=<args> (test, check)\n"
 
 # The venv is a file target: rebuilt when the dependency list or the lock changes.
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
@@ -108,20 +112,20 @@ layer-docker: $(VENV)/.installed ## Build build/layer.zip the seed's way, in Doc
 	PY=$(PY) bash layer/build-docker.sh
 
 .PHONY: local-up
-local-up: build ## Start the local cloud (BACKEND=auto|embedded|ministack|localstack, HOT_RELOAD=1), apply the stack, start the dashboard
+local-up: build ## Start the local cloud (BACKEND=auto|embedded|ministack|localstack, HOT_RELOAD=1, PERSIST=1 or PERSISTENCE=1: keep data across local-down), apply the stack, start the dashboard
 	@if [ "$(BACKEND)" = ministack ]; then $(MAKE) --no-print-directory $(MINISTACK_VENV)/.installed; fi
-	$(PY) -m ops up --backend $(BACKEND)$(if $(filter 1 yes true on,$(HOT_RELOAD)), --hot-reload)
+	$(PY) -m ops up --backend $(BACKEND)$(if $(filter 1 yes true on,$(HOT_RELOAD)), --hot-reload)$(if $(filter 1 yes true on,$(PERSIST)), --persist, --no-persist)
 
 .PHONY: local-down
-local-down: $(VENV)/.installed ## Stop everything local-up started and forget the local state (keeps the snapshot)
+local-down: $(VENV)/.installed ## Stop everything local-up started and forget the local state (keeps the snapshot; with PERSIST=1 on, saves the data first)
 	$(PY) -m ops down
 
 .PHONY: local-reset
-local-reset: $(VENV)/.installed ## local-down, and forget the embedded stack's snapshot: the next local-up applies from scratch
+local-reset: $(VENV)/.installed ## local-down without saving, and forget the snapshot and the data PERSIST=1 kept: the next local-up starts from scratch
 	$(PY) -m ops reset
 
 .PHONY: local-status
-local-status: $(VENV)/.installed ## Show what the local cloud is running and the stack outputs
+local-status: $(VENV)/.installed ## Show what the local cloud is running, the stack outputs, and whether persistence is on and what it stores
 	$(PY) -m ops status
 
 .PHONY: dashboard

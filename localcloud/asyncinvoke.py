@@ -7,7 +7,8 @@ timeout, a crash or kill of the worker, running out of memory, a spec that canno
 started) is a failed attempt, retried up to ``MaximumRetryAttempts`` times (default 2) with a backoff. When the
 retries are exhausted, or the event got older than ``MaximumEventAgeInSeconds``, a Lambda destination record goes
 to the ``OnFailure`` destination; a success goes to ``OnSuccess`` when one is configured. A shutdown drops what is
-still queued or waiting to retry, and says how many (:meth:`AsyncInvoker.shutdown`).
+still queued or waiting to retry, and says how many (:meth:`AsyncInvoker.shutdown`), unless :meth:`AsyncInvoker.drain`
+handed them over first (persistence: they are saved with the data and submitted again by the next server).
 """
 
 from __future__ import annotations
@@ -62,6 +63,23 @@ class _Job:
     request_id: str
     enqueued: float = field(default_factory=time.monotonic)
     attempts: int = 0
+    #: When the event was first queued (seconds since the epoch): its age survives a restart.
+    queued_at: float = field(default_factory=time.time)
+
+    def record(self, interrupted: bool = False) -> dict[str, Any]:
+        """Return what a new server needs to queue this event again (JSON-ready).
+
+        ``attempts`` counts the failed attempts so far; an ``interrupted`` attempt (cut short by the shutdown, not
+        failed by the function) does not count.
+        """
+        return {
+            "request_id": self.request_id,
+            "function_arn": self.spec.arn,
+            "version": self.spec.version,
+            "event": self.event,
+            "attempts": self.attempts - 1 if interrupted else self.attempts,
+            "queued_at": self.queued_at,
+        }
 
 
 def destination_record(
@@ -147,6 +165,10 @@ class AsyncInvoker:
         self._pending = 0
         self._idle = threading.Condition(self._lock)
         self._closed = False
+        self._paused = False  # drain: no attempt starts; queued jobs are held for the hand-over
+        self._held: list[_Job] = []
+        self._active: dict[str, _Job] = {}  # request id -> the job a thread is working on (attempt or its outcome)
+        self._handed: set[str] = set()  # request ids saved by a hand-over: their late outcomes are ignored
         self._running: dict[str, tuple[str, int, float]] = {}  # request id -> function, attempt, start (monotonic)
         self._oldest: dict[str, float] = {}  # request id -> enqueued (monotonic), for every pending job
         self._threads = [
@@ -155,16 +177,25 @@ class AsyncInvoker:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, spec: Target, event: Any, settings: EventInvokeSettings) -> str:
+    def submit(
+        self, spec: Target, event: Any, settings: EventInvokeSettings, saved: dict[str, Any] | None = None
+    ) -> str:
         """Queue one invocation of ``spec`` with ``event``; return its request id at once.
 
         ``spec`` may be a :class:`~localcloud.invocation.FunctionRef`: its spec is built at each attempt, so a
-        failure to build it is a failed attempt, not an error here. Raises ``RuntimeError`` only after
-        :meth:`shutdown`.
+        failure to build it is a failed attempt, not an error here. ``saved`` is the record of an event an earlier
+        server handed over (:meth:`drain`): it keeps its request id, its failed attempts and its age (wall-clock
+        time, so the time the cloud was down counts towards ``MaximumEventAgeInSeconds``, as on AWS). Raises
+        ``RuntimeError`` only after :meth:`shutdown`.
         """
         if self._closed:
             raise RuntimeError("the asynchronous invoker is shut down")
         job = _Job(spec, event, settings, str(uuid.uuid4()))
+        if saved is not None:
+            job.request_id = str(saved["request_id"])
+            job.attempts = int(saved.get("attempts", 0))
+            job.queued_at = float(saved.get("queued_at", job.queued_at))
+            job.enqueued -= max(0.0, time.time() - job.queued_at)
         with self._lock:
             self._pending += 1
             self._oldest[job.request_id] = job.enqueued
@@ -203,6 +234,61 @@ class AsyncInvoker:
                 self._idle.wait(left)
         return True
 
+    def drain(self, timeout: float) -> bool:
+        """Stop starting attempts and wait up to ``timeout`` s for those in progress; return True when none is left.
+
+        Submitting still works (an upload that races the drain queues its event, and :meth:`take` collects it).
+        Nothing runs a queued job any more until :meth:`resume`.
+        """
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            self._paused = True
+            while self._active and (left := deadline - time.monotonic()) > 0:
+                self._idle.wait(left)
+            return not self._active
+
+    def take(self) -> list[_Job]:
+        """Return every unfinished job after :meth:`drain`: queued, held, waiting to retry, still running.
+
+        A job still running has its attempt cut short by the shutdown that follows (:meth:`interrupted`).
+        """
+        with self._lock:
+            jobs, self._held = self._held, []
+            while True:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    jobs.append(job)
+            timers, self._delayed = self._delayed, {}
+            for timer in timers.values():
+                timer.cancel()
+                jobs.append(timer.args[0])  # type: ignore[index]
+            return jobs + list(self._active.values())
+
+    def interrupted(self, job: _Job) -> bool:
+        """Return True when ``job``'s attempt is still running (a job :meth:`drain` returned after its timeout)."""
+        with self._lock:
+            return job.request_id in self._active
+
+    def hand_over(self, jobs: list[_Job]) -> None:
+        """Record that ``jobs`` (from :meth:`take`) were saved: no longer this invoker's to finish or count."""
+        with self._idle:
+            for job in jobs:
+                self._handed.add(job.request_id)
+                self._oldest.pop(job.request_id, None)
+            self._pending -= len(jobs)
+            self._idle.notify_all()
+
+    def resume(self, jobs: list[_Job]) -> None:
+        """Undo :meth:`drain` (the save failed): queue ``jobs`` again and let attempts start."""
+        with self._lock:
+            self._paused = False
+            queued = [job for job in jobs if job.request_id not in self._active]
+        for job in queued:
+            self._queue.put(job)
+
     def shutdown(self) -> int:
         """Stop the threads, drop queued invocations and pending retries; return how many were not finished.
 
@@ -225,6 +311,8 @@ class AsyncInvoker:
         for timer in timers.values():
             timer.cancel()
         waiting = len(timers)
+        if self._handed:
+            log.info("%d asynchronous invocation(s) were saved for the next start", len(self._handed))
         if unfinished:
             log.warning(
                 "shutting down with %d asynchronous invocation(s) not finished (%d queued, %d waiting to retry, "
@@ -242,6 +330,8 @@ class AsyncInvoker:
 
     def _done(self, job: _Job) -> None:
         with self._idle:
+            if job.request_id in self._handed:  # its attempt was cut short after the hand-over: not counted twice
+                return
             self._pending -= 1
             self._oldest.pop(job.request_id, None)
             self._idle.notify_all()
@@ -254,11 +344,20 @@ class AsyncInvoker:
             job = self._queue.get()
             if job is None or self._closed:  # shut down: queued invocations are dropped, not run
                 return
+            with self._lock:
+                if self._paused:  # drained: held for the hand-over, not run
+                    self._held.append(job)
+                    continue
+                self._active[job.request_id] = job
             try:
                 self._attempt(job)
             except Exception:
                 log.exception("asynchronous invocation %s of %s failed in the invoker", job.request_id, job.spec.name)
                 self._done(job)
+            finally:
+                with self._idle:
+                    self._active.pop(job.request_id, None)
+                    self._idle.notify_all()
 
     def _attempt(self, job: _Job) -> None:
         age = time.monotonic() - job.enqueued
@@ -296,7 +395,7 @@ class AsyncInvoker:
         timer = threading.Timer(delay, self._requeue, args=(job,))
         timer.daemon = True
         with self._lock:
-            if self._closed:  # shut down while this attempt ran: the retry is dropped (and was counted as running)
+            if self._closed or job.request_id in self._handed:  # shut down or saved while this attempt ran
                 return
             self._delayed[job.request_id] = timer
         timer.start()
@@ -309,6 +408,8 @@ class AsyncInvoker:
 
     def _finish(self, job: _Job, condition: str, invocation: Invocation | None) -> None:
         try:
+            if job.request_id in self._handed:  # saved for the next start, which runs it again
+                return
             target = job.settings.on_success if condition == "Success" else job.settings.on_failure
             if condition != "Success":
                 log.warning(

@@ -23,7 +23,11 @@ Settings (flags, or environment variables for the defaults):
 - ``--snapshot-file FILE``: ``POST /_localcloud/snapshot`` writes the state of every AWS service to FILE
   (:mod:`localcloud.snapshot`); without it that path answers 404
 - ``--restore FILE``: start with the state saved in FILE; when it cannot be loaded the server starts empty, logs why
-  and says so in its health document (``snapshot.restored_from`` is ``null``, ``snapshot.restore_error`` the reason)
+  and says so in its health document (``snapshot.restored_from`` is ``null``, ``snapshot.restore_error`` the reason).
+  Asynchronous invocations the file holds (a persistence save) are queued again once the server listens.
+- ``--persist-file FILE`` (persistence, ``make local-up PERSIST=1``): ``POST /_localcloud/persist`` drains the
+  asynchronous invocations, turns new requests away and saves the data with them to FILE
+  (:mod:`localcloud.persistence`); without it that path answers 404
 - ``--exit-with PID`` / ``LOCALCLOUD_EXIT_WITH_PID``: stop (with every worker) as soon as process ``PID`` is gone.
   Test fixtures pass their own pid, so a test run that is killed leaves no server behind; ``make local-up`` does
   not set it, because its server is meant to outlive the command that started it.
@@ -49,11 +53,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from localcloud import faults, guard, memlimit
+from localcloud import faults, guard, memlimit, persistence
 
 HEALTH_PATH = "/_localcloud/health"
 #: ``POST`` here saves the AWS state to the ``--snapshot-file`` (the operations layer calls it after an apply).
 SNAPSHOT_PATH = "/_localcloud/snapshot"
+#: ``POST`` here saves the data before a stop (persistence; ``local-down`` calls it), see ``--persist-file``.
+PERSIST_PATH = "/_localcloud/persist"
 #: Port when neither ``--port`` nor ``LOCALCLOUD_PORT`` says (equal to ``ops.defaults.LOCAL_PORT``, pinned by a test).
 DEFAULT_PORT = 4566
 STALL_WARN_S = 300.0
@@ -223,23 +229,26 @@ class SnapshotMiddleware:
         return [body]
 
 
-def restore(path: Path | None) -> dict[str, Any]:
-    """Load the state saved in ``path`` into moto (see :mod:`localcloud.snapshot`); return what the health shows.
+def restore(path: Path | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Load the state saved in ``path`` into moto (see :mod:`localcloud.snapshot`).
 
-    Returns ``{"restored_from": str | None, "restore_error": str | None, ...}``; a file that cannot be loaded is
-    logged and reported, and the server starts empty (the caller applies the stack as on a first start).
+    Returns what the health shows, ``{"restored_from": str | None, "restore_error": str | None, ...}``, and the
+    asynchronous invocations the file saved (persistence), to queue again once the server listens. A file that
+    cannot be loaded is logged and reported, and the server starts empty (the caller applies the stack as on a
+    first start).
     """
     if path is None:
-        return {"restored_from": None, "restore_error": None}
+        return {"restored_from": None, "restore_error": None}, []
     from localcloud import snapshot
 
     try:
         summary = snapshot.load(path)
     except snapshot.SnapshotError as exc:
         log.warning("starting empty: %s", exc)
-        return {"restored_from": None, "restore_error": str(exc)}
+        return {"restored_from": None, "restore_error": str(exc)}, []
     log.info("restored %s from %s in %.2f s", ", ".join(summary["services"]), path, summary["seconds"])
-    return {"restored_from": str(path), "restore_error": None, "restore_s": summary["seconds"]}
+    pending = list(summary["extra"].get("pending_async") or [])
+    return {"restored_from": str(path), "restore_error": None, "restore_s": summary["seconds"]}, pending
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -316,6 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="start with the state saved in FILE (a snapshot of this server); empty when it cannot be loaded",
     )
+    parser.add_argument(
+        "--persist-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help=f"where POST {PERSIST_PATH} saves the data before a stop (default: persistence is off)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
     return parser
 
@@ -369,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         enforce_memory=args.enforce_memory,
     )
     patch = motopatch.install(executor, retry_delays=args.retry_delays, workers=args.concurrency)
-    restored = restore(args.restore)
+    restored, saved_invocations = restore(args.restore)
+    persisted = {"file": str(args.persist_file) if args.persist_file else None, "requeued": 0}
     started = time.time()
 
     def info() -> dict[str, Any]:
@@ -394,12 +411,16 @@ def main(argv: list[str] | None = None) -> int:
                 "workers": executor.workers(),
             },
             "snapshot": restored,
+            "persistence": persisted,
         }
 
     policy = guard.OriginPolicy.from_env(os.environ)
     injector = faults.FaultInjector() if args.faults else None
     moto_app = faults.FaultMiddleware(DomainDispatcherApplication(create_backend_app), injector)
-    app = guard.OriginGuard(HealthMiddleware(SnapshotMiddleware(moto_app, args.snapshot_file), info), policy)
+    gated = persistence.PersistMiddleware(
+        SnapshotMiddleware(moto_app, args.snapshot_file), args.persist_file, patch.invoker, PERSIST_PATH
+    )
+    app = guard.OriginGuard(HealthMiddleware(gated, info), policy)
     try:
         server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     except OSError as exc:
@@ -438,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     watchdog = Watchdog(shut_down, args.exit_with, stalled)
     watchdog.start()
+    # Listening now (connections wait in the backlog until serve_forever): the saved events may call back.
+    persisted["requeued"] = persistence.resubmit(saved_invocations, patch)
     log.info(
         "local cloud listening on %s (moto %s, Lambda cache %s)",
         endpoint,

@@ -160,8 +160,11 @@ def _header() -> dict[str, Any]:
     return {"format": FORMAT, "moto": moto.__version__, "python": list(sys.version_info[:2])}
 
 
-def dump(path: Path) -> dict[str, Any]:
+def dump(path: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write the state of every moto service in use to ``path`` (atomically) and return a summary.
+
+    ``extra`` (plain data) is saved beside the services and returned by :func:`load` (persistence keeps the
+    asynchronous invocations that were not finished there).
 
     Returns
     -------
@@ -185,6 +188,7 @@ def dump(path: Path) -> dict[str, Any]:
         names = {id(bd): _where(bd) for bd in in_use}
         document = _header() | {
             "backends": [(*names[id(bd)], dict(bd)) for bd in in_use],
+            "extra": extra or {},
         }
         buffer = io.BytesIO()
         try:
@@ -210,7 +214,8 @@ def dump(path: Path) -> dict[str, Any]:
 def load(path: Path) -> dict[str, Any]:
     """Put the state saved in ``path`` into this process's moto backends (replacing what they hold).
 
-    Call it before the server answers requests. Returns a summary: ``path``, ``services``, ``seconds``.
+    Call it before the server answers requests. Returns a summary: ``path``, ``services``, ``seconds`` and
+    ``extra`` (what :func:`dump` was given; ``{}`` when nothing).
 
     Raises
     ------
@@ -240,4 +245,9 @@ def load(path: Path) -> dict[str, Any]:
             if live not in BackendDict._instances:  # type: ignore[misc]
                 BackendDict._instances.append(live)  # type: ignore[misc]
             services.append(live.service_name)
-    return {"path": str(path), "services": sorted(services), "seconds": round(time.monotonic() - started, 3)}
+    return {
+        "path": str(path),
+        "services": sorted(services),
+        "seconds": round(time.monotonic() - started, 3),
+        "extra": document.get("extra") or {},
+    }

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ops import defaults, launch, stackfile, terraform
+from ops import datadir, defaults, launch, stackfile, terraform
 from ops import local as stack
 from ops.procs import LocalCloudError
 from ops.stack import Stack
@@ -58,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         "apply); without it, the built zip",
     )
     up.add_argument(
+        "--persist",
+        action=argparse.BooleanOptionalAction,
+        default=datadir.enabled(),
+        help="keep the data (objects, messages, logs) across down/up, as LocalStack's PERSISTENCE=1 (default: on when "
+        "PERSISTENCE=1 is set; make local-up PERSIST=1); `reset` forgets it",
+    )
+    up.add_argument(
         "--dashboard-port",
         type=int,
         default=int(os.environ.get("DASHBOARD_PORT", stack.DASHBOARD_PORT)),
@@ -66,7 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "down", help="stop everything `up` started and remove the local state (the embedded stack's snapshot stays)"
     )
-    commands.add_parser("reset", help="`down`, and remove the snapshot too: the next `up` applies from scratch")
+    commands.add_parser(
+        "reset",
+        help="`down` without saving data, and remove the snapshot and the kept data: the next `up` starts from scratch",
+    )
     dash = commands.add_parser("dashboard", help="run the dashboard in the foreground (make dashboard)")
     dash.add_argument(
         "--port",
@@ -83,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _summary(current: Stack) -> None:
+def _summary(current: Stack, keep_data: bool) -> None:
     out = current.outputs
     source = out.get("source_bucket", "<source bucket>")
     endpoint = current.endpoint
@@ -100,6 +110,8 @@ def _summary(current: Stack) -> None:
     _say(f"  {'hot reload':<24} {_hot_reload_text(current)}")
     if current.hot_reload_dir:
         _say(f"  {'':<24} save a file under it: the next invocation runs it (no `make build`, no apply)")
+    kept = "on: `make local-down` keeps the data" if keep_data else "off (`make local-up PERSIST=1` keeps data)"
+    _say(f"  {'persistence':<24} {kept}")
     _say("")
     _say("Upload a photo:")
     _say(
@@ -129,12 +141,14 @@ def _status(args: argparse.Namespace) -> int:
             "server_health": found.server_health,
             "dashboard_pid": found.dashboard_pid,
             "snapshot_saved_at": found.snapshot_saved_at,
+            "persistence": found.persistence,
             "problems": found.problems,
         }
         console.print_json(json.dumps(document))
         return 0 if found.up or found.state is None else 1
     if found.state is None:
         _say("The local cloud is not running (no stack recorded). Start it with `make local-up`.")
+        _say(f"  kept data (PERSIST=1): {found.persistence.get('stored')}")
         for problem in found.problems:
             _say(f"  problem: {problem}")
         return 0
@@ -144,6 +158,11 @@ def _status(args: argparse.Namespace) -> int:
     _say(f"hot reload {_hot_reload_text(current)}")
     if found.snapshot_saved_at:
         _say(f"snapshot  saved {found.snapshot_saved_at} (the next local-up on a new server restores it)")
+    kept = found.persistence
+    if kept.get("on"):
+        _say(f"persistence on (PERSIST=1): `make local-down` saves the data; stored now: {kept.get('stored')}")
+    else:
+        _say(f"persistence off (`make local-up PERSIST=1` keeps data across local-down); stored: {kept.get('stored')}")
     if current.backend == "embedded":
         health = found.server_health or {}
         running = f"running (pid {found.server_pid})" if found.server_health else "NOT running"
@@ -191,8 +210,9 @@ def main(argv: list[str] | None = None) -> int:
                 dashboard_port=args.dashboard_port,
                 say=_say,
                 hot_reload=args.hot_reload,
+                keep_data=args.persist,
             )
-            _summary(current)
+            _summary(current, stack.status(state_dir=args.state_dir).persistence.get("on", False))
             return 0
         if args.command == "down":
             stack.down(state_dir=args.state_dir, say=_say)

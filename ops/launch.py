@@ -79,14 +79,15 @@ def start_localcloud(
     exit_with: int | None = None,
     snapshot_file: Path | None = None,
     restore: Path | None = None,
+    persist_file: Path | None = None,
 ) -> ServerHandle:
     """Start ``python -m localcloud.server`` detached on ``host:port`` and wait until its health check answers.
 
     Its pid file, log and Lambda cache are those of ``state_dir`` (:class:`ops.statedir.StateFiles`); the pid file
     is written right after the start, before the wait, so ``python -m ops down`` finds the server even when the
     caller is killed while waiting. ``snapshot_file`` is where :func:`snapshot_localcloud` makes it save its state;
-    ``restore`` a file it starts from (see :func:`restored_from`: a file it cannot load leaves it empty). With
-    ``exit_with`` the server stops by itself once that process is gone (tests pass their own pid).
+    ``restore`` a file it starts from (:func:`restored_from`: one it cannot load leaves it empty), ``persist_file``
+    where it saves its data when asked (persistence). With ``exit_with`` it stops once that process is gone (tests).
 
     Raises
     ------
@@ -109,6 +110,8 @@ def start_localcloud(
         cmd += ["--snapshot-file", str(snapshot_file)]
     if restore is not None:
         cmd += ["--restore", str(restore)]
+    if persist_file is not None:
+        cmd += ["--persist-file", str(persist_file)]
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYTHONUNBUFFERED", "1")
     pid = _start(
@@ -175,8 +178,10 @@ def restored_from(port: int, host: str = defaults.LOCAL_HOST) -> tuple[str | Non
     return info.get("restored_from"), info.get("restore_error")
 
 
-def snapshot_localcloud(port: int, host: str = defaults.LOCAL_HOST, timeout: float = 120.0) -> dict[str, Any]:
-    """Make the embedded cloud on ``host:port`` save its AWS state to its ``--snapshot-file``; return its summary.
+def snapshot_localcloud(
+    port: int, host: str = defaults.LOCAL_HOST, timeout: float = 120.0, path: str = SNAPSHOT_PATH, body: bytes = b""
+) -> dict[str, Any]:
+    """Make the embedded cloud on ``host:port`` save its snapshot (``path=PERSIST_PATH``: its data); return the summary.
 
     Raises
     ------
@@ -186,7 +191,7 @@ def snapshot_localcloud(port: int, host: str = defaults.LOCAL_HOST, timeout: flo
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(f"http://{host}:{port}{SNAPSHOT_PATH}", data=b"", method="POST")
+    request = urllib.request.Request(f"http://{host}:{port}{path}", data=body, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (loopback only)
             return json.loads(response.read())
@@ -430,10 +435,11 @@ def compose_command() -> list[str]:
     )
 
 
-def _compose(compose_file: Path, args: list[str], port: int, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run ``docker compose -p image-pipeline -f compose_file <args>`` with ``LOCALSTACK_PORT`` set to ``port``."""
-    env = dict(os.environ)
-    env["LOCALSTACK_PORT"] = str(port)
+def _compose(
+    compose_file: Path, args: list[str], port: int, timeout: float = 600, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``docker compose -p image-pipeline -f compose_file <args>`` with ``LOCALSTACK_PORT`` and ``env`` set."""
+    env = {**os.environ, **(env or {}), "LOCALSTACK_PORT": str(port)}
     return subprocess.run(
         [*compose_command(), "-p", COMPOSE_PROJECT, "-f", str(compose_file), *args],
         cwd=compose_file.parent,
@@ -450,7 +456,7 @@ def localstack_health(port: int, host: str = defaults.LOCAL_HOST) -> dict[str, A
     return get_json(f"http://{host}:{port}{LOCALSTACK_HEALTH}")
 
 
-def start_localstack(compose_file: Path, port: int) -> str:
+def start_localstack(compose_file: Path, port: int, env: Mapping[str, str] | None = None) -> str:
     """Start LocalStack from ``compose_file`` on ``port`` (``docker compose up -d --wait``); return its endpoint.
 
     Waits up to 120 s for its health check after Compose returned.
@@ -466,7 +472,7 @@ def start_localstack(compose_file: Path, port: int) -> str:
             "the localstack backend needs a running Docker engine (`docker info` fails); start Docker, or use the "
             "embedded local cloud: make local-up BACKEND=embedded"
         )
-    result = _compose(compose_file, ["up", "-d", "--wait"], port)
+    result = _compose(compose_file, ["up", "-d", "--wait"], port, env=env)
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip()[-2000:]
         hint = ""
@@ -484,11 +490,12 @@ def start_localstack(compose_file: Path, port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def stop_localstack(compose_file: Path, port: int) -> str | None:
-    """Stop LocalStack and remove its volumes (``docker compose down -v``); return what went wrong, else ``None``."""
-    result = _compose(compose_file, ["down", "-v"], port)
+def stop_localstack(compose_file: Path, port: int, keep_volumes: bool = False) -> str | None:
+    """Stop LocalStack, removing its volumes unless ``keep_volumes`` (persistence); return what went wrong, or None."""
+    args = ["down"] if keep_volumes else ["down", "-v"]
+    result = _compose(compose_file, args, port)
     if result.returncode != 0:
-        return f"`docker compose down -v` failed: {(result.stderr or result.stdout).strip()[-500:]}"
+        return f"`docker compose {' '.join(args)}` failed: {(result.stderr or result.stdout).strip()[-500:]}"
     return None
 
 

@@ -13,17 +13,24 @@ start and stop through :mod:`ops.launch`, and every file name comes from :mod:`o
 The snapshot: the embedded stack as it was right after its last apply on a fresh server, with the fingerprint of what
 that apply depended on (:mod:`ops.snapshot`). An ``up`` that starts a fresh embedded server with the same fingerprint
 restores it instead of applying (seconds instead of about a minute). ``down`` keeps it, ``reset`` removes it.
+
+Persistence (``up(keep_data=True)``, ``make local-up PERSIST=1``): ``down`` saves the data too (the embedded cloud
+drains and saves itself, MiniStack and LocalStack use their own persistence) with Terraform's state
+(:mod:`ops.persist`), and the next ``up`` with persistence starts from it, applying on top only when something the
+apply depends on changed. ``reset`` forgets it; an ``up`` without persistence leaves it unused.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ops import defaults, launch, localroot, procs, stackfile, terraform
+from ops import defaults, launch, localroot, persist, procs, stackfile, terraform
 from ops import snapshot as snapshots
+from ops.datadir import PERSIST_ENV, describe
 from ops.procs import LocalCloudError
 from ops.stack import Stack
 from ops.statedir import Paths, locked, paths
@@ -52,6 +59,8 @@ class Status:
     problems: list[str] = field(default_factory=list)
     #: When the embedded stack's snapshot was saved (``None``: there is none).
     snapshot_saved_at: str | None = None
+    #: Persistence: ``on`` (this stack keeps its data), ``stored`` (what the last ``down`` saved), ``bytes``, ``meta``.
+    persistence: dict[str, Any] = field(default_factory=dict)
 
     @property
     def up(self) -> bool:
@@ -72,6 +81,7 @@ def up(
     say: Say = _quiet,
     dashboard_port: int = DASHBOARD_PORT,
     hot_reload: bool = False,
+    keep_data: bool = False,
 ) -> Stack:
     """Start the local cloud, apply the stack, write the state file and start the dashboard; return the state.
 
@@ -81,6 +91,8 @@ def up(
     With ``hot_reload`` the function runs live from the project's ``lambda/`` directory (LocalStack's hot-reload
     convention, on both local backends): a saved change takes effect at the next invocation, with no build and no
     apply. Without it, it runs the built zip; an ``up`` without ``hot_reload`` switches a hot-reload stack back.
+    With ``keep_data`` (persistence) the data ``down`` saved comes back (:mod:`ops.persist`), and the next ``down``
+    saves it again.
 
     Raises
     ------
@@ -108,32 +120,42 @@ def up(
 
         fingerprint: snapshots.Fingerprint | None = None
         why_not: str | None = None
+        keep_data = persist.decide(p, keep_data, existing, say)
+        data = p.persisted.meta(chosen) if keep_data else None
         if chosen == "embedded":
             fingerprint = current_fingerprint()
             why_not = p.snapshot.why_not(fingerprint)
             restore = p.snapshot.emulator_file if why_not is None else None
-            endpoint, fresh = _start_embedded(p, port, say, restore=restore)
+            restore = p.persisted.emulator_file if data is not None else restore
+            endpoint, fresh = _start_embedded(p, port, say, restore=restore, keep_data=keep_data)
         elif chosen == "ministack":
-            endpoint, fresh = _start_ministack(p, port, region, say)
+            endpoint, fresh = _start_ministack(p, port, region, say, keep_data)
         else:
             say(f"starting LocalStack with {p.compose_file.name} (docker compose up -d --wait) ...")
-            endpoint, fresh = launch.start_localstack(p.compose_file, port), existing is None
+            env = {PERSIST_ENV: "1"} if keep_data else None
+            endpoint, fresh = launch.start_localstack(p.compose_file, port, env=env), existing is None
         if fresh:
             # A new emulator starts empty: Terraform state from an earlier run describes nothing that exists.
             localroot.forget_state(p)
         if hot_reload_dir is not None:
             say(f"hot reload: the function runs live from {hot_reload_dir} (the layer from build/)")
 
-        outputs = _restored_outputs(p, port, variables, say) if chosen == "embedded" and fresh else None
+        outputs, loaded = None, False
+        if fresh and data is not None:
+            outputs, loaded = persist.restore(p, chosen, port, variables, data, current_fingerprint, say)
+        elif chosen == "embedded" and fresh:
+            outputs = _restored_outputs(p, port, variables, say)
         if outputs is None:
-            if chosen == "embedded" and fresh:
+            if chosen == "embedded" and fresh and not loaded:
                 say(f"not restoring the snapshot ({why_not or 'the local cloud could not load it'}): applying")
             say(f"applying terraform/envs/local with tflocal against {endpoint} (the SQS queues take ~25 s each) ...")
             outputs = localroot.apply(
                 p, endpoint, variables, region=region, on_output=lambda line: _progress(line, say)
             )
-            if fingerprint is not None and fresh:
+            if fingerprint is not None and fresh and not loaded:  # a cloud restored with data is no snapshot
                 _save_snapshot(p, port, fingerprint, current_fingerprint(), outputs, say)
+        if keep_data:
+            p.persisted.begin(chosen, current_fingerprint().parts, stackfile.plain_outputs(outputs))
 
         current = Stack(
             target="local",
@@ -238,10 +260,13 @@ def _reuse(
     return False
 
 
-def _start_embedded(p: Paths, port: int, say: Say, restore: Path | None = None) -> tuple[str, bool]:
+def _start_embedded(
+    p: Paths, port: int, say: Say, restore: Path | None = None, keep_data: bool = False
+) -> tuple[str, bool]:
     """Reuse or start the embedded server; return its endpoint and whether it was started now.
 
-    A server started now can save snapshots (:attr:`Paths.snapshot`) and starts from ``restore`` when given.
+    A server started now can save snapshots (:attr:`Paths.snapshot`), starts from ``restore`` when given, and with
+    ``keep_data`` can save its data (:attr:`Paths.persisted`).
     """
     if _reuse(p.server_pid, launch.SERVER_MARKER, launch.localcloud_health, port, "the embedded local cloud", say):
         return f"http://127.0.0.1:{port}", False
@@ -254,16 +279,20 @@ def _start_embedded(p: Paths, port: int, say: Say, restore: Path | None = None) 
         )
     restoring = " from the snapshot" if restore is not None else ""
     say(f"starting the embedded local cloud (moto + local Lambda executor){restoring} on 127.0.0.1:{port} ...")
-    handle = launch.start_localcloud(port, p.state_dir, snapshot_file=p.snapshot.emulator_file, restore=restore)
+    persist_file = p.persisted.emulator_file if keep_data else None
+    handle = launch.start_localcloud(
+        port, p.state_dir, snapshot_file=p.snapshot.emulator_file, restore=restore, persist_file=persist_file
+    )
     return handle.endpoint, True
 
 
-def _start_ministack(p: Paths, port: int, region: str, say: Say) -> tuple[str, bool]:
-    """Reuse or start MiniStack; return its endpoint and whether it was started now."""
+def _start_ministack(p: Paths, port: int, region: str, say: Say, keep_data: bool = False) -> tuple[str, bool]:
+    """Reuse or start MiniStack (``keep_data``: with its own persistence on); return its endpoint and if it is new."""
     if _reuse(p.ministack_pid, launch.MINISTACK_MARKER, launch.ministack_health, port, "MiniStack", say):
         return f"http://127.0.0.1:{port}", False
     say(f"starting MiniStack (behind the local cloud's guard) on 127.0.0.1:{port} ...")
-    handle = launch.start_ministack(port, p.state_dir, region=region)
+    env = {**os.environ, **p.persisted.ministack_env()} if keep_data else None
+    handle = launch.start_ministack(port, p.state_dir, region=region, env=env)
     return handle.endpoint, True
 
 
@@ -281,7 +310,7 @@ def _restored_outputs(p: Paths, port: int, variables: dict[str, Any], say: Say) 
         return None
     localroot.restore(p, variables)
     say(
-        f"restored the stack from {_shown(p, p.snapshot.directory)} (apply skipped: nothing it depends on changed "
+        f"restored the stack from {p.shown(p.snapshot.directory)} (apply skipped: nothing it depends on changed "
         f"since {meta.get('created_at')}; `make local-reset` forgets it)"
     )
     return dict(meta.get("outputs") or {})
@@ -314,7 +343,7 @@ def _save_snapshot(
         return
     size = summary.get("bytes", 0) / 1e6
     say(
-        f"saved a snapshot of the stack to {_shown(p, p.snapshot.directory)} ({size:.0f} MB in "
+        f"saved a snapshot of the stack to {p.shown(p.snapshot.directory)} ({size:.0f} MB in "
         f"{summary.get('seconds', 0):.1f} s): the next local-up "
         "restores it instead of applying while nothing it depends on changes"
     )
@@ -375,7 +404,8 @@ def down(root: Path | None = None, state_dir: Path | None = None, say: Say = _qu
     """Stop what ``up`` started (dashboard, server or MiniStack and their Lambda workers, LocalStack); forget it.
 
     The embedded stack's snapshot stays (a later ``up`` uses it only while its fingerprint matches); :func:`reset`
-    removes it too.
+    removes it too. With persistence on, the data is saved first (the embedded cloud drains and saves itself,
+    MiniStack saves as it stops, LocalStack's volume stays) with Terraform's state, for the next ``up``.
 
     Returns True when something was stopped. Idempotent: with nothing running it only tidies up.
 
@@ -395,6 +425,11 @@ def down(root: Path | None = None, state_dir: Path | None = None, say: Say = _qu
             current = None
         stopped = False
         problems: list[str] = []
+        session = p.persisted.session() if current is not None else None
+        saved: dict[str, Any] = {}
+        if session is not None and current is not None and current.backend == "embedded":
+            if p.server_pid.running_pid(launch.SERVER_MARKER) is not None:
+                saved = persist.save(_port(current), say)
         processes = (
             ("the dashboard", "", p.dashboard_pid, launch.STREAMLIT_MARKER, DASHBOARD_PORT),
             ("the embedded local cloud", " and its Lambda workers", p.server_pid, launch.SERVER_MARKER, DEFAULT_PORT),
@@ -412,27 +447,31 @@ def down(root: Path | None = None, state_dir: Path | None = None, say: Say = _qu
         if current is not None and current.backend == "localstack":
             say("stopping LocalStack (docker compose down -v) ...")
             stopped = True
-            problem = launch.stop_localstack(p.compose_file, _port(current))
+            problem = launch.stop_localstack(p.compose_file, _port(current), keep_volumes=session is not None)
             problems += [problem] if problem else []
 
         if problems:
             raise LocalCloudError("; ".join(problems) + f". The state in {p.state_dir} was kept; fix and run again")
 
         p.forget_processes()
+        if session is not None:
+            persist.commit(p, session, saved, say)
         localroot.forget_state(p)
         say("local cloud stopped; local state removed" if stopped else "nothing was running; local state removed")
         if p.snapshot.meta() is not None:
             say(
-                f"kept the snapshot in {_shown(p, p.snapshot.directory)} (the next local-up restores it while nothing "
+                f"kept the snapshot in {p.shown(p.snapshot.directory)} (the next local-up restores it while nothing "
                 "changed; `make local-reset` removes it)"
             )
         return stopped
 
 
 def reset(root: Path | None = None, state_dir: Path | None = None, say: Say = _quiet) -> bool:
-    """Do what :func:`down` does, then remove the snapshot too, so the next ``up`` applies from scratch.
+    """Do what :func:`down` does without saving data, then remove the snapshot and the kept data too.
 
-    Returns True when a snapshot was removed.
+    The next ``up`` applies from scratch, with empty buckets and queues.
+
+    Returns True when a snapshot or kept data was removed.
 
     Raises
     ------
@@ -445,9 +484,12 @@ def reset(root: Path | None = None, state_dir: Path | None = None, say: Say = _q
         return False
     with locked(p):
         removed = p.snapshot.discard()  # first, so that `down` has no snapshot to keep
+        forgotten = p.persisted.discard()  # and no persistence session: it stops without saving
     down(root, state_dir, say=say)
-    say(f"removed the snapshot {_shown(p, p.snapshot.directory)}" if removed else "no snapshot to remove")
-    return removed
+    say(f"removed the snapshot {p.shown(p.snapshot.directory)}" if removed else "no snapshot to remove")
+    if forgotten:
+        say(f"forgot the data kept in {p.shown(p.persisted.directory)}")
+    return removed or forgotten
 
 
 def status(root: Path | None = None, state_dir: Path | None = None) -> Status:
@@ -461,6 +503,13 @@ def status(root: Path | None = None, state_dir: Path | None = None) -> Status:
     except ValueError as exc:
         return Status(None, problems=[str(exc)])
     result = Status(current, snapshot_saved_at=(p.snapshot.meta() or {}).get("created_at"))
+    stored = p.persisted.meta()
+    result.persistence = {
+        "on": current is not None and p.persisted.session() is not None,
+        "stored": describe(stored, p.persisted.size_bytes()),
+        "bytes": p.persisted.size_bytes(),
+        "saved": stored,
+    }
     result.server_pid = p.server_pid.running_pid(launch.SERVER_MARKER)
     if current is not None and current.backend == "ministack":
         result.server_pid = p.ministack_pid.running_pid(launch.MINISTACK_MARKER)
@@ -502,11 +551,3 @@ def _load_state(p: Paths) -> Stack | None:
         return stackfile.load(p.state_dir)
     except ValueError as exc:
         raise LocalCloudError(str(exc)) from None
-
-
-def _shown(p: Paths, path: Path) -> str:
-    """Return ``path`` relative to the project root when it is inside it (``.local/snapshot``), else absolute."""
-    try:
-        return str(path.relative_to(p.root))
-    except ValueError:
-        return str(path)

@@ -86,9 +86,9 @@ def write_tfvars(p: Paths, variables: dict[str, Any]) -> None:
     p.local_up_tfvars.write_text(json.dumps(variables, indent=2) + "\n")
 
 
-def restore(p: Paths, variables: dict[str, Any]) -> None:
-    """Put the snapshot's Terraform state in place for a stack restored from it (and ``variables``, as ``apply``)."""
-    p.snapshot.put_tfstate(p.tf_state_file)
+def restore(p: Paths, variables: dict[str, Any], saved: Any = None) -> None:
+    """Put the Terraform state of ``saved`` (the snapshot, or kept data) in place, and ``variables`` as ``apply``."""
+    (saved or p.snapshot).put_tfstate(p.tf_state_file)
     if p.tf_state is None:
         write_tfvars(p, variables)
 

@@ -9,6 +9,7 @@ This module is the one place that spells those names; :mod:`ops.local` (which de
 - ``ministack.pid``/``ministack.log``, ``ministack-tmp/``: MiniStack;
 - ``dashboard.pid``/``dashboard.log``: Streamlit;
 - ``snapshot/``: the embedded stack as it was right after its last apply on a fresh server (:mod:`ops.snapshot`);
+- ``persist/``: the data ``down`` saved with persistence on (``PERSIST=1``), for the next ``up`` (:mod:`ops.datadir`);
 - ``tfstate/``: the Terraform data and state of an isolated stack (any state directory but the project's own
   ``.local/``: the tests, the bench), with ``tfstate/root/``, its private copy of the local root.
 
@@ -25,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ops import defaults, procs, stackfile, terraform
+from ops import datadir, defaults, procs, stackfile, terraform
 from ops import snapshot as snapshots
 from ops.procs import LocalCloudError
 
@@ -41,6 +42,8 @@ MINISTACK_LOG = "ministack.log"
 MINISTACK_TMP = "ministack-tmp"
 DASHBOARD_PID = "dashboard.pid"
 DASHBOARD_LOG = "dashboard.log"
+#: The data kept across ``down``/``up`` with persistence on.
+PERSIST_DIR = "persist"
 #: An isolated stack's Terraform data directory and state.
 TFSTATE_DIR = "tfstate"
 #: Folder of :data:`TFSTATE_DIR` that holds an isolated stack's private copy of the local root.
@@ -105,12 +108,17 @@ class StateFiles:
         """The embedded stack's snapshot (``snapshot/``)."""
         return snapshots.Snapshot(self.state_dir / snapshots.SNAPSHOT_DIR)
 
+    @property
+    def persisted(self) -> datadir.Persisted:
+        """The data kept across ``down``/``up`` with persistence on (``persist/``)."""
+        return datadir.Persisted(self.state_dir / PERSIST_DIR)
+
     def emulator_logs(self) -> list[Path]:
         """Return the local cloud logs that exist (the embedded server's, MiniStack's), in that order."""
         return [log for log in (self.server_log, self.ministack_log) if log.is_file()]
 
     def forget_processes(self) -> None:
-        """Remove the stack file and what the processes left (pid files, logs, caches); the snapshot stays."""
+        """Remove the stack file and what the processes left (pid files, logs, caches); snapshot and data stay."""
         for path in (self.stack_file, self.server_pid.path, self.server_log, self.dashboard_pid.path):
             path.unlink(missing_ok=True)
         for path in (self.dashboard_log, self.ministack_pid.path, self.ministack_log):
@@ -152,6 +160,13 @@ class Paths(StateFiles):
     def local_up_tfvars(self) -> Path:
         """``up``'s variables in :attr:`tf_root` (the project's own stack only)."""
         return self.tf_root / LOCAL_UP_TFVARS
+
+    def shown(self, path: Path) -> str:
+        """Return ``path`` relative to the project root when it is inside it (``.local/snapshot``), else absolute."""
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
 
     @property
     def compose_file(self) -> Path:

@@ -29,6 +29,11 @@ def test_the_auth_token_is_passed_through_and_never_committed(service):
     assert service["environment"]["LOCALSTACK_AUTH_TOKEN"] == "${LOCALSTACK_AUTH_TOKEN:-}"
 
 
+def test_persistence_is_passed_through_off_by_default_into_the_kept_volume(service):
+    assert service["environment"]["PERSISTENCE"] == "${PERSISTENCE:-0}"
+    assert "localstack-data:/var/lib/localstack" in service["volumes"]
+
+
 def test_the_services_cover_the_stack(service):
     services = set(service["environment"]["SERVICES"].split(","))
     assert services == {"s3", "lambda", "sns", "sqs", "iam", "logs", "sts", "cloudwatch"}

@@ -145,7 +145,8 @@ def test_the_servers_snapshot_path_saves_on_post_only_and_only_when_configured(t
 
 
 def test_a_server_that_cannot_restore_starts_empty_and_says_why(tmp_path: Path) -> None:
-    assert server.restore(None) == {"restored_from": None, "restore_error": None}
+    assert server.restore(None) == ({"restored_from": None, "restore_error": None}, [])
     (tmp_path / "broken.pickle").write_bytes(b"not a pickle")
-    info = server.restore(tmp_path / "broken.pickle")
+    info, pending = server.restore(tmp_path / "broken.pickle")
+    assert pending == []
     assert info["restored_from"] is None and "cannot read the snapshot" in info["restore_error"]
