@@ -24,6 +24,9 @@ Settings (flags, or environment variables for the defaults):
   (:mod:`localcloud.snapshot`); without it that path answers 404
 - ``--restore FILE``: start with the state saved in FILE; when it cannot be loaded the server starts empty, logs why
   and says so in its health document (``snapshot.restored_from`` is ``null``, ``snapshot.restore_error`` the reason)
+- ``/_localcloud/debugger``: ``POST {"function", "port"}`` makes that function's worker listen for a debugger on
+  ``127.0.0.1:port`` (one worker, its timeout paused while stopped), ``DELETE`` stops it, ``GET`` and the health
+  document's ``debugger`` say ``waiting`` or ``attached`` (:mod:`localcloud.debugger`; ``make local-up DEBUG=1``)
 - ``--exit-with PID`` / ``LOCALCLOUD_EXIT_WITH_PID``: stop (with every worker) as soon as process ``PID`` is gone.
   Test fixtures pass their own pid, so a test run that is killed leaves no server behind; ``make local-up`` does
   not set it, because its server is meant to outlive the command that started it.
@@ -49,9 +52,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from localcloud import faults, guard, memlimit
+from localcloud import debugger, faults, guard, memlimit
 
 HEALTH_PATH = "/_localcloud/health"
+#: The debugger's switch and state (``localcloud.debugger.DEBUGGER_PATH``, here for the operations layer).
+DEBUGGER_PATH = debugger.DEBUGGER_PATH
 #: ``POST`` here saves the AWS state to the ``--snapshot-file`` (the operations layer calls it after an apply).
 SNAPSHOT_PATH = "/_localcloud/snapshot"
 #: Port when neither ``--port`` nor ``LOCALCLOUD_PORT`` says (equal to ``ops.defaults.LOCAL_PORT``, pinned by a test).
@@ -393,13 +398,16 @@ def main(argv: list[str] | None = None) -> int:
                 "running_async": patch.invoker.running(),
                 "workers": executor.workers(),
             },
+            "debugger": executor.debug_state(),
             "snapshot": restored,
         }
 
     policy = guard.OriginPolicy.from_env(os.environ)
     injector = faults.FaultInjector() if args.faults else None
     moto_app = faults.FaultMiddleware(DomainDispatcherApplication(create_backend_app), injector)
-    app = guard.OriginGuard(HealthMiddleware(SnapshotMiddleware(moto_app, args.snapshot_file), info), policy)
+    control = debugger.Control(executor, patch.function_spec, args.host)
+    app = SnapshotMiddleware(debugger.DebuggerMiddleware(moto_app, control, region), args.snapshot_file)
+    app = guard.OriginGuard(HealthMiddleware(app, info), policy)
     try:
         server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     except OSError as exc:
@@ -427,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def stalled() -> str | None:
         oldest = patch.invoker.oldest_pending_s()
-        if oldest < STALL_WARN_S:
+        if oldest < STALL_WARN_S or executor.debug_state().get("paused"):  # a debugger holds it: not a stall
             return None
         return (
             f"an asynchronous invocation has been unfinished for {oldest:.0f} s "

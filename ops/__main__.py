@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ops import defaults, launch, stackfile, terraform
+from ops import debugging, defaults, launch, stackfile, terraform
 from ops import local as stack
 from ops.procs import LocalCloudError
 from ops.stack import Stack
@@ -56,6 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the function live from lambda/ (a saved change takes effect at the next invocation; no build, no "
         "apply); without it, the built zip",
+    )
+    up.add_argument(
+        "--debug",
+        action="store_true",
+        help="embedded only: the function's worker waits for a debugger (debugpy) on 127.0.0.1:--debug-port; its "
+        "timeout stops while it is stopped at a breakpoint (make local-up DEBUG=1)",
+    )
+    up.add_argument(
+        "--debug-port",
+        type=int,
+        default=int(os.environ.get("DEBUG_PORT") or debugging.DEFAULT_DEBUG_PORT),
+        help=f"port of the debugger with --debug (default {debugging.DEFAULT_DEBUG_PORT}, or DEBUG_PORT)",
     )
     up.add_argument(
         "--dashboard-port",
@@ -98,6 +110,8 @@ def _summary(current: Stack) -> None:
     else:
         _say(f"  {'dashboard':<24} not running (start it with `make dashboard`)")
     _say(f"  {'hot reload':<24} {_hot_reload_text(current)}")
+    if current.backend == "embedded":
+        _say(f"  {'debugger':<24} {debugging.stack_debugger(current) or 'off (make local-up DEBUG=1)'}")
     if current.hot_reload_dir:
         _say(f"  {'':<24} save a file under it: the next invocation runs it (no `make build`, no apply)")
     _say("")
@@ -148,6 +162,7 @@ def _status(args: argparse.Namespace) -> int:
         health = found.server_health or {}
         running = f"running (pid {found.server_pid})" if found.server_health else "NOT running"
         _say(f"server    {running}")
+        _say(f"debugger  {debugging.describe(health.get('debugger')) or 'off (make local-up DEBUG=1)'}")
         for worker in (health.get("lambda") or {}).get("workers", []):
             how = "with its layers" if worker.get("uses_layers") else "with project packages"
             name = f"{worker['function']} {worker['version']}"
@@ -191,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                 dashboard_port=args.dashboard_port,
                 say=_say,
                 hot_reload=args.hot_reload,
+                debug_port=args.debug_port if args.debug else None,
             )
             _summary(current)
             return 0

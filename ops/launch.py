@@ -25,7 +25,6 @@ the same health wait and the same clean-up on failure. Nothing here decides what
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -183,21 +182,7 @@ def snapshot_localcloud(port: int, host: str = defaults.LOCAL_HOST, timeout: flo
     LocalCloudError
         When the server refuses or fails (the message is the server's reason).
     """
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(f"http://{host}:{port}{SNAPSHOT_PATH}", data=b"", method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (loopback only)
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            reason = json.loads(exc.read()).get("error")
-        except ValueError:
-            reason = None
-        raise LocalCloudError(f"the local cloud did not save its state: {reason or exc}") from None
-    except (OSError, ValueError) as exc:
-        raise LocalCloudError(f"the local cloud did not save its state: {exc}") from None
+    return procs.call_json("POST", f"http://{host}:{port}{SNAPSHOT_PATH}", timeout=timeout, what="save its state")
 
 
 # -- MiniStack -----------------------------------------------------------------------------------------------------
