@@ -164,12 +164,7 @@ class LocalExecutor:
         cold = worker is None
         pending: list[tuple[int, str]] = []
         if worker is None:
-            try:
-                worker, pending = self._start_worker(spec)
-            except Exception:
-                pool.started(None)
-                raise
-            pool.started(worker)
+            worker, pending = self._start_in(pool, spec)
         healthy = False
         try:
             invocation, healthy = self._run(worker, spec, event, request_id, cold, pending)
@@ -239,12 +234,7 @@ class LocalExecutor:
         pool = self._pool(spec)
         if not pool.reserve():
             return
-        try:
-            worker, pending = self._start_worker(spec)
-        except Exception:
-            pool.started(None)
-            raise
-        pool.started(worker)
+        worker, pending = self._start_in(pool, spec)
         self._write_logs(spec, worker.stream, pending)
         pool.release(worker, worker.init_error is None and worker.alive())
 
@@ -304,6 +294,16 @@ class LocalExecutor:
             for worker in stale.retire():
                 worker.stop(grace_s=0.5)
         return pool
+
+    def _start_in(self, pool: WorkerPool, spec: FunctionSpec) -> tuple[Worker, list[tuple[int, str]]]:
+        """Start a worker in the slot ``pool`` reserved for it (:meth:`_start_worker`); give the slot up on failure."""
+        try:
+            worker, pending = self._start_worker(spec)
+        except Exception:
+            pool.started(None)
+            raise
+        pool.started(worker)
+        return worker, pending
 
     def _start_worker(self, spec: FunctionSpec) -> tuple[Worker, list[tuple[int, str]]]:
         """Start a worker and wait for its handler import; return it with its ``INIT_START`` and init log lines.
