@@ -19,6 +19,9 @@ HOT_RELOAD ?=
 # local-up PERSIST=1; local-reset forgets it.
 PERSISTENCE ?=
 PERSIST ?= $(PERSISTENCE)
+# DEBUG=1: local-up makes the function's worker wait for a debugger (debugpy) on 127.0.0.1:$(DEBUG_PORT) (embedded only).
+DEBUG ?=
+DEBUG_PORT ?= 5678
 PYTEST_ARGS ?=
 # make test runs the suite on this many pytest-xdist workers (mostly waiting on stacks, so more than the cores);
 # tests that share a stack or a module's fixture run on one worker (tests/conftest.py, xdist_group).
@@ -43,7 +46,7 @@ export DISABLE_DEPRECATION_NOTICE := 1
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\nTargets:\n"} \
 		/^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@printf "\nVariables: BACKEND=auto|embedded|ministack|localstack  HOT_RELOAD=1 (local-up)  TF_PROVIDER_MIRROR=<dir>\n           PERSIST=1 or PERSISTENCE=1, LocalStack's name (local-up: local-down keeps the data; local-reset forgets it)\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n           PREFIX=<p> TARGET=local|aws FORCE=1 DRY_RUN=1 (backfill)  TARGET=local|aws (redrive)  KEYS=<keys> (reprocess)\n           TEST_WORKERS=<n> (test)  PYTEST_ARGS=<args> (test, check)\n"
+	@printf "\nVariables: BACKEND=auto|embedded|ministack|localstack  HOT_RELOAD=1 (local-up)  TF_PROVIDER_MIRROR=<dir>\n           PERSIST=1 or PERSISTENCE=1, LocalStack's name (local-up: local-down keeps the data; local-reset forgets it)\n           DEBUG=1 DEBUG_PORT=<port> (local-up: the function waits for a debugger on 127.0.0.1:5678, embedded only)\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n           PREFIX=<p> TARGET=local|aws FORCE=1 DRY_RUN=1 (backfill)  TARGET=local|aws (redrive)  KEYS=<keys> (reprocess)\n           TEST_WORKERS=<n> (test)  PYTEST_ARGS=<args> (test, check)\n"
 
 # The venv is a file target: rebuilt when the dependency list or the lock changes.
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
@@ -112,9 +115,9 @@ layer-docker: $(VENV)/.installed ## Build build/layer.zip the seed's way, in Doc
 	PY=$(PY) bash layer/build-docker.sh
 
 .PHONY: local-up
-local-up: build ## Start the local cloud (BACKEND=auto|embedded|ministack|localstack, HOT_RELOAD=1, PERSIST=1 or PERSISTENCE=1: keep data across local-down), apply the stack, start the dashboard
+local-up: build ## Start the local cloud (BACKEND=auto|embedded|ministack|localstack, HOT_RELOAD=1, PERSIST=1 or PERSISTENCE=1: keep data across local-down, DEBUG=1 DEBUG_PORT=5678), apply the stack, start the dashboard
 	@if [ "$(BACKEND)" = ministack ]; then $(MAKE) --no-print-directory $(MINISTACK_VENV)/.installed; fi
-	$(PY) -m ops up --backend $(BACKEND)$(if $(filter 1 yes true on,$(HOT_RELOAD)), --hot-reload)$(if $(filter 1 yes true on,$(PERSIST)), --persist, --no-persist)
+	$(PY) -m ops up --backend $(BACKEND)$(if $(filter 1 yes true on,$(HOT_RELOAD)), --hot-reload)$(if $(filter 1 yes true on,$(PERSIST)), --persist, --no-persist)$(if $(filter 1 yes true on,$(DEBUG)), --debug --debug-port $(DEBUG_PORT))
 
 .PHONY: local-down
 local-down: $(VENV)/.installed ## Stop everything local-up started and forget the local state (keeps the snapshot; with PERSIST=1 on, saves the data first)

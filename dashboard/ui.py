@@ -18,7 +18,7 @@ from dashboard import cloud as cl
 from dashboard import discovery, images, logs, notifications
 from dashboard.errors import explain
 from dashboard.text import md
-from ops import redrive
+from ops import debugging, redrive
 from ops.stack import Stack
 
 STATUS_COLOURS = {"compressed": "green", "kept-original": "blue", "failed": "red"}
@@ -62,6 +62,12 @@ def cloud_for(stack_json: str) -> cl.Cloud:
 def health(stack_json: str) -> list[cl.ServiceHealth]:
     """Health of each service, re-checked at most every 5 s."""
     return cloud_for(stack_json).health()
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def debugger(stack_json: str) -> str | None:
+    """The function's debugger in words (``waiting on 127.0.0.1:5678``, ``attached``), or None when it is off."""
+    return debugging.stack_debugger(Stack.from_json(stack_json))
 
 
 @st.cache_data(ttl=10, show_spinner="Reading results...")
@@ -192,6 +198,7 @@ def sidebar(found: Connection | str) -> None:
             if st.button("Check again", key="sidebar_retry", icon=":material/refresh:"):
                 _find_stack.clear()
                 health.clear()
+                debugger.clear()
                 st.rerun()
             return
         stack = found.stack
@@ -206,6 +213,13 @@ def sidebar(found: Connection | str) -> None:
                 help="`make local-up HOT_RELOAD=1`: the function runs live from this directory; a saved change "
                 "takes effect at the next invocation, with no build and no apply.",
             )
+        debugger_text = debugger(found.stack_json)
+        if debugger_text:
+            st.markdown(
+                f"**Debugger:** {md(debugger_text)}",
+                help="`make local-up DEBUG=1`: the function's worker runs under debugpy; attach with "
+                "`.vscode/launch.json` (Attach to the function). Its timeout stops while it is stopped.",
+            )
         st.markdown("**Health**")
         lines = []
         for check in health(found.stack_json):
@@ -215,6 +229,7 @@ def sidebar(found: Connection | str) -> None:
         st.markdown("  \n".join(lines))
         if st.button("Re-check", key="sidebar_recheck", icon=":material/refresh:", type="tertiary"):
             health.clear()
+            debugger.clear()
             st.rerun()
         st.markdown("**Resources**")
         st.caption(

@@ -22,6 +22,11 @@ This module is the façade; the parts are, by job:
 
 Hot reload (:mod:`localcloud.hotreload`) needs nothing more here: a spec whose ``code_signature`` changed is a new
 pool, so the version's warm workers are retired and the next invocation is a cold start of the saved code.
+
+Debug mode (:mod:`localcloud.debugger`, :meth:`LocalExecutor.debug`): the debugged function gets pools of one worker
+that listens for a debugger (a pool of its own, so switching debug mode on or off retires the warm workers), started
+at once by :meth:`LocalExecutor.prestart`; time an invocation spends stopped by the debugger does not count against
+its timeout (:meth:`localcloud.workers.Worker.request`).
 """
 
 from __future__ import annotations
@@ -33,11 +38,11 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from localcloud import lambdaenv, lambdalogs, memlimit, protocol, runtime
+from localcloud import debugger, lambdaenv, lambdalogs, memlimit, protocol, runtime
 from localcloud.codecache import CodeCache
 from localcloud.invocation import FunctionSpec, Invocation, error_document, spec_environment
 from localcloud.lambdalogs import ListLogSink, LogSink, now_ms
@@ -137,6 +142,7 @@ class LocalExecutor:
         self._latest_key: dict[str, str] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._debug: debugger.DebugTarget | None = None
 
     # -- public API -------------------------------------------------------------------------------------------
 
@@ -158,12 +164,7 @@ class LocalExecutor:
         cold = worker is None
         pending: list[tuple[int, str]] = []
         if worker is None:
-            try:
-                worker, pending = self._start_worker(spec)
-            except Exception:
-                pool.started(None)
-                raise
-            pool.started(worker)
+            worker, pending = self._start_in(pool, spec)
         healthy = False
         try:
             invocation, healthy = self._run(worker, spec, event, request_id, cold, pending)
@@ -195,6 +196,48 @@ class LocalExecutor:
             for w, busy in pool.states()
         ]
 
+    def debug(self, target: debugger.DebugTarget | None) -> None:
+        """Debug ``target``'s function from now on (``None``: debug nothing); retire the workers this changes.
+
+        The function's warm workers are stopped now (a debug worker's port closes with it); the next invocation, or
+        :meth:`prestart`, starts a worker of the new kind.
+
+        Raises
+        ------
+        debugger.DebuggerUnavailable
+            When debugpy is not installed in this environment.
+        """
+        if target is not None:
+            debugger.link_debugpy(self._debug_packages)
+        with self._lock:
+            previous, self._debug = self._debug, target
+            names = {t.function for t in (previous, target) if t is not None}
+            stale = [key for key, pool in self._pools.items() if pool.function in names]
+            pools = [self._pools.pop(key) for key in stale]
+        for pool in pools:
+            for worker in pool.retire():
+                worker.stop(grace_s=0.5)
+
+    def debug_state(self) -> dict[str, Any]:
+        """Return the health document's ``debugger`` entry (:func:`localcloud.debugger.describe`)."""
+        with self._lock:
+            target = self._debug
+            pools = list(self._pools.values())
+        workers = [w.debug_state() for pool in pools for w in pool.all_workers() if w.debug and w.alive()]
+        return debugger.describe(target, workers)
+
+    def prestart(self, spec: FunctionSpec) -> None:
+        """Start a worker for ``spec`` now unless its pool has one (for a debugger to attach before an invocation).
+
+        Its init log lines (``INIT_START``, notes) go to the log at once; the first invocation is then warm.
+        """
+        pool = self._pool(spec)
+        if not pool.reserve():
+            return
+        worker, pending = self._start_in(pool, spec)
+        self._write_logs(spec, worker.stream, pending)
+        pool.release(worker, worker.init_error is None and worker.alive())
+
     def shutdown(self) -> None:
         """Stop every worker (idle ones get a moment to exit, then all are killed); later calls fail."""
         self._closed = True
@@ -213,16 +256,36 @@ class LocalExecutor:
         """Where workers write bytecode (``PYTHONPYCACHEPREFIX``)."""
         return self.cache_dir / "pycache"
 
+    @property
+    def _debug_packages(self) -> Path:
+        """Where the link to debugpy lives (:func:`localcloud.debugger.link_debugpy`)."""
+        return self.cache_dir / "debug-packages"
+
+    @property
+    def _debug_code(self) -> Path:
+        """Where the debugged function's code link lives (:func:`localcloud.debugger.code_link`)."""
+        return self.cache_dir / "debug"
+
+    def _debugged(self, spec: FunctionSpec) -> debugger.DebugTarget | None:
+        target = self._debug
+        return target if target is not None and target.matches(spec.name) else None
+
     def _pool(self, spec: FunctionSpec) -> WorkerPool:
-        """Return the pool of ``spec``; a changed code or configuration retires the version's previous pool."""
-        key = spec.pool_key()
+        """Return the pool of ``spec``; a changed code or configuration retires the version's previous pool.
+
+        The debugged function's pool is one of its own, of one worker.
+        """
         stale: WorkerPool | None = None
         with self._lock:
+            target = self._debugged(spec)
+            key = spec.pool_key() + (f"-debug-{target.address}" if target is not None else "")
             pool = self._pools.get(key)
             if pool is None:
-                pool = self._pools[key] = WorkerPool(self.concurrency)
+                pool = self._pools[key] = WorkerPool(1 if target is not None else self.concurrency, spec.name)
                 if spec.hot_reload:
                     lambdaenv.drop_bytecode(self._pycache_dir, spec.code_dir)
+                    if target is not None:
+                        lambdaenv.drop_bytecode(self._pycache_dir, self._debug_code / spec.name)
             old_key = self._latest_key.get(spec.qualified_arn)
             if old_key is not None and old_key != key:
                 stale = self._pools.pop(old_key, None)
@@ -232,12 +295,25 @@ class LocalExecutor:
                 worker.stop(grace_s=0.5)
         return pool
 
+    def _start_in(self, pool: WorkerPool, spec: FunctionSpec) -> tuple[Worker, list[tuple[int, str]]]:
+        """Start a worker in the slot ``pool`` reserved for it (:meth:`_start_worker`); give the slot up on failure."""
+        try:
+            worker, pending = self._start_worker(spec)
+        except Exception:
+            pool.started(None)
+            raise
+        pool.started(worker)
+        return worker, pending
+
     def _start_worker(self, spec: FunctionSpec) -> tuple[Worker, list[tuple[int, str]]]:
         """Start a worker and wait for its handler import; return it with its ``INIT_START`` and init log lines.
 
         A worker that dies or hangs during init is returned with ``init_error`` set (``Runtime.ExitError``), so the
         invocation fails with the init log rather than raising.
         """
+        target = self._debugged(spec)
+        if target is not None:  # the code runs through the link of one fixed path the editor maps lambda/ to
+            spec = replace(spec, code_dir=debugger.code_link(self._debug_code, spec.name, spec.code_dir))
         layer_python = lambdaenv.layer_python_dirs(spec)
         choice = runtime.choose(spec.runtime, layer_python, self.project_python)
         stream = lambdalogs.stream_name(spec.version)
@@ -248,8 +324,10 @@ class LocalExecutor:
         env = lambdaenv.worker_environment(
             spec, stream, sys_path, notes, self.endpoint_url, self._pycache_dir, protocol.BOOTSTRAP.parent
         )
+        if target is not None:
+            env.update(debugger.worker_environment(target, self._debug_packages))
         started = now_ms()
-        worker = Worker(spec, choice, env, stream, enforce_memory=self.enforce_memory)
+        worker = Worker(spec, choice, env, stream, enforce_memory=self.enforce_memory, debug=target is not None)
         pending = [(started, lambdalogs.init_start_line(spec.runtime, choice.python))]
         try:
             worker.wait_ready(self.init_timeout + spec.timeout)
@@ -289,7 +367,7 @@ class LocalExecutor:
         """Send the request and record how it ended: a reply, a crash or a timeout."""
         line = protocol.request_line(spec, attempt.request_id, event, worker.stream)
         try:
-            reply = worker.request(line, spec.timeout)
+            reply = worker.request(line, spec.timeout, attempt.request_id)
         except WorkerDied as exc:
             if worker.out_of_memory:
                 self._out_of_memory(worker, spec, attempt)
@@ -305,6 +383,8 @@ class LocalExecutor:
     def _replied(worker: Worker, attempt: _Attempt, reply: dict[str, Any]) -> None:
         attempt.reply = reply
         attempt.events.extend(worker.collect(attempt.request_id, protocol.MARK_WAIT_S))
+        if reply.get("paused_ms"):
+            attempt.log(lambdalogs.paused_line(float(reply["paused_ms"])))
         attempt.error = protocol.result_error(reply)
         if attempt.error is not None and reply.get("error_log"):
             attempt.log(reply["error_log"])

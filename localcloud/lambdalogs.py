@@ -106,3 +106,11 @@ def log_tail(lines: list[str]) -> str:
     """Return the last 4 KB of ``lines`` (one invocation's log), as Invoke's ``LogResult`` (before base64) holds it."""
     text = "\n".join(lines) + "\n"
     return text.encode()[-LOG_RESULT_BYTES:].decode("utf-8", errors="ignore")
+
+
+def paused_line(paused_ms: float) -> str:
+    """Return the log line of an invocation that was stopped by the debugger for ``paused_ms`` in all."""
+    return (
+        f"local executor: debugger: this invocation was stopped for {paused_ms / 1000:.2f} s in all; "
+        "its timeout did not count that time"
+    )

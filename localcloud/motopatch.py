@@ -175,6 +175,22 @@ class Patch:
             code_signature=signature,
         )
 
+    def function_spec(self, name: str, region: str) -> FunctionSpec:
+        """Return the spec of function ``name``'s ``$LATEST`` in ``region`` (moto's default account).
+
+        Raises
+        ------
+        LookupError
+            When there is no such function (the stack is not applied yet, or another region).
+        """
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        try:
+            fn = lambda_models.lambda_backends[DEFAULT_ACCOUNT_ID][region].get_function(name)
+        except Exception:
+            raise LookupError(f"no function {name!r} in {region}: apply the stack first") from None
+        return self.spec(fn)
+
     def settings(self, fn: lambda_models.LambdaFunction) -> EventInvokeSettings:
         """Return the function's event invoke config (the most recent one put), or Lambda's defaults."""
         if not fn.event_invoke_config:

@@ -5,7 +5,9 @@ A worker is ``python -u bootstrap.py`` with three pipes:
 - stdin: one JSON request per line (:func:`request_line`);
 - stdout: one JSON message per line (:func:`parse_message`), first ``{"type": "ready", "init_ms", "error"}`` once
   the handler is imported, then one ``{"type": "result", "ok", "payload" | "error", "error_log", "duration_ms",
-  "max_memory_mb"}`` per request;
+  "max_memory_mb"}`` per request; in debug mode (:mod:`localcloud.debugger`) also, at any time,
+  ``{"type": "debugger", "attached" | "error"}`` and, during a request, ``{"type": "clock", "id", "paused"}`` at
+  each stop and resume by the debugger (and ``paused_ms`` in the result);
 - stderr: everything the function writes, with a marker line (``bootstrap.MARK`` + phase) after the init phase
   and after each request; :class:`LogChannel` splits that stream into log lines and phase marks.
 
@@ -30,14 +32,19 @@ BOOTSTRAP = Path(bootstrap.__file__).resolve()
 # marker before the reply, so it is already in the pipe; only a busy machine delays its reader thread.
 MARK_WAIT_S = 30.0
 INIT_PHASE = "init"
+#: Message types of debug mode on the reply channel (see the module docstring).
+DEBUGGER_MESSAGE, CLOCK_MESSAGE = "debugger", "clock"
 
 #: What :class:`LogChannel` yields: ``("line", text)`` for a log line, ``("mark", phase)`` at the end of a phase.
 LogItem = tuple[str, str]
 
 
-def worker_command(python: str) -> list[str]:
-    """Return the command line of a worker run by interpreter ``python``."""
-    return [python, "-u", str(BOOTSTRAP)]
+def worker_command(python: str, debug: bool = False) -> list[str]:
+    """Return the command line of a worker run by interpreter ``python``.
+
+    With ``debug`` the standard library's frozen modules are off, as debugpy asks, so breakpoints in them bind.
+    """
+    return [python, "-u", *(["-Xfrozen_modules=off"] if debug else []), str(BOOTSTRAP)]
 
 
 def request_line(spec: FunctionSpec, request_id: str, event: Any, stream: str) -> bytes:

@@ -28,6 +28,9 @@ Settings (flags, or environment variables for the defaults):
 - ``--persist-file FILE`` (persistence, ``make local-up PERSIST=1``): ``POST /_localcloud/persist`` drains the
   asynchronous invocations, turns new requests away and saves the data with them to FILE
   (:mod:`localcloud.persistence`); without it that path answers 404
+- ``/_localcloud/debugger``: ``POST {"function", "port"}`` makes that function's worker listen for a debugger on
+  ``127.0.0.1:port`` (one worker, its timeout paused while stopped), ``DELETE`` stops it, ``GET`` and the health
+  document's ``debugger`` say ``waiting`` or ``attached`` (:mod:`localcloud.debugger`; ``make local-up DEBUG=1``)
 - ``--exit-with PID`` / ``LOCALCLOUD_EXIT_WITH_PID``: stop (with every worker) as soon as process ``PID`` is gone.
   Test fixtures pass their own pid, so a test run that is killed leaves no server behind; ``make local-up`` does
   not set it, because its server is meant to outlive the command that started it.
@@ -53,9 +56,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from localcloud import faults, guard, memlimit, persistence
+from localcloud import debugger, faults, guard, memlimit, persistence
 
 HEALTH_PATH = "/_localcloud/health"
+#: The debugger's switch and state (``localcloud.debugger.DEBUGGER_PATH``, here for the operations layer).
+DEBUGGER_PATH = debugger.DEBUGGER_PATH
 #: ``POST`` here saves the AWS state to the ``--snapshot-file`` (the operations layer calls it after an apply).
 SNAPSHOT_PATH = "/_localcloud/snapshot"
 #: ``POST`` here saves the data before a stop (persistence; ``local-down`` calls it), see ``--persist-file``.
@@ -410,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
                 "running_async": patch.invoker.running(),
                 "workers": executor.workers(),
             },
+            "debugger": executor.debug_state(),
             "snapshot": restored,
             "persistence": persisted,
         }
@@ -417,8 +423,12 @@ def main(argv: list[str] | None = None) -> int:
     policy = guard.OriginPolicy.from_env(os.environ)
     injector = faults.FaultInjector() if args.faults else None
     moto_app = faults.FaultMiddleware(DomainDispatcherApplication(create_backend_app), injector)
+    control = debugger.Control(executor, patch.function_spec, args.host)
     gated = persistence.PersistMiddleware(
-        SnapshotMiddleware(moto_app, args.snapshot_file), args.persist_file, patch.invoker, PERSIST_PATH
+        SnapshotMiddleware(debugger.DebuggerMiddleware(moto_app, control, region), args.snapshot_file),
+        args.persist_file,
+        patch.invoker,
+        PERSIST_PATH,
     )
     app = guard.OriginGuard(HealthMiddleware(gated, info), policy)
     try:
@@ -448,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def stalled() -> str | None:
         oldest = patch.invoker.oldest_pending_s()
-        if oldest < STALL_WARN_S:
+        if oldest < STALL_WARN_S or executor.debug_state().get("paused"):  # a debugger holds it: not a stall
             return None
         return (
             f"an asynchronous invocation has been unfinished for {oldest:.0f} s "

@@ -4,6 +4,10 @@ A :class:`Worker` is one ``bootstrap.py`` subprocess for one function version, w
 two output pipes (the messages of :mod:`localcloud.protocol` and the function's log) and, when the function's memory
 is enforced, a :class:`~localcloud.memlimit.MemoryWatch` that kills it over ``MemorySize``. A :class:`WorkerPool` holds
 the workers of one function version: at most ``size`` exist, idle ones are reused, broken ones are killed.
+
+A worker in debug mode (:mod:`localcloud.debugger`) also says on its reply channel whether a debugger is attached
+(kept in :attr:`Worker.debugger`) and when a request is stopped by it: :meth:`Worker.request` does not count that
+time against the request's timeout.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ class Worker:
         Its CloudWatch Logs stream.
     enforce_memory : bool
         Kill the worker as soon as its resident memory is over ``spec.memory_size`` (:mod:`localcloud.memlimit`).
+    debug : bool
+        The worker listens for a debugger (its environment carries the settings, :mod:`localcloud.debugger`).
     """
 
     def __init__(
@@ -52,6 +58,7 @@ class Worker:
         env: dict[str, str],
         stream: str,
         enforce_memory: bool = False,
+        debug: bool = False,
     ) -> None:
         self.spec = spec
         self.choice = choice
@@ -61,8 +68,13 @@ class Worker:
         self.init_ms = 0.0
         self.init_error: dict[str, Any] | None = None
         self.init_lines: list[tuple[int, str]] = []
+        self.debug = debug
+        #: Debug mode: ``{"attached": bool}`` or ``{"error": str}`` as the worker last said; ``paused_since``
+        #: (monotonic) while a request is stopped by the debugger.
+        self.debugger: dict[str, Any] = {}
+        self.paused_since: float | None = None
         self.proc = subprocess.Popen(
-            protocol.worker_command(choice.python),
+            protocol.worker_command(choice.python, debug=debug),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -102,9 +114,14 @@ class Worker:
         try:
             for raw in pipe:
                 try:
-                    self.replies.put(protocol.parse_message(raw))
+                    message = protocol.parse_message(raw)
                 except ValueError:
                     log.warning("worker %s wrote a line that is not JSON on the reply channel: %r", self.pid, raw[:200])
+                    continue
+                if message.get("type") == protocol.DEBUGGER_MESSAGE:
+                    self.debugger = {k: v for k, v in message.items() if k != "type"}
+                else:
+                    self.replies.put(message)
         except Exception:
             log.exception("reading the replies of worker %s failed", self.pid)
         finally:
@@ -157,21 +174,51 @@ class Worker:
         self.init_ms = float(reply.get("init_ms", 0.0))
         self.init_error = reply.get("error")
 
-    def request(self, line: bytes, timeout: float) -> dict[str, Any] | None:
-        """Send one request line; return its reply, or ``None`` on timeout. Raise :class:`WorkerDied` on a crash."""
+    def request(self, line: bytes, timeout: float, request_id: str = "") -> dict[str, Any] | None:
+        """Send one request line; return its reply, or ``None`` on timeout. Raise :class:`WorkerDied` on a crash.
+
+        Time during which the worker says the request ``request_id`` is stopped by the debugger (``clock``
+        messages) is not counted: the timeout is extended by it.
+        """
         assert self.proc.stdin is not None
         try:
             self.proc.stdin.write(line)
             self.proc.stdin.flush()
         except (OSError, ValueError):  # ValueError: the pipe was closed because the worker was stopped
             raise WorkerDied(self._exit_text()) from None
+        deadline = time.monotonic() + timeout
+        paused_at: float | None = None
         try:
-            reply = self.replies.get(timeout=max(0.0, timeout))
-        except queue.Empty:
-            return None
-        if reply is None:
-            raise WorkerDied(self._exit_text())
-        return reply
+            while True:
+                wait = None if paused_at is not None else max(0.0, deadline - time.monotonic())
+                try:
+                    reply = self.replies.get(timeout=wait)
+                except queue.Empty:
+                    return None
+                if reply is None:
+                    raise WorkerDied(self._exit_text())
+                if reply.get("type") != protocol.CLOCK_MESSAGE:
+                    return reply
+                if reply.get("id") != request_id:
+                    continue  # a late word about an earlier request
+                if reply.get("paused") and paused_at is None:
+                    paused_at = self.paused_since = time.monotonic()
+                elif not reply.get("paused") and paused_at is not None:
+                    deadline += time.monotonic() - paused_at
+                    paused_at = self.paused_since = None
+        finally:
+            self.paused_since = None
+
+    def debug_state(self) -> dict[str, Any]:
+        """Return what the health document shows of a debug-mode worker: pid, attached, paused, stopped_s, error."""
+        since = self.paused_since
+        return {
+            "pid": self.pid,
+            "attached": bool(self.debugger.get("attached")),
+            "paused": since is not None,
+            "stopped_s": round(time.monotonic() - since, 1) if since is not None else 0.0,
+            "error": self.debugger.get("error"),
+        }
 
     def _exit_text(self) -> str:
         try:
@@ -216,10 +263,11 @@ class Worker:
 
 
 class WorkerPool:
-    """Workers of one function version: at most ``size`` exist; idle ones are reused."""
+    """Workers of one function version (of function ``function``): at most ``size`` exist; idle ones are reused."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, function: str = "") -> None:
         self.size = size
+        self.function = function
         self.idle: list[Worker] = []
         self.busy: set[Worker] = set()
         self.starting = 0
@@ -240,6 +288,17 @@ class WorkerPool:
                     self.starting += 1
                     return None
                 self.cond.wait()
+
+    def reserve(self) -> bool:
+        """Reserve a slot for a first worker when the pool has none (idle, busy or starting); return whether it did.
+
+        Never blocks; a True must be followed by :meth:`started`, as after :meth:`acquire` returned ``None``.
+        """
+        with self.cond:
+            if self.retired or self.idle or self.busy or self.starting:
+                return False
+            self.starting += 1
+            return True
 
     def started(self, worker: Worker | None) -> None:
         """Record that a slot reserved by :meth:`acquire` now holds ``worker`` (or was given up when ``None``)."""

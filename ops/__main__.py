@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ops import datadir, defaults, launch, stackfile, terraform
+from ops import datadir, debugging, defaults, launch, stackfile, terraform
 from ops import local as stack
 from ops.procs import LocalCloudError
 from ops.stack import Stack
@@ -65,6 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
         "PERSISTENCE=1 is set; make local-up PERSIST=1); `reset` forgets it",
     )
     up.add_argument(
+        "--debug",
+        action="store_true",
+        help="embedded only: the function's worker waits for a debugger (debugpy) on 127.0.0.1:--debug-port; its "
+        "timeout stops while it is stopped at a breakpoint (make local-up DEBUG=1)",
+    )
+    up.add_argument(
+        "--debug-port",
+        type=int,
+        default=int(os.environ.get("DEBUG_PORT") or debugging.DEFAULT_DEBUG_PORT),
+        help=f"port of the debugger with --debug (default {debugging.DEFAULT_DEBUG_PORT}, or DEBUG_PORT)",
+    )
+    up.add_argument(
         "--dashboard-port",
         type=int,
         default=int(os.environ.get("DASHBOARD_PORT", stack.DASHBOARD_PORT)),
@@ -108,6 +120,8 @@ def _summary(current: Stack, keep_data: bool) -> None:
     else:
         _say(f"  {'dashboard':<24} not running (start it with `make dashboard`)")
     _say(f"  {'hot reload':<24} {_hot_reload_text(current)}")
+    if current.backend == "embedded":
+        _say(f"  {'debugger':<24} {debugging.stack_debugger(current) or 'off (make local-up DEBUG=1)'}")
     if current.hot_reload_dir:
         _say(f"  {'':<24} save a file under it: the next invocation runs it (no `make build`, no apply)")
     kept = "on: `make local-down` keeps the data" if keep_data else "off (`make local-up PERSIST=1` keeps data)"
@@ -167,6 +181,7 @@ def _status(args: argparse.Namespace) -> int:
         health = found.server_health or {}
         running = f"running (pid {found.server_pid})" if found.server_health else "NOT running"
         _say(f"server    {running}")
+        _say(f"debugger  {debugging.describe(health.get('debugger')) or 'off (make local-up DEBUG=1)'}")
         for worker in (health.get("lambda") or {}).get("workers", []):
             how = "with its layers" if worker.get("uses_layers") else "with project packages"
             name = f"{worker['function']} {worker['version']}"
@@ -211,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                 say=_say,
                 hot_reload=args.hot_reload,
                 keep_data=args.persist,
+                debug_port=args.debug_port if args.debug else None,
             )
             _summary(current, stack.status(state_dir=args.state_dir).persistence.get("on", False))
             return 0

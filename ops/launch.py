@@ -25,7 +25,6 @@ the same health wait and the same clean-up on failure. Nothing here decides what
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -179,7 +178,11 @@ def restored_from(port: int, host: str = defaults.LOCAL_HOST) -> tuple[str | Non
 
 
 def snapshot_localcloud(
-    port: int, host: str = defaults.LOCAL_HOST, timeout: float = 120.0, path: str = SNAPSHOT_PATH, body: bytes = b""
+    port: int,
+    host: str = defaults.LOCAL_HOST,
+    timeout: float = 120.0,
+    path: str = SNAPSHOT_PATH,
+    document: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Make the embedded cloud on ``host:port`` save its snapshot (``path=PERSIST_PATH``: its data); return the summary.
 
@@ -188,21 +191,7 @@ def snapshot_localcloud(
     LocalCloudError
         When the server refuses or fails (the message is the server's reason).
     """
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(f"http://{host}:{port}{path}", data=body, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (loopback only)
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            reason = json.loads(exc.read()).get("error")
-        except ValueError:
-            reason = None
-        raise LocalCloudError(f"the local cloud did not save its state: {reason or exc}") from None
-    except (OSError, ValueError) as exc:
-        raise LocalCloudError(f"the local cloud did not save its state: {exc}") from None
+    return procs.call_json("POST", f"http://{host}:{port}{path}", document, timeout=timeout, what="save its state")
 
 
 # -- MiniStack -----------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ops import defaults, launch, localroot, persist, procs, stackfile, terraform
+from ops import debugging, defaults, launch, localroot, persist, procs, stackfile, terraform
 from ops import snapshot as snapshots
 from ops.datadir import PERSIST_ENV, describe
 from ops.procs import LocalCloudError
@@ -82,6 +82,7 @@ def up(
     dashboard_port: int = DASHBOARD_PORT,
     hot_reload: bool = False,
     keep_data: bool = False,
+    debug_port: int | None = None,
 ) -> Stack:
     """Start the local cloud, apply the stack, write the state file and start the dashboard; return the state.
 
@@ -93,6 +94,8 @@ def up(
     apply. Without it, it runs the built zip; an ``up`` without ``hot_reload`` switches a hot-reload stack back.
     With ``keep_data`` (persistence) the data ``down`` saved comes back (:mod:`ops.persist`), and the next ``down``
     saves it again.
+    With ``debug_port`` (embedded only) the function's worker listens for a debugger on that port of 127.0.0.1
+    (:mod:`ops.debugging`); an ``up`` without it switches debugging off.
 
     Raises
     ------
@@ -103,7 +106,11 @@ def up(
     p = paths(root, state_dir)
     with locked(p):
         existing = _load_state(p)
+        if debug_port is not None and backend == "auto" and existing is None:
+            backend = "embedded"  # the one backend that runs the function under a debugger
         chosen = _choose_backend(p, backend, existing, say)
+        if debug_port is not None:
+            debugging.check_backend(chosen)
         check_artifacts(p)
         hot_reload_dir = check_function_dir(p) if hot_reload else None
         terraform_version = terraform.check_terraform()
@@ -156,6 +163,9 @@ def up(
                 _save_snapshot(p, port, fingerprint, current_fingerprint(), outputs, say)
         if keep_data:
             p.persisted.begin(chosen, current_fingerprint().parts, stackfile.plain_outputs(outputs))
+
+        if chosen == "embedded":
+            _debugger(port, outputs, region, debug_port, say)
 
         current = Stack(
             target="local",
@@ -346,6 +356,22 @@ def _save_snapshot(
         f"saved a snapshot of the stack to {p.shown(p.snapshot.directory)} ({size:.0f} MB in "
         f"{summary.get('seconds', 0):.1f} s): the next local-up "
         "restores it instead of applying while nothing it depends on changes"
+    )
+
+
+def _debugger(port: int, outputs: dict[str, Any], region: str, debug_port: int | None, say: Say) -> None:
+    """Switch the embedded cloud's debugger on for the stack's function (``debug_port``), or off when it was on."""
+    if debug_port is None:
+        if (debugging.state(port) or {}).get("enabled"):
+            debugging.disable(port)
+            say("debugger: off (the function runs in its usual workers again)")
+        return
+    function = str(stackfile.plain_outputs(outputs).get(debugging.FUNCTION_OUTPUT) or "")
+    say(f"debugger: starting {function}'s worker with debugpy listening on {defaults.LOCAL_HOST}:{debug_port} ...")
+    found = debugging.enable(port, function, region, debug_port)
+    say(
+        f'debugger: {debugging.describe(found)}; attach with .vscode/launch.json ("Attach to the function"): one '
+        "worker runs the function, and its timeout stops while it is stopped at a breakpoint"
     )
 
 

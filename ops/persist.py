@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -100,9 +99,8 @@ def save(port: int, say: Say, drain_s: float | None = None) -> dict[str, Any]:
     except ValueError as exc:
         raise LocalCloudError(f"{exc}; nothing was stopped") from None
     say("saving the data (persistence on): running invocations finish, new requests wait ...")
-    body = json.dumps({"drain_s": drain_s}).encode()
     try:
-        return launch.snapshot_localcloud(port, timeout=drain_s + 300, path=PERSIST_PATH, body=body)
+        return launch.snapshot_localcloud(port, timeout=drain_s + 300, path=PERSIST_PATH, document={"drain_s": drain_s})
     except LocalCloudError as exc:
         raise LocalCloudError(
             f"{exc}; nothing was stopped: run `make local-down` again, or `make local-reset` to stop without keeping "

@@ -67,6 +67,29 @@ def get_json(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def call_json(method: str, url: str, document: Any = None, timeout: float = 120.0, what: str = "answer") -> Any:
+    """Send ``method`` to ``url`` (with ``document`` as a JSON body, if any); return the JSON answer.
+
+    Raises
+    ------
+    LocalCloudError
+        ``"the local cloud did not <what>: <reason>"``, the reason being the answer's ``error`` when it has one.
+    """
+    data = b"" if document is None else json.dumps(document).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (local URLs only)
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            reason = json.loads(exc.read()).get("error")
+        except ValueError:
+            reason = None
+        raise LocalCloudError(f"the local cloud did not {what}: {reason or exc}") from None
+    except (OSError, ValueError) as exc:
+        raise LocalCloudError(f"the local cloud did not {what}: {exc}") from None
+
+
 def wait_for(check: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
     """Call ``check`` until it returns True or ``timeout`` seconds pass; return the last result."""
     deadline = time.monotonic() + timeout

@@ -157,7 +157,8 @@ def test_layer_holds_pillow_for_linux_x86_64_cp313(built: Path) -> None:
     assert so_files and all(n.endswith(".cpython-313-x86_64-linux-gnu.so") for n in so_files)
     assert re.search(r"^Tag: cp313-cp313-manylinux_2_\d+_x86_64$", wheel, re.M)
     assert "python/aws_lambda_powertools/__init__.py" in names
-    for forbidden in ("python/boto3/", "python/botocore/", "python/bin/"):
+    # debugpy is a development dependency (make local-up DEBUG=1): the debug worker reaches the project's copy.
+    for forbidden in ("python/boto3/", "python/botocore/", "python/bin/", "python/debugpy/"):
         assert not [n for n in names if n.startswith(forbidden)], forbidden
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert {i.date_time for i in infos} == {ZIP_EPOCH}
@@ -435,7 +436,7 @@ def test_layer_requirements_are_pinned_and_match_pyproject() -> None:
     pyproject = (ROOT / "pyproject.toml").read_text()
     for name in ("pillow", "aws-lambda-powertools"):
         assert f'"{name}=={pins[name]}"' in pyproject
-    assert not {"boto3", "botocore", "s3transfer"} & set(pins)
+    assert not {"boto3", "botocore", "s3transfer", "debugpy"} & set(pins)
 
 
 @pytest.mark.parametrize("line", ["pillow>=13", "pillow", "-e .", "pillow==13.0.0 ; python_version>'3'"])
