@@ -46,7 +46,7 @@ export DISABLE_DEPRECATION_NOTICE := 1
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\nTargets:\n"} \
 		/^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@printf "\nVariables: BACKEND=auto|embedded|ministack|localstack  HOT_RELOAD=1 (local-up)  TF_PROVIDER_MIRROR=<dir>\n           PERSIST=1 or PERSISTENCE=1, LocalStack's name (local-up: local-down keeps the data; local-reset forgets it)\n           DEBUG=1 DEBUG_PORT=<port> (local-up: the function waits for a debugger on 127.0.0.1:5678, embedded only)\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n           PREFIX=<p> TARGET=local|aws FORCE=1 DRY_RUN=1 (backfill)  TARGET=local|aws (redrive)  KEYS=<keys> (reprocess)\n           TEST_WORKERS=<n> (test)  PYTEST_ARGS=<args> (test, check)\n"
+	@printf "\nVariables: BACKEND=auto|embedded|ministack|localstack  HOT_RELOAD=1 (local-up)  TF_PROVIDER_MIRROR=<dir>\n           PERSIST=1 or PERSISTENCE=1, LocalStack's name (local-up: local-down keeps the data; local-reset forgets it)\n           DEBUG=1 DEBUG_PORT=<port> (local-up: the function waits for a debugger on 127.0.0.1:5678, embedded only)\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n           PREFIX=<p> TARGET=local|aws FORCE=1 DRY_RUN=1 (backfill)  TARGET=local|aws (redrive)  KEYS=<keys> (reprocess)\n           KEY=<key> EVENT=s3|batch TARGET=local|aws (invoke)\n           TEST_WORKERS=<n> (test)  PYTEST_ARGS=<args> (test, check)\n"
 
 # The venv is a file target: rebuilt when the dependency list or the lock changes.
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
@@ -157,6 +157,11 @@ backfill: $(VENV)/.installed ## Process the JPEGs already in the source bucket (
 reprocess: $(VENV)/.installed ## Run failed images through the function again and wait for their outcomes (KEYS="a.jpg b.jpg", TARGET=local|aws)
 	@[ -n "$(KEYS)" ] || { echo 'error: name the failed images: make reprocess KEYS="photos/a.jpg photos/b.jpg" (keys as in the failed bucket; the dashboard'"'"'s Failed page lists them)' >&2; exit 2; }
 	$(VENV)/bin/image-compressor reprocess --target "$(TARGET)" $(KEYS)
+
+.PHONY: invoke
+invoke: $(VENV)/.installed ## Run the function once on an object of the source bucket; show result, REPORT and log (KEY=<key>, EVENT=s3|batch, TARGET=local|aws)
+	@[ -n "$(KEY)" ] || { echo 'error: name the object: make invoke KEY=photos/a.jpg [EVENT=s3|batch] (a key of the source bucket; the dashboard'"'"'s History page lists them)' >&2; exit 2; }
+	$(VENV)/bin/image-compressor invoke --target "$(TARGET)" --event "$(or $(EVENT),s3)" "$(KEY)"
 
 .PHONY: redrive
 redrive: $(VENV)/.installed ## Replay every event in the dead-letter queue through the function (TARGET=local|aws, default local)

@@ -1,6 +1,7 @@
 """The dashboard's AWS reads for one stack (health, results read through the result contract, the dead-letter queue),
 and the operations its pages start, each through the operations layer: uploads (:mod:`ops.upload`), reprocessing
-(:mod:`ops.reprocess`, as ``make reprocess``) and replaying the dead-letter queue (:mod:`ops.redrive`, as
+(:mod:`ops.reprocess`, as ``make reprocess``), running the function again on an object (:mod:`ops.invoke`, as
+``make invoke``) and replaying the dead-letter queue (:mod:`ops.redrive`, as
 ``make redrive``). Nothing here writes to S3, SQS or Lambda itself (``tests/unit/test_architecture.py``).
 
 No Streamlit in here. Each result object's metadata is read with :func:`image_compressor.result.read_metadata`, the
@@ -22,7 +23,7 @@ from image_compressor.result import STATUSES, Status, StoredResult, read_metadat
 
 from dashboard.errors import DashboardError, StackDownError, explain, is_not_found
 from dashboard.text import md
-from ops import procs, redrive, reprocess
+from ops import invoke, procs, redrive, reprocess
 from ops import upload as ops_upload
 from ops.stack import INTERACTIVE, Stack, StackError
 
@@ -323,6 +324,19 @@ class Cloud:
         if item.error is not None:
             raise DashboardError(md(item.error[:1].upper() + item.error[1:]) + ".")
         return item
+
+    def run_again(self, key: str, event: str = "batch") -> invoke.Invocation:
+        """Run the function once more on the source object ``key`` and return what it did and logged.
+
+        The path of ``make invoke`` (:func:`ops.invoke.invoke_object`): a synchronous invoke with a run of its own, so
+        an object that already has its outcome is really processed again. Raises :class:`DashboardError` with the
+        reason when nothing was invoked (the object is no longer in the source bucket, no function).
+        """
+        try:
+            return invoke.invoke_object(self.stack, key, event=event)
+        except invoke.InvokeError as exc:
+            text = str(exc)
+            raise DashboardError(md(text[:1].upper() + text[1:]) + ".") from exc
 
     # -- the dead-letter queue ----------------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from image_compressor import batch, service
+from image_compressor import batch, runs, service
 from image_compressor.observability import logger, metrics
 from image_compressor.settings import Settings, SettingsError
 
@@ -129,7 +129,8 @@ def parse_event(event: dict[str, Any]) -> list[service.ObjectRef]:
     """Return the source objects of the ``ObjectCreated`` records in ``event``, keys URL-decoded.
 
     Each carries the record's identity fields (``eTag``, ``versionId``, ``sequencer``, each optional) for the
-    service's duplicate and ordering checks.
+    service's duplicate and ordering checks, and the run of a hand invoke (``runs.S3_RECORD_RUN``) as its explicit
+    event identity.
 
     Every record's key is decoded with ``unquote_plus`` here (Powertools decodes only the first record's).
     Records of other event types, and malformed records, are logged and skipped.
@@ -160,6 +161,7 @@ def parse_event(event: dict[str, Any]) -> list[service.ObjectRef]:
                 etag=_text(raw.get("eTag")),
                 version_id=_text(raw.get("versionId")),
                 sequencer=_text(raw.get("sequencer")),
+                event_id=runs.s3_record_event_id(record.raw_event),
             )
         )
     return refs

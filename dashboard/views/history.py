@@ -1,4 +1,5 @@
-"""History: every processed object, totals, and charts of the savings."""
+"""History: every processed object, totals, charts of the savings, and "Run again" (the function once more on a row's
+object, through :mod:`ops.invoke` as ``make invoke``), with its result, ``REPORT`` line and log lines."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import streamlit as st
 from image_compressor.result import STATUSES
 
 from dashboard import ui
+from dashboard.errors import explain
+from dashboard.text import md
 
 conn = ui.connection()
 
@@ -54,9 +57,11 @@ if not shown:
     st.stop()
 
 table = pd.DataFrame([r.row() for r in shown])
-st.dataframe(
+picked = st.dataframe(
     table,
     key="history_table",
+    on_select="rerun",
+    selection_mode="single-row",
     hide_index=True,
     placeholder="–",
     column_order=["time", "key", "status", "input_bytes", "output_bytes", "saved_pct", "ms", "reason"],
@@ -71,7 +76,60 @@ st.dataframe(
         "reason": st.column_config.TextColumn("Reason", width="large"),
     },
 )
-st.caption(f"{len(shown)} of {len(everything)} objects (newest first, at most 500 per bucket).")
+st.caption(
+    f"{len(shown)} of {len(everything)} objects (newest first, at most 500 per bucket). Select a row to run the "
+    "function on its object again."
+)
+
+with st.container(border=True, key="history_run"):
+    st.markdown("**Run again**: invoke the function on the object now in the source bucket and show what it did")
+    keys = list(dict.fromkeys(r.key for r in shown))
+    rows = picked.selection.rows if picked is not None else []
+    chosen = keys.index(shown[rows[0]].key) if rows and rows[0] < len(shown) else 0
+    if rows and st.session_state.get("history_run_row") != rows[0]:
+        st.session_state["history_run_row"] = rows[0]
+        st.session_state["history_run_key"] = keys[chosen]
+    pick, kind, go = st.columns([4, 2, 1], vertical_alignment="bottom")
+    run_key = pick.selectbox("Object", keys, index=chosen, key="history_run_key")
+    event = kind.radio(
+        "Event",
+        ["s3", "batch"],
+        key="history_run_event",
+        horizontal=True,
+        help="s3: the ObjectCreated:Put record S3 sends; batch: an S3 Batch Operations task. Either way a run of its "
+        "own: the function processes the object again (an output of the same bytes and settings is re-used).",
+    )
+    if go.button("Run again", key="history_run_again", icon=":material/play_arrow:", type="primary"):
+        try:
+            with st.spinner(f"Invoking the function on {md(run_key)}..."):
+                done = conn.cloud.run_again(run_key, event)
+            st.session_state["history_last_run"] = (run_key, done, None)
+        except Exception as exc:  # shown below after the rerun
+            st.session_state["history_last_run"] = (run_key, None, explain(exc, conn.stack))
+        ui.clear_listings()
+        st.rerun()
+    last = st.session_state.get("history_last_run")
+    if last:
+        run_key, done, error = last
+        if error:
+            st.error(f"Run again of {md(run_key)}: {error}", icon=":material/warning:")
+        else:
+            text = f"Ran {md(run_key)} again ({done.event} event, {done.round_trip_ms:.0f} ms): "
+            text += f"**{md(done.headline())}**"
+            if not done.ok:
+                st.error(text, icon=":material/error:")
+            elif done.state in ("compressed", "kept-original"):
+                st.success(text, icon=":material/check_circle:")
+            else:
+                st.warning(text, icon=":material/info:")
+            st.code(done.report or "no REPORT line in the log", language=None)
+            st.caption(
+                f"{len(done.log_lines)} log line(s) of request {done.request_id or '?'}, from "
+                + ("the invoke's log tail" if done.log_source == "tail" else "the log group (the 4 KB tail was cut)")
+            )
+            st.code("\n".join(done.log_lines) or "(none)", language="json", wrap_lines=True)
+            with st.expander("Response payload"):
+                st.json(done.payload)
 
 if ok:
     left, right = st.columns(2)

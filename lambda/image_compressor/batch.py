@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
+from image_compressor import runs
+
 SCHEMA_VERSION = "2.0"
 SUCCEEDED = "Succeeded"
 TEMPORARY_FAILURE = "TemporaryFailure"
@@ -97,8 +99,7 @@ class BatchEvent:
     @property
     def event_id(self) -> str | None:
         """The explicit event identity of every task of this event (``run:<id>`` of a forced run), else ``None``."""
-        run = self.user_arguments.get(ARG_RUN)
-        return f"run:{run}" if run else None
+        return runs.event_id(self.user_arguments.get(ARG_RUN))
 
 
 def is_batch_event(event: Any) -> bool:

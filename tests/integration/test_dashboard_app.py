@@ -334,6 +334,33 @@ def test_history_lists_every_result_with_totals_and_filters_by_status(stack: Any
     assert set(reloaded.dataframe[0].value["status"]) == {"failed"}
 
 
+def test_run_again_on_a_history_row_invokes_the_function_and_shows_its_result_and_log_lines(stack: Any) -> None:
+    key = new_key()
+    put_and_wait(stack, key, photo_jpeg(400, 300, quality=95))
+    before = stack.client("s3").head_object(Bucket=stack.outputs["destination_bucket"], Key=key)["Metadata"]
+
+    at = app("views/history.py")
+    at.selectbox(key="history_run_key").set_value(key)
+    at.radio(key="history_run_event").set_value("batch")
+    at.button(key="history_run_again").click().run()
+
+    assert_clean(at)
+    [done] = [s.value for s in at.success if s.value.startswith(f"Ran {md(key)} again (batch event")]
+    assert "**compressed" in done and md("output re-used (same bytes and settings, not re-encoded)") in done
+    report, log = (c.value for c in at.code)
+    assert report.startswith("REPORT RequestId: ")
+    rid = report.split()[2]
+    summaries = [json.loads(line) for line in log.splitlines() if '"image processed"' in line]
+    assert [(s["key"], s["status"], s["function_request_id"]) for s in summaries] == [(key, "compressed", rid)]
+    after = stack.client("s3").head_object(Bucket=stack.outputs["destination_bucket"], Key=key)["Metadata"]
+    assert after["source-event"] != before["source-event"]  # the run's own record: the function really ran
+
+    stack.client("s3").delete_object(Bucket=stack.outputs["source_bucket"], Key=key)
+    at.button(key="history_run_again").click().run()  # the row is still listed; its original is gone
+    assert not at.exception
+    assert f"Run again of {md(key)}: " in at.error[0].value and "nothing was invoked" in at.error[0].value
+
+
 # -- notifications ----------------------------------------------------------------------------------------------------
 
 
