@@ -1,7 +1,8 @@
 """Entry point of the dashboard: ``streamlit run dashboard/app.py`` (or ``make dashboard``).
 
 Builds the navigation (each page has its own URL path, so a reload keeps the user's place), the sidebar, and runs the
-selected page inside an error boundary that turns any failure into a readable message.
+selected page inside an error boundary that turns any failure into a readable message. Nothing it shows is fetched
+from off this machine (see ``FAVICON``; ``tests/browser/test_dashboard_offline.py`` checks every page).
 
 The page scripts live in ``views/``, not ``pages/``: Streamlit treats a ``pages/`` folder beside the entry script as a
 legacy multipage app and then runs a page requested by URL without this script (no sidebar, no error boundary).
@@ -20,7 +21,12 @@ import streamlit as st  # noqa: E402
 
 from dashboard import ui  # noqa: E402
 
-st.set_page_config(page_title="JPEG pipeline", page_icon=":material/compress:", layout="wide")
+#: The tab's icon: the Material Symbols "compress" glyph as a file the dashboard serves itself. A ``:material/...:``
+#: page icon makes the browser fetch an SVG from fonts.gstatic.com on every run of the script (offline: a failed
+#: request each time); the icons inside the pages come from the Material Symbols font Streamlit bundles.
+FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
+
+st.set_page_config(page_title="JPEG pipeline", page_icon=FAVICON, layout="wide")
 
 PAGES = [
     st.Page("views/upload.py", title="Upload & compare", icon=":material/upload:", url_path="upload", default=True),

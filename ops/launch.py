@@ -285,6 +285,8 @@ DASHBOARD_APP = defaults.ROOT / "dashboard" / "app.py"
 def dashboard_command(port: int = defaults.DASHBOARD_PORT, *, file_watcher: str | None = None) -> list[str]:
     """Return the command line that serves the dashboard on ``127.0.0.1:port`` (headless, no usage statistics).
 
+    Each of these flags keeps Streamlit's server on this machine: the set address stops its external-IP lookup,
+    headless its email prompt, and ``gatherUsageStats`` the browser's metrics (see docs/dashboard.md, "Offline").
     ``file_watcher`` is Streamlit's ``server.fileWatcherType`` (``none`` for tests); ``None`` keeps Streamlit's
     default (reload on save).
     """
@@ -339,12 +341,14 @@ def start_dashboard(
     stack_file: Path | None = None,
     state_dir: Path | None = None,
     file_watcher: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
     timeout: float = 60.0,
 ) -> DashboardHandle:
     """Start the dashboard detached on ``127.0.0.1:port`` and wait until Streamlit's health check answers.
 
     Its output goes to ``log_path``; ``pid_file`` (``make local-up``: the state directory's) is written right after
-    the start. ``stack_file`` and ``state_dir`` tell the dashboard where its stack is (:func:`dashboard_env`).
+    the start. ``stack_file`` and ``state_dir`` tell the dashboard where its stack is (:func:`dashboard_env`);
+    ``extra_env`` adds variables on top (the browser tests load their network audit hook with it).
 
     Raises
     ------
@@ -355,7 +359,7 @@ def start_dashboard(
     if procs.port_in_use(port):
         raise LocalCloudError(f"port {port} is in use by another program, so the dashboard was not started")
     cmd = dashboard_command(port, file_watcher=file_watcher)
-    env = dashboard_env(stack_file, state_dir)
+    env = dashboard_env(stack_file, state_dir) | dict(extra_env or {})
     pid = _start(
         cmd,
         env,

@@ -14,7 +14,8 @@
     same on MiniStack. ``local_stack``: each of the two in turn (the end-to-end tests run on both; a test marked
     ``differs_on("ministack", reason)`` is a strict expected failure there).
 ``tests/browser``
-    ``dashboard_url`` (the dashboard on a free port, pointed at ``embedded_stack``), ``browser`` (Debian's Chromium
+    ``dashboard_url`` (the dashboard on a free port, pointed at ``embedded_stack``, its folder ``dashboard_state``,
+    its process under the network audit hook of ``tests/browser/netaudit``), ``browser`` (Debian's Chromium
     through Playwright), ``page``, ``artifacts`` (screenshots in ``test-artifacts/browser/``).
 
 Every process starts through :mod:`ops.launch`, as ``make`` and the bench start theirs. Servers are started with
@@ -346,14 +347,35 @@ CHROMIUM_ARGS = [
 ]
 
 
+NETAUDIT = TESTS / "browser" / "netaudit"
+
+
 @pytest.fixture(scope="session")
-def dashboard_url(embedded_stack: StackInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Serve the dashboard on 127.0.0.1 and a free port, pointed at ``embedded_stack``; yield its URL; stop it after."""
-    state = tmp_path_factory.mktemp("dashboard")
+def dashboard_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the browser tests' dashboard: its stack file, log, state and network audit log."""
+    return tmp_path_factory.mktemp("dashboard")
+
+
+@pytest.fixture(scope="session")
+def dashboard_url(embedded_stack: StackInfo, dashboard_state: Path) -> Iterator[str]:
+    """Serve the dashboard on 127.0.0.1 and a free port, pointed at ``embedded_stack``; yield its URL; stop it after.
+
+    Its process runs with the audit hook of ``tests/browser/netaudit``, which logs every reach off this machine to
+    ``outbound.log`` in ``dashboard_state``.
+    """
+    from tests.browser.netaudit import sitecustomize as netaudit
+
+    state = dashboard_state
     stack_file = write_stack_file(state, "embedded", embedded_stack.endpoint, embedded_stack.outputs)
     port = procs.free_port()
+    pythonpath = os.pathsep.join(p for p in (str(NETAUDIT), os.environ.get("PYTHONPATH", "")) if p)
     handle = launch.start_dashboard(
-        port, state / "streamlit.log", stack_file=stack_file, state_dir=state / "state", file_watcher="none"
+        port,
+        state / "streamlit.log",
+        stack_file=stack_file,
+        state_dir=state / "state",
+        file_watcher="none",
+        extra_env={"PYTHONPATH": pythonpath, netaudit.ENV: str(state / netaudit.OUTBOUND)},
     )
     try:
         yield f"http://127.0.0.1:{port}"
