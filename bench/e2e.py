@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -198,6 +198,10 @@ class E2EResult:
     burst: BurstResult | None = None
     local_up: LocalUpResult | None = None
     error: str | None = None
+    #: Figures of the inner-loop measurements run on the same warm stack (``also`` of :func:`run`), and why any of
+    #: them could not be taken.
+    inner_loop: dict[str, Any] = field(default_factory=dict)
+    inner_loop_errors: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -427,10 +431,13 @@ def run(
     samples_12mp: int,
     burst_count: int,
     apply_timeout: float = 600.0,
+    also: Mapping[str, Callable[[Stack], dict[str, Any]]] | None = None,
 ) -> E2EResult:
     """Bring up the embedded stack, measure metrics 4 and 6, tear it down; never raises for stack problems.
 
-    Set ``BENCH_SKIP_E2E=1`` to skip this part (the report then says so).
+    ``also`` maps a name to a measurement run on the same warm stack afterwards (the inner loop: a hand invoke, the
+    debugger); its figures go to ``inner_loop``, its failure to ``inner_loop_errors`` under that name. Set
+    ``BENCH_SKIP_E2E=1`` to skip this part (the report then says so).
     """
     if os.environ.get("BENCH_SKIP_E2E", "").strip() in {"1", "true", "yes"}:
         return E2EResult(error="skipped: BENCH_SKIP_E2E is set")
@@ -447,6 +454,13 @@ def run(
     except Exception as exc:  # noqa: BLE001 - the report must say what went wrong instead of crashing the bench
         log.error("e2e measurement failed: %s", exc)
         result.error = f"{type(exc).__name__}: {exc}"
+    try:
+        for name, measure in (also or {}).items():
+            try:
+                result.inner_loop.update(measure(stack))
+            except Exception as exc:  # noqa: BLE001 - one measurement's failure is reported, the others still run
+                log.error("%s not measured: %s", name, exc)
+                result.inner_loop_errors[name] = f"{type(exc).__name__}: {exc}"
     finally:
         stop_stack(stack)
     return result

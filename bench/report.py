@@ -41,6 +41,9 @@ KEYS = (
     "burst_efficiency",
     "local_up_cold_s",
     "local_up_warm_s",
+    "invoke_warm_ms_1mp",
+    "debug_upload_to_break_ms",
+    "persist_up_500_objects_s",
 )
 
 
@@ -72,6 +75,9 @@ GOALS: dict[str, Goal] = {
     "burst_efficiency": Goal(">= 0.85", lambda v: v >= 0.85),
     "local_up_cold_s": Goal("(no goal)", None),
     "local_up_warm_s": Goal("<= 20 s, snapshot restored", lambda v: v <= 20),  # and restored: see judge()
+    "invoke_warm_ms_1mp": Goal("<= 1000 ms", lambda v: v <= 1000),
+    "debug_upload_to_break_ms": Goal("<= 2000 ms", lambda v: v <= 2000),
+    "persist_up_500_objects_s": Goal("<= 10 s", lambda v: v <= 10),
 }
 
 DESCRIPTIONS = {
@@ -96,6 +102,9 @@ DESCRIPTIONS = {
     "burst_efficiency": "burst images/s / (cores / in-process compress() time of the same images), same run",
     "local_up_cold_s": "`python -m ops up` on a new state folder: server, Terraform apply, snapshot (s)",
     "local_up_warm_s": "`python -m ops up` again after `down`, nothing changed: snapshot restored, no apply (s)",
+    "invoke_warm_ms_1mp": "`image-compressor invoke` of a 1 MP photo, warm: head, synchronous invoke, answer, log (ms)",
+    "debug_upload_to_break_ms": "`local-up DEBUG=1`, debugger attached: upload -> stopped at a breakpoint, p50 (ms)",
+    "persist_up_500_objects_s": "`make local-up PERSIST=1` restoring 500 stored objects after `local-down` (s)",
 }
 
 
