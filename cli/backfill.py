@@ -51,9 +51,10 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     sub.add_argument(
         "--concurrency",
         type=_positive,
-        default=backfill.DEFAULT_CONCURRENCY,
+        default=None,
         metavar="N",
-        help=f"requests in flight at once (default: {backfill.DEFAULT_CONCURRENCY})",
+        help="function runs at once: objects sent without an outcome yet (default: the function's reserved "
+        f"concurrency, {backfill.DEFAULT_RUNS} when it has none)",
     )
     sub.add_argument(
         "--batch-threshold",
@@ -68,8 +69,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         type=float,
         default=backfill.DEFAULT_WAIT_S,
         metavar="SECONDS",
-        help="how long to wait for the outcomes of the queued objects; 0 does not wait "
-        f"(default: {backfill.DEFAULT_WAIT_S:.0f})",
+        help="how long to wait with no new outcome before stopping (what is in flight is then pending, the rest "
+        f"not sent); 0 sends everything at once and does not wait (default: {backfill.DEFAULT_WAIT_S:.0f})",
     )
     stackargs.add_arguments(sub)
     sub.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")

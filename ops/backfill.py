@@ -7,16 +7,19 @@
    source's current ETag (``source-etag``; and ``source-version-id`` when both sides know it) is its *current
    outcome*: the object is skipped unless ``force``. The rest are written to a spool file on disk (JSON lines), so
    a bucket of millions of keys is never held in memory.
-2. **Queue**: below ``batch_threshold`` objects, or on a local target (S3 Batch Operations is not emulated), each
-   object is sent to the function with an asynchronous invoke of a one-task Batch Operations event
+2. **Queue and wait, paced** (below ``batch_threshold`` objects, or on a local target: S3 Batch Operations is not
+   emulated): each object is sent to the function with an asynchronous invoke of a one-task Batch Operations event
    (:func:`image_compressor.batch.build_event`, with ``onTemporaryFailure=raise`` so Lambda's retries and the
-   dead-letter queue apply); at or above it on AWS, the spool becomes a CSV manifest in the stack's batch bucket and
-   one S3 Batch Operations job invokes the function per object (:mod:`ops.batchjob`). Either way the function runs
-   its one per-object path (``index.handle_batch``).
-3. **Wait** (local invocations only; ``wait_s=0`` skips it): poll the destination and failed buckets until each
-   queued object has a new current outcome, counting compressed / kept-original / failed; what is still pending at
-   the timeout is reported with what to do. A Batch Operations job is not waited for: its id and how to follow it
-   are printed, and its completion report lands in the batch bucket.
+   dead-letter queue apply), at most ``runs`` of them without an outcome at once: the function's reserved
+   concurrency (:func:`function_runs`; :data:`DEFAULT_RUNS` when it has none), or ``--concurrency``. As outcomes
+   land in the destination and failed buckets (counted compressed / kept-original / failed), more are sent, so a
+   function or an emulator with little concurrency is never flooded. When no outcome lands for ``wait_s``, the
+   objects in flight are reported pending and the rest is not sent (what to do is said). ``wait_s=0`` sends
+   everything at once and does not wait (Lambda's own queue paces them then).
+3. **Batch Operations** (AWS, at or above ``batch_threshold``): the spool becomes a CSV manifest in the stack's batch
+   bucket and one S3 Batch Operations job invokes the function per object (:mod:`ops.batchjob`); it is not waited
+   for: its id and how to follow it are printed, and its completion report lands in the batch bucket. Either way the
+   function runs its one per-object path (``index.handle_batch``).
 
 The event identity (the function's idempotency key) is the source version's own, so a second backfill of an object
 whose first one is still in flight is a duplicate (no second write, no second notification); a forced run sends a
@@ -47,16 +50,18 @@ from ops.stack import BULK, Stack
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 #: Objects from which an AWS backfill runs as one S3 Batch Operations job instead of one invoke per object.
 DEFAULT_BATCH_THRESHOLD = 1000
-#: Requests in flight at once (HeadObject while scanning, Invoke while queuing, polls while waiting).
-DEFAULT_CONCURRENCY = 8
-#: Seconds the command waits for the queued objects' outcomes before it reports them as pending.
+#: Requests in flight at once while scanning and looking at outcomes (HeadObject).
+REQUEST_WORKERS = 8
+#: Function runs at once when the function has no reserved concurrency (AWS's concurrency limit of a new account).
+DEFAULT_RUNS = 10
+#: Seconds the command waits with no new outcome before it stops sending and reports what is in flight as pending.
 DEFAULT_WAIT_S = 600.0
 #: Keys per ListObjectsV2 page (S3's maximum).
 PAGE_SIZE = 1000
 #: Errors kept for the summary (the count of all is ``not_queued``).
 MAX_ERRORS = 20
-#: Seconds between two polls of the still-pending objects.
-POLL_INTERVAL_S = 2.0
+#: Seconds between two looks at the objects in flight.
+POLL_INTERVAL_S = 0.5
 #: Outputs of the stack a backfill needs (a Batch Operations job needs :data:`ops.batchjob.BATCH_OUTPUTS` too).
 NEEDED_OUTPUTS = ("source_bucket", "destination_bucket", "failed_bucket", "function_name")
 
@@ -116,6 +121,7 @@ class Summary:
     pending: int = 0
     not_queued: int = 0
     mode: str = "invoke"
+    runs: int = 0
     job_id: str | None = None
     errors: list[str] = field(default_factory=list)
 
@@ -351,7 +357,7 @@ def run(
     prefix: str = "",
     force: bool = False,
     dry_run: bool = False,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    concurrency: int | None = None,
     batch_threshold: int = DEFAULT_BATCH_THRESHOLD,
     wait_s: float = DEFAULT_WAIT_S,
     progress: Progress | None = None,
@@ -359,8 +365,9 @@ def run(
 ) -> Summary:
     """Backfill the source bucket of ``stack`` under ``prefix`` (see the module docstring); return the summary.
 
-    ``progress(phase, done, total)`` is called as work advances; with ``progress_file`` the summary so far is also
-    written there (:class:`ProgressFile`), ending in phase ``done`` or, when the run raised, ``stopped``.
+    ``concurrency`` is the number of function runs at once (default: :func:`function_runs`). ``progress(phase, done,
+    total)`` is called as work advances; with ``progress_file`` the summary so far is also written there
+    (:class:`ProgressFile`), ending in phase ``done`` or, when the run raised, ``stopped``.
 
     Raises
     ------
@@ -393,24 +400,37 @@ def _run(
     summary: Summary,
     force: bool,
     dry_run: bool,
-    concurrency: int,
+    concurrency: int | None,
     batch_threshold: int,
     wait_s: float,
     report: Progress,
 ) -> None:
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
-        _scan(stack, summary, spool, force, concurrency, report)
+        _scan(stack, summary, spool, force, REQUEST_WORKERS, report)
         if dry_run or summary.queued == 0:
             return
         if not stack.is_local and summary.queued >= batch_threshold:
             _start_job(stack, summary, spool, force)
             return
-        with tempfile.TemporaryFile("w+", encoding="utf-8") as invoked:
-            _invoke_all(stack, summary, spool, invoked, force, concurrency, report)
-            if wait_s > 0:
-                _wait(stack, summary, invoked, concurrency, wait_s, report)
-            else:
-                summary.pending = summary.queued - summary.not_queued
+        summary.runs = concurrency or function_runs(stack)
+        if wait_s > 0:
+            _paced(stack, summary, spool, force, wait_s, report)
+        else:
+            _invoke_all(stack, summary, spool, force, report)
+            summary.pending = summary.queued - summary.not_queued
+
+
+def function_runs(stack: Stack) -> int:
+    """Return how many runs of the stack's function may go at once.
+
+    Its reserved concurrency, else :data:`DEFAULT_RUNS` (none reserved, or the call is not allowed or not emulated).
+    """
+    try:
+        answer = _lambda(stack).get_function_concurrency(FunctionName=stack.output("function_name"))
+    except (bx.ClientError, bx.BotoCoreError):
+        return DEFAULT_RUNS
+    reserved = answer.get("ReservedConcurrentExecutions")
+    return max(1, int(reserved)) if isinstance(reserved, int) else DEFAULT_RUNS
 
 
 def _scan(stack: Stack, summary: Summary, spool: IO[str], force: bool, workers: int, report: Progress) -> None:
@@ -443,48 +463,55 @@ def _spooled(spool: IO[str]) -> Iterator[Queued]:
             yield Queued(**json.loads(line))
 
 
-def _invoke_all(
-    stack: Stack, summary: Summary, spool: IO[str], invoked: IO[str], force: bool, workers: int, report: Progress
-) -> None:
-    """Invoke the function asynchronously for every spooled object; write the ones accepted to ``invoked``."""
+def _sender(stack: Stack, summary: Summary, force: bool) -> Callable[[Queued], str | None]:
+    """Return ``send(item)``: one asynchronous invoke of the item's Batch event; ``None``, or why it was not queued."""
     run_id = uuid.uuid4().hex
     arguments = {batch.ARG_ON_TEMPORARY_FAILURE: batch.RAISE}
     if force:
         arguments[batch.ARG_RUN] = run_id
     function = stack.output("function_name")
 
-    def invoke(item: Queued) -> tuple[Queued, str | None]:
+    def send(item: Queued) -> str | None:
         event = batch.build_event(
             summary.bucket, item.key, job_id=f"backfill-{run_id}", task_id=uuid.uuid4().hex, user_arguments=arguments
         )
         try:
             _lambda(stack).invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode())
         except (bx.ClientError, bx.BotoCoreError) as exc:
-            return item, f"{item.key}: not queued ({exc})"
-        return item, None
+            return f"{item.key}: not queued ({exc})"
+        return None
 
-    done = 0
-    for item, error in bounded_map(invoke, _spooled(spool), workers):
-        done += 1
+    return send
+
+
+def _not_queued(summary: Summary, error: str) -> None:
+    summary.not_queued += 1
+    if len(summary.errors) < MAX_ERRORS:
+        summary.errors.append(error)
+
+
+def _invoke_all(stack: Stack, summary: Summary, spool: IO[str], force: bool, report: Progress) -> None:
+    """Invoke the function asynchronously for every spooled object at once (``wait_s=0``: nothing is waited for)."""
+    send = _sender(stack, summary, force)
+    for done, item in enumerate(_spooled(spool), start=1):
+        error = send(item)
         if error:
-            summary.not_queued += 1
-            if len(summary.errors) < MAX_ERRORS:
-                summary.errors.append(error)
-        else:
-            invoked.write(json.dumps(asdict(item)) + "\n")
+            _not_queued(summary, error)
         report(QUEUE, done, summary.queued)
-    invoked.flush()
 
 
-def _wait(stack: Stack, summary: Summary, spool: IO[str], workers: int, wait_s: float, report: Progress) -> None:
-    """Poll until every queued object has a new current outcome or ``wait_s`` passed; pending ones go to the summary.
+def _paced(stack: Stack, summary: Summary, spool: IO[str], force: bool, wait_s: float, report: Progress) -> None:
+    """Send the spooled objects, at most ``summary.runs`` without an outcome at once, and count their outcomes.
 
-    Each pass reads the still-pending objects from a spool file and writes the ones still pending to the next.
+    Stops sending when no outcome landed for ``wait_s`` seconds: what is in flight is then ``pending``, what was not
+    sent ``not_queued`` (with the reason in ``errors``).
     """
-    expected = summary.queued - summary.not_queued
-    deadline = time.monotonic() + wait_s
-    pending: IO[str] = spool
-    landed = 0
+    send = _sender(stack, summary, force)
+    items = _spooled(spool)
+    in_flight: dict[str, Queued] = {}
+    sent = landed = 0
+    last_landed = time.monotonic()
+    exhausted = False
 
     def look(item: Queued) -> tuple[Queued, str | None]:
         try:
@@ -498,13 +525,26 @@ def _wait(stack: Stack, summary: Summary, spool: IO[str], workers: int, wait_s: 
         return item, read_metadata(current, object_bytes=0, failed_copy=failed_copy).status
 
     while True:
-        remaining = tempfile.TemporaryFile("w+", encoding="utf-8")
-        left = 0
-        for item, status in bounded_map(look, _spooled(pending), workers):
+        while not exhausted and len(in_flight) < summary.runs:
+            item = next(items, None)
+            if item is None:
+                exhausted = True
+                break
+            sent += 1
+            error = send(item)
+            if error:
+                _not_queued(summary, error)
+            else:
+                in_flight[item.key] = item
+            report(QUEUE, sent, summary.queued)
+        if not in_flight:
+            return
+        arrived = 0
+        for item, status in bounded_map(look, list(in_flight.values()), REQUEST_WORKERS):
             if status is None:
-                remaining.write(json.dumps(asdict(item)) + "\n")
-                left += 1
                 continue
+            del in_flight[item.key]
+            arrived += 1
             landed += 1
             if status == Status.COMPRESSED:
                 summary.compressed += 1
@@ -512,15 +552,22 @@ def _wait(stack: Stack, summary: Summary, spool: IO[str], workers: int, wait_s: 
                 summary.kept += 1
             else:
                 summary.failed += 1
-            report(WAIT, landed, expected)
-        if pending is not spool:
-            pending.close()
-        pending = remaining
-        if left == 0 or time.monotonic() >= deadline:
-            summary.pending = left
-            remaining.close()
+            report(WAIT, landed, summary.queued - summary.not_queued)
+        if arrived:
+            last_landed = time.monotonic()
+        elif time.monotonic() - last_landed >= wait_s:
+            summary.pending = len(in_flight)
+            unsent = summary.queued - sent
+            if unsent:
+                summary.not_queued += unsent
+                summary.errors.append(
+                    f"no outcome landed for {wait_s:.0f} s with {len(in_flight)} objects in flight, so the other "
+                    f"{unsent} were not sent: look at the function's log and the dead-letter queue (`make "
+                    "local-status`, the dashboard), then run the backfill again (objects with an outcome are skipped)"
+                )
             return
-        time.sleep(POLL_INTERVAL_S)
+        else:
+            time.sleep(POLL_INTERVAL_S)
 
 
 def _start_job(stack: Stack, summary: Summary, spool: IO[str], force: bool) -> None:

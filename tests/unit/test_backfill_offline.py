@@ -10,6 +10,7 @@ import io
 import json
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from image_compressor_cli.main import main
 from moto import mock_aws
 
 from ops import backfill, batchjob
-from ops.stack import Stack, clear_clients
+from ops.stack import BULK, Stack, clear_clients
 from tests.mocked import DESTINATION, FAILED, REGION, SOURCE
 
 
@@ -230,3 +231,97 @@ def test_the_progress_file_records_the_run_and_a_dead_run_reads_as_stopped(stack
     assert backfill.read_progress(path)["phase"] == backfill.STOPPED
     path.write_text("{not json")
     assert backfill.read_progress(path) is None
+
+
+def accepted() -> tuple[Any, dict[str, Any]]:
+    """Lambda's answer to an accepted asynchronous invoke, as a ``before-call`` hook returns it (no HTTP call made)."""
+    http = type("Http", (), {"status_code": 202, "headers": {}})()
+    return http, {"StatusCode": 202, "ResponseMetadata": {"HTTPStatusCode": 202}}
+
+
+class FunctionStandIn:
+    """Answers the backfill's asynchronous invokes on moto in-process (which runs no function without Docker) the way
+    the deployed function would: a moment later its outcome lands in the destination bucket. Counts how many were
+    out at once."""
+
+    def __init__(self, stack: Stack, delay_s: float = 0.05) -> None:
+        self.stack, self.delay_s = stack, delay_s
+        self.out = self.most_out = self.invoked = 0
+        self.lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        task = json.loads(params["body"])["tasks"][0]
+        key = task["s3Key"].replace("+", " ")
+        with self.lock:
+            self.out += 1
+            self.invoked += 1
+            self.most_out = max(self.most_out, self.out)
+        thread = threading.Thread(target=self._land, args=(key,))
+        self.threads.append(thread)
+        thread.start()
+        return accepted()
+
+    def _land(self, key: str) -> None:
+        time.sleep(self.delay_s)
+        s3 = self.stack.client("s3")
+        etag = s3.head_object(Bucket=SOURCE, Key=key)["ETag"].strip('"')
+        with self.lock:  # the outcome is written, then the run ends
+            outcome(self.stack, DESTINATION, key, etag)
+            self.out -= 1
+
+
+def test_the_backfill_keeps_at_most_concurrency_runs_out_and_sends_the_next_as_outcomes_land(stack: Stack) -> None:
+    keys = [f"paced/{i:02d}.jpg" for i in range(12)]
+    for key in keys:
+        put(stack, key)
+    function = FunctionStandIn(stack)
+    lam = stack.client("lambda", BULK)  # the backfill's own client
+    lam.meta.events.register("before-call.lambda.Invoke", function)
+    try:
+        summary = backfill.run(stack, prefix="paced/", concurrency=3, wait_s=30)
+    finally:
+        lam.meta.events.unregister("before-call.lambda.Invoke", function)
+        for thread in function.threads:
+            thread.join()
+
+    assert (summary.queued, summary.compressed, summary.pending, summary.not_queued) == (12, 12, 0, 0)
+    assert summary.runs == 3 and function.invoked == 12
+    assert 1 <= function.most_out <= 3  # never more than three runs of the function at once
+
+
+def test_a_function_whose_outcomes_never_land_stops_the_backfill_with_what_to_do(stack: Stack) -> None:
+    for i in range(5):
+        put(stack, f"stuck/{i}.jpg")
+    sent: list[str] = []
+    lam = stack.client("lambda", BULK)
+
+    def swallow(params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        sent.append(json.loads(params["body"])["tasks"][0]["s3Key"])
+        return accepted()
+
+    lam.meta.events.register("before-call.lambda.Invoke", swallow)
+    try:
+        summary = backfill.run(stack, prefix="stuck/", concurrency=2, wait_s=0.3)
+    finally:
+        lam.meta.events.unregister("before-call.lambda.Invoke", swallow)
+
+    assert len(sent) == 2 and (summary.pending, summary.not_queued) == (2, 3)
+    assert "no outcome landed for 0 s with 2 objects in flight, so the other 3 were not sent" in summary.errors[-1]
+
+
+def test_the_default_number_of_runs_is_the_function_s_reserved_concurrency(stack: Stack) -> None:
+    iam = boto3.client("iam", region_name=REGION)
+    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    lam = stack.client("lambda")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return event\n")
+    lam.create_function(
+        FunctionName="image-compressor", Runtime="python3.13", Role=role, Handler="index.handler",
+        Code={"ZipFile": code.getvalue()},
+    )  # fmt: skip
+
+    assert backfill.function_runs(stack) == backfill.DEFAULT_RUNS  # none reserved
+    lam.put_function_concurrency(FunctionName="image-compressor", ReservedConcurrentExecutions=4)
+    assert backfill.function_runs(stack) == 4
