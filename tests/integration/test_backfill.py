@@ -1,4 +1,4 @@
-"""Backfill on the embedded stack: 200 objects put in the source bucket without triggering, backfilled twice.
+"""Backfill on both local stacks: 200 objects put in the source bucket without triggering, backfilled twice.
 
 How the objects get into the bucket without triggering the function: the module fixture saves the source bucket's
 notification configuration, replaces it with an empty one, uploads, and puts the saved configuration back exactly as
@@ -10,10 +10,10 @@ The first ``image-compressor backfill`` (what ``make backfill`` runs) finds all 
 for their outcomes: the good JPEGs in the destination, the bad ones in the failed bucket, one notification each. The
 second run (through ``make backfill``) finds them all with a current outcome and skips every one.
 
-Embedded only (issue 9 asks for the embedded stack): on MiniStack the backfill works the same way, but MiniStack
-starts a cold worker for every asynchronous invocation it has not finished (it applies no concurrency limit), so a
-burst of 200 overloads a two-core machine until its own S3 calls time out; a run took far longer than this suite's
-budget. The Batch Operations path of the handler is the same on every backend (``tests/unit/test_batch_event.py``).
+On both local backends (``local_stack``): the backfill keeps at most the function's reserved concurrency of runs
+out at once (issue 23), so MiniStack, which starts a worker for every invocation it has not finished, is not flooded
+(unpaced, a burst of 200 overloaded a two-core machine until MiniStack's own S3 calls timed out). The Batch
+Operations path of the handler is the same on every backend (``tests/unit/test_batch_event.py``).
 """
 
 from __future__ import annotations
@@ -69,10 +69,10 @@ def objects(prefix: str) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def untriggered(embedded_stack) -> tuple[str, dict[str, bytes]]:
+def untriggered(local_stack) -> tuple[str, dict[str, bytes]]:
     """Put 200 JPEG-named objects (and two others) in the source bucket with its trigger off; return prefix, bodies."""
-    s3 = embedded_stack.client("s3")
-    source = embedded_stack.outputs["source_bucket"]
+    s3 = local_stack.client("s3")
+    source = local_stack.outputs["source_bucket"]
     prefix = f"backfill-{uuid.uuid4().hex[:8]}/"
     bodies = objects(prefix)
     saved = _notification(s3, source)
@@ -95,16 +95,16 @@ def _notification(s3: Any, bucket: str) -> dict[str, Any]:
     return config
 
 
-def _env(embedded_stack) -> dict[str, str]:
-    return {**cli_env(), stackfile.STATE_DIR_ENV: str(embedded_stack.state_dir)}
+def _env(local_stack) -> dict[str, str]:
+    return {**cli_env(), stackfile.STATE_DIR_ENV: str(local_stack.state_dir)}
 
 
 @pytest.fixture(scope="module")
-def first_run(embedded_stack, untriggered) -> dict[str, Any]:
+def first_run(local_stack, untriggered) -> dict[str, Any]:
     prefix, _ = untriggered
     run = subprocess.run(
         [CLI, "backfill", "--prefix", prefix, "--json", "--wait", str(WAIT_S)],
-        env=_env(embedded_stack),
+        env=_env(local_stack),
         capture_output=True,
         text=True,
         timeout=WAIT_S + 300,
@@ -113,15 +113,15 @@ def first_run(embedded_stack, untriggered) -> dict[str, Any]:
     return json.loads(run.stdout)
 
 
-def test_the_first_run_processes_every_jpeg_once_through_the_function(embedded_stack, untriggered, first_run):
+def test_the_first_run_processes_every_jpeg_once_through_the_function(local_stack, untriggered, first_run):
     prefix, bodies = untriggered
 
     assert first_run["found"] == 200 and first_run["skipped"] == 0 and first_run["queued"] == 200
     assert first_run["compressed"] + first_run["kept"] == GOOD
     assert first_run["failed"] == 200 - GOOD
     assert first_run["pending"] == first_run["not_queued"] == 0
-    s3 = embedded_stack.client("s3")
-    out = embedded_stack.outputs
+    s3 = local_stack.client("s3")
+    out = local_stack.outputs
     destination = stacks.keys_in(s3, out["destination_bucket"], prefix)
     failed = stacks.keys_in(s3, out["failed_bucket"], prefix)
     assert destination == {k for k in bodies if "/good/" in k}
@@ -131,10 +131,10 @@ def test_the_first_run_processes_every_jpeg_once_through_the_function(embedded_s
         assert head["Metadata"]["status"] == "failed" and head["Metadata"]["reason"]
 
 
-def test_each_backfilled_object_is_notified_once(embedded_stack, untriggered, first_run):
+def test_each_backfilled_object_is_notified_once(local_stack, untriggered, first_run):
     prefix, bodies = untriggered
-    sqs = embedded_stack.client("sqs")
-    url = embedded_stack.outputs["notifications_queue_url"]
+    sqs = local_stack.client("sqs")
+    url = local_stack.outputs["notifications_queue_url"]
     seen: list[str] = []
 
     def receive() -> bool:
@@ -155,19 +155,19 @@ def test_each_backfilled_object_is_notified_once(embedded_stack, untriggered, fi
     assert sorted(seen) == sorted(bodies)
 
 
-def test_the_outputs_are_smaller_valid_jpegs(embedded_stack, untriggered, first_run):
+def test_the_outputs_are_smaller_valid_jpegs(local_stack, untriggered, first_run):
     prefix, bodies = untriggered
-    s3 = embedded_stack.client("s3")
+    s3 = local_stack.client("s3")
     for key in [k for k in bodies if "/good/" in k][:5]:
-        data = s3.get_object(Bucket=embedded_stack.outputs["destination_bucket"], Key=key)["Body"].read()
+        data = s3.get_object(Bucket=local_stack.outputs["destination_bucket"], Key=key)["Body"].read()
         assert len(data) <= len(bodies[key])
         with Image.open(io.BytesIO(data)) as image:
             assert image.format == "JPEG" and image.size == (96, 72)
 
 
-def test_the_dashboard_shows_the_finished_backfill(embedded_stack, untriggered, first_run, monkeypatch):
+def test_the_dashboard_shows_the_finished_backfill(local_stack, untriggered, first_run, monkeypatch):
     prefix, _ = untriggered
-    monkeypatch.setenv(defaults.DASHBOARD_STACK_FILE_ENV, str(embedded_stack.state_file))
+    monkeypatch.setenv(defaults.DASHBOARD_STACK_FILE_ENV, str(local_stack.state_file))
     monkeypatch.delenv(defaults.DASHBOARD_STATE_DIR_ENV, raising=False)  # the stack's own state dir: backfill.json
     st.cache_data.clear()
     st.cache_resource.clear()
@@ -187,12 +187,12 @@ def test_the_dashboard_shows_the_finished_backfill(embedded_stack, untriggered, 
     assert "finished" in at.main.get("progress")[0].proto.text
 
 
-def test_the_second_run_through_make_skips_every_object(embedded_stack, untriggered, first_run):
+def test_the_second_run_through_make_skips_every_object(local_stack, untriggered, first_run):
     prefix, _ = untriggered
     run = subprocess.run(
         ["make", "--no-print-directory", "-s", "backfill", f"PREFIX={prefix}", "TARGET=local"],
         cwd=defaults.ROOT,
-        env=_env(embedded_stack),
+        env=_env(local_stack),
         capture_output=True,
         text=True,
         timeout=600,
@@ -204,8 +204,8 @@ def test_the_second_run_through_make_skips_every_object(embedded_stack, untrigge
     assert rows == [[200, 200, 0, 0, 0, 0, 0]], run.stdout
 
 
-def test_bad_input_gets_a_clear_error(embedded_stack, untriggered):
-    run = partial(subprocess.run, env=_env(embedded_stack), capture_output=True, text=True, timeout=120)
+def test_bad_input_gets_a_clear_error(local_stack, untriggered):
+    run = partial(subprocess.run, env=_env(local_stack), capture_output=True, text=True, timeout=120)
 
     unknown = run([CLI, "backfill", "--prefix", "no-such-prefix/"])
     wrong = run([CLI, "backfill", "--target", "prod"])

@@ -26,6 +26,7 @@ from bench.dap import DapClient
 from dashboard.text import md
 from ops import debugging, procs
 from ops.defaults import FUNCTION_SOURCE_DIR
+from ops.launch import run_ops
 from ops.statedir import StateFiles
 from tests import stacks
 from tests.integration.test_executor import role_arn, zip_bytes  # noqa: F401 (role_arn is a fixture)
@@ -118,6 +119,8 @@ def test_a_breakpoint_in_lambda_stops_a_real_upload_and_continue_finishes_it(deb
     stack, function, debug_port, found = debugged_stack
     assert found["state"] == "waiting"
     assert debugging.describe(debugging.state(stack.port)) == f"waiting on {HOST}:{debug_port}"
+    status = run_ops(["--state-dir", str(stack.state_dir), "status"], stacks.cli_env(), timeout=60)
+    assert f"debugger  waiting on {HOST}:{debug_port}" in status.stdout  # what `make local-status` prints
 
     remote = debug_code_dir(stack.state_dir, function)
     client = attached_client(stack.port, debug_port, FUNCTION_SOURCE_DIR, remote, source_line(INDEX, BREAK_AT))
