@@ -250,7 +250,10 @@ class Patch:
             return b""
         request_id = str(uuid.uuid4())
         arn = make_function_arn(fn.region, fn.account_id, fn.function_name)
-        if self.concurrency is not None and not self.concurrency.acquire(arn):
+        # Only the Invoke API is refused with 429: moto's own event sources (SNS subscriptions, SQS event source
+        # mappings, streams) call in with empty headers and have nothing to retry a 429 with; they are not limited.
+        counted = self.concurrency if request_headers else None
+        if counted is not None and not counted.acquire(arn):
             raise TooManyRequestsException()
         try:
             invocation = self.executor.invoke(self.spec(fn), event, request_id=request_id)
@@ -258,8 +261,8 @@ class Patch:
             log.exception("invocation %s of %s could not run", request_id, fn.function_name)
             invocation = runner_failure(request_id, exc)
         finally:
-            if self.concurrency is not None:
-                self.concurrency.release(arn)
+            if counted is not None:
+                counted.release(arn)
         if invocation.function_error:
             response_headers["x-amz-function-error"] = invocation.function_error
         response_headers["x-amz-log-result"] = base64.b64encode(invocation.log_tail().encode()).decode()
