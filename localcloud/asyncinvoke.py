@@ -4,11 +4,15 @@ An event is queued and the caller returns at once. Nothing that can fail runs be
 :class:`~localcloud.invocation.FunctionRef`, whose spec (code and layers extracted) is built when an attempt starts.
 Worker threads run each attempt through the executor; every failure of an attempt (an exception of the function, a
 timeout, a crash or kill of the worker, running out of memory, a spec that cannot be built, a worker that cannot be
-started) is a failed attempt, retried up to ``MaximumRetryAttempts`` times (default 2) with a backoff. When the
-retries are exhausted, or the event got older than ``MaximumEventAgeInSeconds``, a Lambda destination record goes
-to the ``OnFailure`` destination; a success goes to ``OnSuccess`` when one is configured. A shutdown drops what is
-still queued or waiting to retry, and says how many (:meth:`AsyncInvoker.shutdown`), unless :meth:`AsyncInvoker.drain`
-handed them over first (persistence: they are saved with the data and submitted again by the next server).
+started) is a failed attempt, retried up to ``MaximumRetryAttempts`` times (default 2) with a backoff. An attempt
+over the function's reserved concurrency (:mod:`localcloud.concurrency`) is throttled instead: it does not run, is
+not counted, and the event goes back to the queue after a short backoff (:data:`DEFAULT_THROTTLE_DELAYS`), as
+Lambda keeps throttled events in its queue. When the retries are exhausted, or the event got older than
+``MaximumEventAgeInSeconds`` (throttled or between retries), a Lambda destination record goes to the ``OnFailure``
+destination (condition ``RetriesExhausted`` or ``EventAgeExceeded``); a success goes to ``OnSuccess`` when one is
+configured. A shutdown drops what is still queued or waiting to retry, and says how many
+(:meth:`AsyncInvoker.shutdown`), unless :meth:`AsyncInvoker.drain` handed them over first (persistence: they are
+saved with the data and submitted again by the next server).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from localcloud.concurrency import ReservedConcurrency
 from localcloud.executor import DEFAULT_CONCURRENCY, LocalExecutor
 from localcloud.invocation import FunctionRef, FunctionSpec, Invocation
 
@@ -32,6 +37,10 @@ log = logging.getLogger(__name__)
 #: seconds are enough. The default of :class:`AsyncInvoker`, :func:`localcloud.motopatch.install` and the server's
 #: ``--retry-delays``.
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0)
+#: Seconds before a throttled event is tried again, the 1st, 2nd, ... time (the last repeats). Lambda retries
+#: throttled events with a backoff for up to the maximum event age; locally a second at most, so a freed unit of
+#: concurrency is taken up soon. ``localcloud.ministackasync.THROTTLE_DELAYS`` repeats it (pinned equal by a test).
+DEFAULT_THROTTLE_DELAYS: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0)
 
 
 class Destinations(Protocol):
@@ -63,6 +72,7 @@ class _Job:
     request_id: str
     enqueued: float = field(default_factory=time.monotonic)
     attempts: int = 0
+    throttles: int = 0
     #: When the event was first queued (seconds since the epoch): its age survives a restart.
     queued_at: float = field(default_factory=time.time)
 
@@ -147,6 +157,11 @@ class AsyncInvoker:
         Seconds to wait before retry 1, 2, ...; the last value repeats.
     threads : int
         Background threads, i.e. asynchronous invocations running at once.
+    concurrency : ReservedConcurrency | None
+        The functions' reserved concurrency: an attempt over it is throttled (tried again after
+        ``throttle_delays``, not counted as an attempt). ``None`` runs every attempt.
+    throttle_delays : tuple[float, ...]
+        Seconds before a throttled event is tried again, the 1st, 2nd, ... time; the last value repeats.
     """
 
     def __init__(
@@ -155,10 +170,14 @@ class AsyncInvoker:
         destinations: Destinations,
         retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS,
         threads: int = DEFAULT_CONCURRENCY,
+        concurrency: ReservedConcurrency | None = None,
+        throttle_delays: tuple[float, ...] = DEFAULT_THROTTLE_DELAYS,
     ) -> None:
         self.executor = executor
         self.destinations = destinations
         self.retry_delays = tuple(retry_delays) or (0.0,)
+        self.concurrency = concurrency
+        self.throttle_delays = tuple(throttle_delays) or (0.0,)
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._delayed: dict[str, threading.Timer] = {}  # request id -> the timer that queues its next attempt
         self._lock = threading.Lock()
@@ -361,8 +380,11 @@ class AsyncInvoker:
 
     def _attempt(self, job: _Job) -> None:
         age = time.monotonic() - job.enqueued
-        if job.attempts and age > job.settings.maximum_event_age_s:
+        if (job.attempts or job.throttles) and age > job.settings.maximum_event_age_s:
             self._finish(job, "EventAgeExceeded", None)
+            return
+        if self.concurrency is not None and not self.concurrency.acquire(job.spec.arn):
+            self._throttled(job)
             return
         job.attempts += 1
         with self._lock:
@@ -376,6 +398,8 @@ class AsyncInvoker:
         finally:
             with self._lock:
                 self._running.pop(job.request_id, None)
+            if self.concurrency is not None:
+                self.concurrency.release(job.spec.arn)
         if invocation.ok:
             self._finish(job, "Success", invocation)
             return
@@ -392,6 +416,25 @@ class AsyncInvoker:
             job.settings.maximum_retry_attempts + 1,
             delay,
         )
+        self._later(job, delay)
+
+    def _throttled(self, job: _Job) -> None:
+        """Queue ``job`` again after a backoff: its function is at its reserved concurrency (not an attempt)."""
+        job.throttles += 1
+        delay = self.throttle_delays[min(job.throttles - 1, len(self.throttle_delays) - 1)]
+        (log.info if job.throttles == 1 else log.debug)(
+            "asynchronous invocation %s of %s throttled (the function is at its reserved concurrency; throttle %d, "
+            "%d attempt(s) so far); trying again in %.1f s",
+            job.request_id,
+            job.spec.name,
+            job.throttles,
+            job.attempts,
+            delay,
+        )
+        self._later(job, delay)
+
+    def _later(self, job: _Job, delay: float) -> None:
+        """Put ``job`` back on the queue after ``delay`` seconds (it counts as waiting to retry meanwhile)."""
         timer = threading.Timer(delay, self._requeue, args=(job,))
         timer.daemon = True
         with self._lock:

@@ -9,6 +9,11 @@ MiniStack serves 90+ AWS APIs and runs Python Lambda functions in warm local wor
   loopback origins and ``EXTRA_CORS_ALLOWED_ORIGINS`` get CORS headers naming themselves, never ``*``), then runs
   MiniStack's own ``main()`` (its Hypercorn server, its signal handling) on the wrapped app.
 
+It also keeps throttled asynchronous events queued, as Lambda does, where MiniStack counts a throttle as a failed
+attempt (:mod:`localcloud.ministackasync`; ``GET /_localcloud/lambda`` says what is pending).
+``--no-queue-throttled`` (or ``LOCALCLOUD_QUEUE_THROTTLED=0``) leaves MiniStack's own handling in place: the test
+that shows the difference upstream runs it so.
+
 It runs on the interpreter of MiniStack's own venv (``.venv-ministack``, Python 3.13 from
 ``requirements/ministack.lock``: MiniStack pins an older botocore than the project, and its Lambda workers need the
 runtime's Python and boto3), with the project root on ``sys.path`` for this package. The seam (``ministack.app.app``
@@ -26,7 +31,7 @@ import threading
 import time
 from importlib import metadata
 
-from localcloud import guard
+from localcloud import guard, ministackasync
 
 #: The MiniStack release this seam was written for (``requirements/ministack.lock`` pins the same).
 MINISTACK_VERSION = "1.5.33"
@@ -47,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", default="eu-west-1", help="MiniStack's default region (MINISTACK_REGION)")
     parser.add_argument(
         "--exit-with", type=int, default=None, help="stop (with every Lambda worker) as soon as process PID is gone"
+    )
+    parser.add_argument(
+        "--queue-throttled",
+        action=argparse.BooleanOptionalAction,
+        default=os.environ.get(ministackasync.QUEUE_THROTTLED_ENV, "1") not in ("0", "false", "no"),
+        help="keep throttled asynchronous events queued and retry them, as Lambda does (default: on, or "
+        f"{ministackasync.QUEUE_THROTTLED_ENV}=0|1); off: MiniStack counts a throttle as a failed attempt",
     )
     return parser
 
@@ -96,8 +108,14 @@ def main(argv: list[str] | None = None) -> None:
 
     import ministack.app as ministack_app  # after the environment is set: MiniStack reads it at import
 
+    app = ministack_app.app
+    if args.queue_throttled:
+        from ministack.services import lambda_svc
+
+        queue = ministackasync.install(lambda_svc, f"http://{args.host}:{args.port}")
+        app = ministackasync.AsgiStatus(app, queue.status)
     # ministack.app.main() serves the module-level ``app``: serve the guarded one instead.
-    ministack_app.app = guard.AsgiOriginGuard(ministack_app.app, policy)
+    ministack_app.app = guard.AsgiOriginGuard(app, policy)
     if args.exit_with is not None:
         threading.Thread(target=_watch, args=(args.exit_with,), name="exit-with", daemon=True).start()
     sys.argv = [sys.argv[0]]  # MiniStack's main() parses sys.argv itself

@@ -9,7 +9,9 @@ SQS event source mappings and SNS subscriptions call it. S3 bucket notifications
 
 - ``LambdaFunction.invoke`` runs the function in the :class:`~localcloud.executor.LocalExecutor` (invocation type
   ``RequestResponse``), hands it to the :class:`~localcloud.asyncinvoke.AsyncInvoker` (``Event``: retries and
-  destinations) or does nothing (``DryRun``).
+  destinations) or does nothing (``DryRun``). Both honour the function's reserved concurrency (moto stores
+  ``PutFunctionConcurrency`` but enforces nothing; :mod:`localcloud.concurrency`): a synchronous invocation over it
+  is answered :class:`TooManyRequestsException` (429), an asynchronous one waits in the queue.
 - ``_invoke_awslambda`` hands the S3 event to the async invoker, so the upload returns at once, as on AWS.
 - ``LambdaFunction._set_function_code`` (CreateFunction, UpdateFunctionCode) accepts LocalStack's hot-reload code,
   ``{"S3Bucket": "hot-reload", "S3Key": "<absolute directory>"}``, without fetching anything from S3 (moto would
@@ -45,7 +47,7 @@ from typing import Any
 import moto
 from moto import settings as moto_settings
 from moto.awslambda import models as lambda_models
-from moto.awslambda.exceptions import InvalidParameterValueException
+from moto.awslambda.exceptions import InvalidParameterValueException, LambdaClientError
 from moto.awslambda.utils import make_function_arn
 from moto.logs.models import logs_backends
 from moto.s3 import models as s3_models
@@ -56,6 +58,7 @@ from moto.sqs.models import sqs_backends
 
 from localcloud import hotreload
 from localcloud.asyncinvoke import DEFAULT_RETRY_DELAYS, AsyncInvoker, EventInvokeSettings, runner_failure
+from localcloud.concurrency import RESERVED_LIMIT_REASON, THROTTLE_MESSAGE, ReservedConcurrency
 from localcloud.executor import DEFAULT_CONCURRENCY, LocalExecutor
 from localcloud.invocation import FunctionRef, FunctionSpec, spec_environment
 
@@ -77,6 +80,29 @@ def check_moto_version(version: str | None = None) -> None:
             f"but moto {found} is installed; install the pinned version with "
             f"`.venv/bin/pip install 'moto[server]=={SUPPORTED_MOTO_VERSION}'` (or run `make install`)"
         )
+
+
+class TooManyRequestsException(LambdaClientError):
+    """Lambda's answer to an invocation over the function's reserved concurrency: HTTP 429 with a ``Reason``."""
+
+    code = 429
+
+    def __init__(self, reason: str = RESERVED_LIMIT_REASON) -> None:
+        super().__init__("TooManyRequestsException", THROTTLE_MESSAGE)
+        self.description = json.dumps(
+            {"__type": self.error_type, "message": self.message, "Reason": reason, "Type": "User"}
+        )
+
+
+def reserved_concurrency(arn: str) -> int | None:
+    """Return the reserved concurrency of the moto function with unqualified ``arn`` (``None``: unreserved, or gone)."""
+    parts = arn.split(":")
+    try:
+        fn = lambda_models.lambda_backends[parts[4]][parts[3]].get_function(parts[6])
+    except Exception:  # deleted meanwhile: its attempt fails on its own (no spec), it is not throttled
+        return None
+    value = getattr(fn, "reserved_concurrency", None)
+    return None if value is None else int(value)
 
 
 class MotoLogSink:
@@ -133,6 +159,7 @@ class Patch:
 
     executor: LocalExecutor
     invoker: AsyncInvoker
+    concurrency: ReservedConcurrency | None = None
     _original_invoke: Any = None
     _original_s3_invoke: Any = None
     _original_get_permission: Any = None
@@ -238,11 +265,20 @@ class Patch:
             self.submit_async(fn, event)
             return b""
         request_id = str(uuid.uuid4())
+        arn = make_function_arn(fn.region, fn.account_id, fn.function_name)
+        # Only the Invoke API is refused with 429: moto's own event sources (SNS subscriptions, SQS event source
+        # mappings, streams) call in with empty headers and have nothing to retry a 429 with; they are not limited.
+        counted = self.concurrency if request_headers else None
+        if counted is not None and not counted.acquire(arn):
+            raise TooManyRequestsException()
         try:
             invocation = self.executor.invoke(self.spec(fn), event, request_id=request_id)
         except Exception as exc:  # no spec (bad zip, deleted layer) or no worker: a failed invocation, as on Lambda
             log.exception("invocation %s of %s could not run", request_id, fn.function_name)
             invocation = runner_failure(request_id, exc)
+        finally:
+            if counted is not None:
+                counted.release(arn)
         if invocation.function_error:
             response_headers["x-amz-function-error"] = invocation.function_error
         response_headers["x-amz-log-result"] = base64.b64encode(invocation.log_tail().encode()).decode()
@@ -282,7 +318,8 @@ def install(
 
     ``retry_delays`` are the waits (seconds) before the first, second, ... retry of a failed asynchronous
     invocation (AWS waits about one and then two minutes; locally seconds are enough). ``workers`` is the number
-    of threads that run queued asynchronous invocations.
+    of threads that run queued asynchronous invocations. Both kinds of invocation honour each function's reserved
+    concurrency (:class:`~localcloud.concurrency.ReservedConcurrency`, ``patch.concurrency``).
 
     Raises
     ------
@@ -290,8 +327,11 @@ def install(
         When the installed moto is not 5.2.5.
     """
     check_moto_version()
-    patch = Patch(executor=executor, invoker=None)  # type: ignore[arg-type]
-    patch.invoker = AsyncInvoker(executor, MotoDestinations(patch), retry_delays=retry_delays, threads=workers)
+    concurrency = ReservedConcurrency(reserved_concurrency)
+    patch = Patch(executor=executor, invoker=None, concurrency=concurrency)  # type: ignore[arg-type]
+    patch.invoker = AsyncInvoker(
+        executor, MotoDestinations(patch), retry_delays=retry_delays, threads=workers, concurrency=concurrency
+    )
     patch._original_invoke = lambda_models.LambdaFunction.invoke
     patch._original_s3_invoke = s3_notifications._invoke_awslambda
 

@@ -411,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
                 "memory_enforced": args.enforce_memory,
                 "retry_delays_s": list(args.retry_delays),
                 "pending_async": patch.invoker.pending(),
+                "throttles": patch.concurrency.throttles() if patch.concurrency else 0,
                 "oldest_pending_s": patch.invoker.oldest_pending_s(),
                 "running_async": patch.invoker.running(),
                 "workers": executor.workers(),

@@ -26,7 +26,9 @@ from typing import Any
 from image_compressor.notification import parse_message
 from image_compressor.result import MetadataKey
 
+from localcloud import ministackasync
 from ops import launch
+from ops.procs import get_json
 from tests.stacks import StackInfo, poll
 
 
@@ -64,9 +66,28 @@ def health(stack: StackInfo) -> dict[str, Any]:
     return document
 
 
+def lambda_status(stack: StackInfo) -> dict[str, Any]:
+    """Return what the local cloud's Lambda holds: ``pending_async`` (queued, running, throttled or waiting to retry)
+    and ``throttles`` (invocations refused for the reserved concurrency so far).
+
+    The embedded cloud's health document says it; on MiniStack, our front's ``/_localcloud/lambda``
+    (:mod:`localcloud.ministackasync`).
+    """
+    if stack.backend == "ministack":
+        document = get_json(f"http://127.0.0.1:{stack.port}{ministackasync.STATUS_PATH}")
+        assert document is not None, f"MiniStack on port {stack.port} does not answer {ministackasync.STATUS_PATH}"
+        return document
+    return health(stack)["lambda"]
+
+
+def throttles(stack: StackInfo) -> int:
+    """Return how many invocations the local cloud throttled for the reserved concurrency so far."""
+    return lambda_status(stack)["throttles"]
+
+
 def wait_idle(stack: StackInfo, timeout: float = 240.0) -> None:
     """Wait until the local cloud runs no asynchronous invocation and has none queued or waiting to retry."""
-    poll(lambda: health(stack)["lambda"]["pending_async"] == 0, timeout=timeout, interval=0.5, what="an idle Lambda")
+    poll(lambda: lambda_status(stack)["pending_async"] == 0, timeout=timeout, interval=0.5, what="an idle Lambda")
 
 
 def drain(stack: StackInfo, queue_url: str) -> list[dict[str, Any]]:

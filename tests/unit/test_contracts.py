@@ -14,7 +14,7 @@ from image_compressor.outputs import output_metadata
 from image_compressor.result import STATUSES, MetadataKey, Result, Status, read_metadata
 from image_compressor.settings import OFF_WORDS, parse_target_ssim
 
-from localcloud import guard, ministack, server
+from localcloud import asyncinvoke, guard, ministack, ministackasync, server
 from ops import backfill, batchjob, defaults, launch, stackfile
 from tests import hcl
 from tests.stacks import write_stack_file
@@ -101,6 +101,10 @@ def test_ministack_is_pinned_once_and_ops_knows_its_health_path_and_port():
     assert launch.MINISTACK_HEALTH == ministack.HEALTH_PATH
     assert ministack.build_parser().parse_args([]).port == defaults.LOCAL_PORT
     assert ministack.build_parser().parse_args([]).region == defaults.DEFAULT_REGION
+
+
+def test_both_local_clouds_try_a_throttled_event_again_after_the_same_delays():
+    assert ministackasync.THROTTLE_DELAYS == asyncinvoke.DEFAULT_THROTTLE_DELAYS
 
 
 def test_every_terraform_root_exports_the_stack_outputs():
