@@ -187,17 +187,22 @@ def test_the_function_logs_reach_cloudwatch_logs(local_stack, uploaded):
     logs = local_stack.client("logs")
     group = local_stack.outputs["log_group_name"]
 
+    def events(pattern: str = "") -> list[dict[str, Any]]:
+        """Every event of the group matching ``pattern``, all pages (the session's other tests log there too, and a
+        page holds only some of them: CloudWatch and the local clouds answer FilterLogEvents page by page)."""
+        pages = logs.get_paginator("filter_log_events").paginate(logGroupName=group, filterPattern=pattern)
+        return [event for page in pages for event in page.get("events", [])]
+
     def summaries() -> dict[str, dict[str, Any]]:
-        events = logs.filter_log_events(logGroupName=group, filterPattern='"image processed"')["events"]
-        lines = [json.loads(e["message"]) for e in events if e["message"].startswith("{")]
+        lines = [json.loads(e["message"]) for e in events('"image processed"') if e["message"].startswith("{")]
         return {line["key"]: line for line in lines if line.get("key") in UPLOADS}
 
     found = poll(lambda: (s := summaries()) and set(UPLOADS) <= set(s) and s, what="a summary line per upload")
     assert found["photos/good.jpg"]["function_name"] == local_stack.outputs["function_name"]
-    reports = logs.filter_log_events(logGroupName=group, filterPattern="REPORT")["events"]
+    reports = events("REPORT")
     assert reports and all("Max Memory Used" in e["message"] for e in reports)
-    events = logs.filter_log_events(logGroupName=group)["events"]
-    notes = [e["message"] for e in events if e["message"].startswith("local executor: running with")]
+    everything = events()
+    notes = [e["message"] for e in everything if e["message"].startswith("local executor: running with")]
     for note in notes:  # The deployed layer only gives way to project packages with a reason on record.
         assert "instead of the layers because" in note
 
