@@ -18,14 +18,13 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-import botocore.exceptions as bx
 from image_compressor.result import STATUSES, Status, StoredResult, read_metadata, unquote_etag
 
-from dashboard.errors import DashboardError, StackDownError, explain, is_not_found
+from dashboard.errors import DashboardError, StackDownError, explain
 from dashboard.text import md
 from ops import invoke, procs, redrive, reprocess
 from ops import upload as ops_upload
-from ops.stack import INTERACTIVE, Stack, StackError
+from ops.stack import INTERACTIVE, Stack, StackError, head_or_none
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -219,12 +218,9 @@ class Cloud:
 
     def head_result(self, bucket: str, key: str) -> ImageResult | None:
         """Return the result stored at ``bucket``/``key``, or ``None`` when there is no such object."""
-        try:
-            head = self.client("s3").head_object(Bucket=bucket, Key=key)
-        except bx.ClientError as exc:
-            if is_not_found(exc):
-                return None
-            raise
+        head = head_or_none(self.client("s3"), bucket, key)
+        if head is None:
+            return None
         return result_from_head(bucket, key, head, failed_copy=bucket == self.stack.outputs.get("failed_bucket"))
 
     def find_result(self, key: str, source_etag: str | None = None) -> ImageResult | None:

@@ -68,8 +68,3 @@ def explain(exc: BaseException, stack: Stack | None = None) -> str:
     if isinstance(exc, bx.BotoCoreError):
         return f"Talking to {where} failed: {md(exc)}"
     return f"Unexpected error: {type(exc).__name__}: {md(exc)}"
-
-
-def is_not_found(exc: bx.ClientError) -> bool:
-    code = str(exc.response.get("Error", {}).get("Code", ""))
-    return code in {"404", "NoSuchKey", "NotFound"}

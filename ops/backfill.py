@@ -45,7 +45,7 @@ import image_compressor.batch as batch
 from image_compressor.result import MetadataKey, Status, read_metadata, unquote_etag
 
 from ops import batchjob, procs, stackfile
-from ops.stack import BULK, Stack
+from ops.stack import BULK, Stack, error_code, head_or_none
 
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 #: Objects from which an AWS backfill runs as one S3 Batch Operations job instead of one invoke per object.
@@ -292,7 +292,7 @@ def check_source(stack: Stack) -> None:
         ) from exc
     except bx.ClientError as exc:
         raise BackfillError(
-            f"the source bucket {bucket!r} cannot be read ({_code(exc)}): is the stack up? "
+            f"the source bucket {bucket!r} cannot be read ({error_code(exc)}): is the stack up? "
             + ("run `make local-up`" if stack.is_local else "run `make deploy-aws`, and check your AWS credentials")
         ) from exc
     except bx.NoCredentialsError as exc:
@@ -340,15 +340,8 @@ def list_jpegs(s3: Any, bucket: str, prefix: str, page_size: int = PAGE_SIZE) ->
 
 def records_of(stack: Stack, key: str) -> list[dict[str, str] | None]:
     """Return the user metadata of the destination object and the failed copy of ``key`` (``None`` where absent)."""
-    found: list[dict[str, str] | None] = []
-    for name in ("destination_bucket", "failed_bucket"):
-        try:
-            found.append(_s3(stack).head_object(Bucket=stack.output(name), Key=key).get("Metadata", {}))
-        except bx.ClientError as exc:
-            if _code(exc) not in ("404", "NoSuchKey", "NotFound"):
-                raise
-            found.append(None)
-    return found
+    heads = [head_or_none(_s3(stack), stack.output(name), key) for name in ("destination_bucket", "failed_bucket")]
+    return [None if head is None else head.get("Metadata", {}) for head in heads]
 
 
 def run(
@@ -580,7 +573,3 @@ def _start_job(stack: Stack, summary: Summary, spool: IO[str], force: bool) -> N
         raise BackfillError(str(exc)) from exc
     summary.mode = "batch-operations"
     summary.pending = summary.queued
-
-
-def _code(exc: bx.ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))

@@ -44,7 +44,7 @@ import image_compressor.runs as runs
 from image_compressor.result import STATUSES, MetadataKey, Status, read_metadata, unquote_etag
 
 from ops import redrive
-from ops.stack import OPERATION, Policy, Stack
+from ops.stack import OPERATION, Policy, Stack, error_code, head_or_none, is_not_found
 
 #: Outputs of the stack an invoke needs.
 NEEDED_OUTPUTS = ("source_bucket", "destination_bucket", "failed_bucket", "function_name", "log_group_name")
@@ -61,7 +61,6 @@ LOG_POLL_S = 0.5
 #: States in which the function did not give the object an outcome (the command exits 1).
 NO_OUTCOME = ("error", "refused", "missing", "unknown")
 _PLATFORM = ("START RequestId:", "END RequestId:", "REPORT RequestId:", "INIT_START ")
-_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
 
 class InvokeError(RuntimeError):
@@ -388,7 +387,7 @@ def _named_events(logs: Any, group: str, request_id: str, since_ms: int) -> list
         ):
             events += [e | {"message": str(e.get("message", "")).rstrip("\n")} for e in page.get("events", [])]
     except bx.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+        if error_code(exc) != "ResourceNotFoundException":
             raise
     return sorted(events, key=lambda e: int(e.get("timestamp") or 0))
 
@@ -402,19 +401,16 @@ def forget_contradicted_failure(stack: Stack, key: str, source_etag: str) -> boo
     """
     s3 = stack.client("s3", OPERATION)
     failed_bucket = stack.output("failed_bucket")
-    try:
-        head = s3.head_object(Bucket=failed_bucket, Key=key)
-    except bx.ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code", "")) in _NOT_FOUND:
-            return False
-        raise
+    head = head_or_none(s3, failed_bucket, key)
+    if head is None:
+        return False
     meta: Mapping[str, str] = head.get("Metadata") or {}
     if unquote_etag(meta.get(MetadataKey.SOURCE_ETAG)) != unquote_etag(source_etag):
         return False
     try:
         s3.delete_object(Bucket=failed_bucket, Key=key, IfMatch=head["ETag"])
     except bx.ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code", "")) in (*_NOT_FOUND, "PreconditionFailed", "412"):
+        if is_not_found(exc) or error_code(exc) in ("PreconditionFailed", "412"):
             return False  # gone or replaced meanwhile: not the copy that was judged
         raise
     return True
@@ -425,8 +421,8 @@ def _head_source(stack: Stack, bucket: str, key: str) -> dict[str, Any]:
     try:
         return stack.client("s3", OPERATION).head_object(Bucket=bucket, Key=key)
     except bx.ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in _NOT_FOUND:
+        code = error_code(exc)
+        if is_not_found(exc):
             raise InvokeError(
                 f"{key} is not in the source bucket {bucket}, so nothing was invoked: upload it first (the dashboard's "
                 "Upload page, or `aws s3 cp`), or check the key (keys are case-sensitive; the History page lists them)"
@@ -447,7 +443,7 @@ def _call(stack: Stack, payload: Mapping[str, Any]) -> dict[str, Any]:
             Payload=json.dumps(payload).encode(),
         )
     except bx.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+        if error_code(exc) == "ResourceNotFoundException":
             raise InvokeError(
                 f"the function {function} does not exist: apply the stack again (`make local-up` or `make deploy-aws`)"
             ) from exc

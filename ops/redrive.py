@@ -34,7 +34,7 @@ from urllib.parse import quote_plus, unquote_plus
 
 import botocore.exceptions as bx
 
-from ops.stack import OPERATION, Stack
+from ops.stack import OPERATION, Stack, error_code
 
 #: Outputs of the stack a redrive needs.
 NEEDED_OUTPUTS = ("function_name", "dlq_url")
@@ -315,8 +315,7 @@ def replay(lam: Any, function_name: str, event: Mapping[str, Any]) -> None:
     try:
         answer = lam.invoke(FunctionName=function_name, InvocationType="Event", Payload=json.dumps(event).encode())
     except bx.ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code == "ResourceNotFoundException":
+        if error_code(exc) == "ResourceNotFoundException":
             raise MissingResourceError(
                 f"the function {function_name} does not exist: apply the stack again (`make local-up` or "
                 "`make deploy-aws`)"
@@ -442,7 +441,7 @@ def _queue_errors(queue_url: str) -> Iterator[None]:
     try:
         yield
     except bx.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in _QUEUE_MISSING:
+        if error_code(exc) in _QUEUE_MISSING:
             raise MissingResourceError(
                 f"the dead-letter queue {queue_url} does not exist: the stack was destroyed or not applied; "
                 "apply it again (`make local-up` or `make deploy-aws`)"

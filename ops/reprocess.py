@@ -28,11 +28,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import botocore.exceptions as bx
 from image_compressor.result import MetadataKey, Status, StoredResult, read_metadata, unquote_etag
 
 from ops import redrive
-from ops.stack import OPERATION, Stack
+from ops.stack import OPERATION, Stack, head_or_none
 
 #: Outputs of the stack a reprocess needs.
 NEEDED_OUTPUTS = ("source_bucket", "destination_bucket", "failed_bucket", "function_name")
@@ -40,7 +39,6 @@ NEEDED_OUTPUTS = ("source_bucket", "destination_bucket", "failed_bucket", "funct
 DEFAULT_WAIT_S = 60.0
 #: Seconds between two looks at the outcomes.
 POLL_INTERVAL_S = 0.5
-_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
 
 class ReprocessError(RuntimeError):
@@ -165,13 +163,13 @@ def request(stack: Stack, key: str) -> str:
     """
     s3 = stack.client("s3", OPERATION)
     failed_bucket, source_bucket = stack.output("failed_bucket"), stack.output("source_bucket")
-    head = _head(s3, failed_bucket, key)
+    head = head_or_none(s3, failed_bucket, key)
     if head is None:
         raise ReprocessError(f"{key} is not in the failed bucket {failed_bucket} (refresh the list of failed images)")
     content_type = head.get("ContentType") or "image/jpeg"
     meta = dict(head.get("Metadata") or {})
     failed_etag = meta.get(MetadataKey.SOURCE_ETAG) or meta.get(MetadataKey.RETRIED_SOURCE_ETAG)
-    source = _head(s3, source_bucket, key)
+    source = head_or_none(s3, source_bucket, key)
     source_etag = unquote_etag(source.get("ETag")) if source else None
     if source is not None and failed_etag and source_etag != failed_etag:
         raise ReprocessError(
@@ -224,7 +222,7 @@ def outcome(stack: Stack, key: str, source_etag: str) -> StoredResult | None:
     s3 = stack.client("s3", OPERATION)
     found: list[tuple[datetime, StoredResult]] = []
     for name, failed_copy in (("destination_bucket", False), ("failed_bucket", True)):
-        head = _head(s3, stack.output(name), key)
+        head = head_or_none(s3, stack.output(name), key)
         if head is None:
             continue
         size = int(head.get("ContentLength") or 0)
@@ -242,18 +240,9 @@ def forget_failed_copy(stack: Stack, key: str) -> bool:
     """
     s3 = stack.client("s3", OPERATION)
     failed_bucket = stack.output("failed_bucket")
-    head = _head(s3, failed_bucket, key)
+    head = head_or_none(s3, failed_bucket, key)
     meta: Mapping[str, str] = (head or {}).get("Metadata") or {}
     if head is None or MetadataKey.RETRY_REQUESTED not in meta or MetadataKey.SOURCE_ETAG in meta:
         return False
     s3.delete_object(Bucket=failed_bucket, Key=key)
     return True
-
-
-def _head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
-    try:
-        return s3.head_object(Bucket=bucket, Key=key)
-    except bx.ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code", "")) in _NOT_FOUND:
-            return None
-        raise

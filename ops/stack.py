@@ -13,7 +13,8 @@ caller names (:data:`INTERACTIVE` for a page that waits, :data:`OPERATION` for a
 requests at once; the bench and the tests name their own). A local stack's
 clients carry the local cloud's fixed credentials (``test``: the account's administrator, as on LocalStack), so a
 user's real keys never reach it; the AWS stack's come from the environment or ``AWS_PROFILE``. Clients are made
-once per stack, service and policy, and shared (boto3 clients are thread-safe).
+once per stack, service and policy, and shared (boto3 clients are thread-safe). What their errors say is read in one
+place too: :func:`error_code`, :func:`is_not_found`, :func:`head_or_none`.
 """
 
 from __future__ import annotations
@@ -227,6 +228,30 @@ class Stack:
 
 _CLIENTS: dict[tuple[Any, ...], Any] = {}
 _LOCK = threading.Lock()
+
+
+#: The error codes of an S3 object (or bucket) that is not there: HeadObject answers a bare 404.
+NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def error_code(exc: bx.ClientError) -> str:
+    """Return the AWS error code of a client error (``""`` when the answer has none)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_not_found(exc: bx.ClientError) -> bool:
+    """Return True when ``exc`` says the S3 object or bucket is not there (:data:`NOT_FOUND_CODES`)."""
+    return error_code(exc) in NOT_FOUND_CODES
+
+
+def head_or_none(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """Return S3 ``HeadObject`` of ``bucket``/``key``, or ``None`` when there is no such object (other errors raise)."""
+    try:
+        return s3.head_object(Bucket=bucket, Key=key)
+    except bx.ClientError as exc:
+        if is_not_found(exc):
+            return None
+        raise
 
 
 def clear_clients() -> None:

@@ -29,6 +29,7 @@ from image_compressor.result import MetadataKey
 from localcloud import ministackasync
 from ops import launch
 from ops.procs import get_json
+from ops.stack import head_or_none
 from tests.stacks import StackInfo, poll
 
 
@@ -130,15 +131,6 @@ def dlq_keys(bodies: list[str], prefix: str) -> Counter[str]:
     return keys
 
 
-def _head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
-    try:
-        return s3.head_object(Bucket=bucket, Key=key)
-    except s3.exceptions.ClientError as exc:
-        if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise
-
-
 def account(
     stack: StackInfo,
     scenario: str,
@@ -166,9 +158,9 @@ def account(
         duplicates += messages[key] - distinct
         accounted += min(count, distinct + dead[key])
         contradictory += sum(1 for statuses in events[key].values() if len(statuses) > 1)
-        source = _head(s3, out["source_bucket"], key)
-        output = _head(s3, out["destination_bucket"], key)
-        failed = _head(s3, out["failed_bucket"], key)
+        source = head_or_none(s3, out["source_bucket"], key)
+        output = head_or_none(s3, out["destination_bucket"], key)
+        failed = head_or_none(s3, out["failed_bucket"], key)
         etag = source["ETag"].strip('"') if source else None
 
         def version_of(head: dict[str, Any] | None) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import botocore.exceptions as bx
 import pytest
 
 from ops import stack as stacks
@@ -100,3 +101,12 @@ def test_an_unknown_aws_profile_is_a_stack_error_that_names_it() -> None:
     stack = Stack(target="aws", backend="aws", region="eu-west-1", profile="no-such-profile-here")
     with pytest.raises(StackError, match="AWS_PROFILE='no-such-profile-here' is not in your AWS config"):
         stack.client("s3")
+
+
+def test_an_error_s_code_and_not_found_are_read_in_one_place() -> None:
+    def error(code: str) -> bx.ClientError:
+        return bx.ClientError({"Error": {"Code": code, "Message": "m"}}, "HeadObject")
+
+    assert [stacks.is_not_found(error(code)) for code in ("404", "NoSuchKey", "NotFound")] == [True] * 3
+    assert not stacks.is_not_found(error("AccessDenied")) and stacks.error_code(error("AccessDenied")) == "AccessDenied"
+    assert stacks.error_code(bx.ClientError({}, "HeadObject")) == ""
