@@ -14,8 +14,10 @@ The order is IAM's (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_p
    policy allows the account root (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-overview.html).
 5. Across accounts both the identity-based policy and the resource-based policy must allow.
 
+The account's root user needs no policy (but a KMS key policy must still allow it, and an explicit deny applies).
 Conditions support the operators real stacks use (String*, Numeric*, Date*, Bool, Arn*, IpAddress, Null, the
-``IfExists`` suffix and the ``ForAllValues:``/``ForAnyValue:`` prefixes) and policy variables (``${aws:username}``).
+``IfExists`` suffix and the ``ForAllValues:``/``ForAnyValue:`` prefixes) and policy variables (``${aws:username}``,
+substituted only in a document with ``"Version": "2012-10-17"``; elsewhere they are literal text, as on AWS).
 A condition key the request does not carry follows IAM's rule for a missing key (the condition is false, except for
 negated operators, ``...IfExists``, ``Null`` and ``ForAllValues``) and is reported in ``Decision.missing_keys``.
 A policy that cannot be read never raises: it denies, and the decision says why.
@@ -102,7 +104,11 @@ class Decision:
 
 
 class Unreadable(ValueError):
-    """A policy document that is not a policy (bad JSON, wrong shape, unknown effect)."""
+    """A policy document that is not a policy (bad JSON, wrong shape, unknown effect); ``policy`` is its name."""
+
+    def __init__(self, message: str, policy: str | None = None) -> None:
+        super().__init__(message)
+        self.policy = policy
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,7 @@ class _Statement:
     sid: str | None
     effect: str
     raw: Mapping[str, Any]
+    variables: bool = True  # policy variables are substituted only under "Version": "2012-10-17"
 
 
 @dataclass
@@ -137,8 +144,9 @@ def evaluate(
     Parameters
     ----------
     request : Request
-        The call, with its condition keys; ``aws:PrincipalArn``, ``aws:PrincipalAccount`` and ``aws:PrincipalType``
-        are filled from the principal when absent.
+        The call, with its condition keys; ``aws:PrincipalArn`` (a role session's is its role's ARN),
+        ``aws:PrincipalAccount``, ``aws:PrincipalType`` and, for an IAM user, ``aws:username`` are filled from the
+        principal when absent.
     identity : Sequence[Policy]
         The principal's identity-based policies (inline and managed). Ignored for a service principal.
     resource_policy : Policy | None
@@ -160,7 +168,7 @@ def evaluate(
         res = _match([resource_policy] if resource_policy else [], RESOURCE, request)
         bound = _match([boundary] if boundary else [], BOUNDARY, request)
     except Unreadable as exc:
-        return Decision(False, f"because {exc}")
+        return Decision(False, f"because {exc}", exc.policy)
     missing = tuple(sorted(ident.missing | res.missing | bound.missing))
     for found, kind in ((ident, IDENTITY), (res, RESOURCE), (bound, BOUNDARY)):
         if found.deny is not None:
@@ -172,35 +180,43 @@ def evaluate(
         and request.resource_account is not None
         and request.principal.account != request.resource_account
     )
+    root = _is_account_root(request.principal)
+    identity_allows = ident.allow is not None or root  # the root user has full access without policies
     direct = [s for s, kind in res.allows if kind in ("principal", "everyone")]
     via_role = [s for s, kind in res.allows if kind == "role"]
     delegated = [s for s, kind in res.allows if kind == "account"]
 
     def allowed(statement: _Statement | None) -> Decision:
-        assert statement is not None
+        if statement is None:  # the root user's own access: no statement decides
+            return Decision(True, "", None, None, missing)
         return Decision(True, "", statement.policy, statement.sid, missing)
 
-    if cross_account:
+    def implicit(kind: str) -> Decision:
+        return Decision(False, f"because no {kind} allows the {action} action", None, None, missing)
+
+    if cross_account:  # the resource's account must allow too; then the same checks as within the account
         if not (direct or via_role or delegated):
-            return Decision(False, f"because no resource-based policy allows the {action} action", None, None, missing)
-        if ident.allow is None:
-            return Decision(False, f"because no identity-based policy allows the {action} action", None, None, missing)
-        if not within_boundary:
-            return Decision(False, f"because no permissions boundary allows the {action} action", None, None, missing)
-        return allowed(ident.allow)
-    if direct:
-        return allowed(direct[0])
-    if via_role and within_boundary:
-        return allowed(via_role[0])
-    if request.principal.service or request.principal.account is None:
-        return Decision(False, f"because no resource-based policy allows the {action} action", None, None, missing)
-    if resource_policy_required and not (delegated or via_role):
-        return Decision(False, f"because no resource-based policy allows the {action} action", None, None, missing)
-    if ident.allow is None:
-        return Decision(False, f"because no identity-based policy allows the {action} action", None, None, missing)
+            return implicit(RESOURCE)
+    else:
+        if direct:
+            return allowed(direct[0])
+        if via_role and within_boundary:
+            return allowed(via_role[0])
+        if request.principal.service or request.principal.account is None:
+            return implicit(RESOURCE)
+        if resource_policy_required and not (delegated or via_role):
+            return implicit(RESOURCE)
+    if not identity_allows:
+        return implicit(IDENTITY)
     if not within_boundary:
-        return Decision(False, f"because no permissions boundary allows the {action} action", None, None, missing)
+        return implicit(BOUNDARY)
     return allowed(ident.allow)
+
+
+def _is_account_root(principal: Principal) -> bool:
+    """Whether ``principal`` is its account's root user (``arn:<partition>:iam::<account>:root``)."""
+    pattern = rf"arn:[a-z-]+:iam::{principal.account}:root"
+    return principal.account is not None and re.fullmatch(pattern, principal.arn) is not None
 
 
 def _article(kind: str) -> str:
@@ -215,6 +231,8 @@ def _with_principal_keys(request: Request) -> Request:
         context.setdefault("aws:principalaccount", principal.account)
         kind = "AssumedRole" if principal.role_arn else ("Account" if principal.arn.endswith(":root") else "User")
         context.setdefault("aws:principaltype", kind)
+        if kind == "User":  # aws:username is in the context of IAM users only
+            context.setdefault("aws:username", principal.arn.rsplit("/", 1)[-1])
     elif not principal.service:
         context.setdefault("aws:principaltype", "Anonymous")
     return Request(principal, request.action, request.resource, request.resource_account, context)
@@ -226,24 +244,29 @@ def _statements(policy: Policy, kind: str) -> list[_Statement]:
         try:
             document = json.loads(document)
         except ValueError as exc:
-            raise Unreadable(f"the {kind} {policy.name} is not valid JSON ({exc})") from None
+            raise Unreadable(f"the {kind} {policy.name} is not valid JSON ({exc})", policy.name) from None
     if not isinstance(document, Mapping):
-        raise Unreadable(f"the {kind} {policy.name} is not a JSON object")
+        raise Unreadable(f"the {kind} {policy.name} is not a JSON object", policy.name)
     raw = document.get("Statement")
     items = [raw] if isinstance(raw, Mapping) else raw
     if not isinstance(items, list) or not items:
-        raise Unreadable(f"the {kind} {policy.name} has no Statement")
+        raise Unreadable(f"the {kind} {policy.name} has no Statement", policy.name)
     out = []
     for index, item in enumerate(items):
         if not isinstance(item, Mapping):
-            raise Unreadable(f"statement {index} of the {kind} {policy.name} is not a JSON object")
+            raise Unreadable(f"statement {index} of the {kind} {policy.name} is not a JSON object", policy.name)
         effect = item.get("Effect")
         if effect not in ("Allow", "Deny"):
-            raise Unreadable(f"statement {index} of the {kind} {policy.name} has Effect {effect!r} (Allow or Deny)")
+            raise Unreadable(
+                f"statement {index} of the {kind} {policy.name} has Effect {effect!r} (Allow or Deny)", policy.name
+            )
         if ("Action" in item) == ("NotAction" in item):
-            raise Unreadable(f"statement {index} of the {kind} {policy.name} needs exactly one of Action, NotAction")
+            raise Unreadable(
+                f"statement {index} of the {kind} {policy.name} needs exactly one of Action, NotAction", policy.name
+            )
         sid = item.get("Sid")
-        out.append(_Statement(policy.name, kind, str(sid) if sid is not None else None, effect, item))
+        variables = document.get("Version") == "2012-10-17"
+        out.append(_Statement(policy.name, kind, str(sid) if sid is not None else None, effect, item, variables))
     return out
 
 
@@ -283,15 +306,15 @@ def _applies(statement: _Statement, request: Request, missing: set[str]) -> bool
         return False
     if "Resource" in raw or "NotResource" in raw:
         patterns = _values(raw.get("Resource", raw.get("NotResource")))
-        hit = any(_resource_matches(p, request) for p in patterns)
+        hit = any(_resource_matches(p, request, statement.variables) for p in patterns)
         if hit != ("Resource" in raw):
             return False
     return _conditions_hold(raw.get("Condition") or {}, request, missing, statement)
 
 
-def _resource_matches(pattern: str, request: Request) -> bool:
-    pattern = _substitute(pattern, request)
-    return pattern is not None and _glob(pattern, ignore_case=False)(request.resource)
+def _resource_matches(pattern: str, request: Request, variables: bool) -> bool:
+    substituted = _substitute(pattern, request) if variables else pattern
+    return substituted is not None and _glob(substituted, ignore_case=False)(request.resource)
 
 
 _VARIABLE = re.compile(r"\$\{([^}]+)\}")
@@ -387,10 +410,15 @@ def _names(kind: str, value: str, principal: Principal) -> str | None:
 
 def _conditions_hold(block: Any, request: Request, missing: set[str], statement: _Statement) -> bool:
     if not isinstance(block, Mapping):
-        raise Unreadable(f"a Condition of the {statement.kind} {statement.policy} is not a JSON object")
+        raise Unreadable(
+            f"a Condition of the {statement.kind} {statement.policy} is not a JSON object", statement.policy
+        )
     for operator, tests in block.items():
         if not isinstance(tests, Mapping):
-            raise Unreadable(f"condition {operator} of the {statement.kind} {statement.policy} is not a JSON object")
+            raise Unreadable(
+                f"condition {operator} of the {statement.kind} {statement.policy} is not a JSON object",
+                statement.policy,
+            )
         for key, expected in tests.items():
             if not _condition(str(operator), str(key), _values(expected), request, missing, statement):
                 return False
@@ -416,7 +444,9 @@ def _condition(
     if ":" in operator:
         qualifier, operator = operator.split(":", 1)
         if qualifier not in ("ForAllValues", "ForAnyValue"):
-            raise Unreadable(f"unknown condition qualifier {qualifier} in the {statement.kind} {statement.policy}")
+            raise Unreadable(
+                f"unknown condition qualifier {qualifier} in the {statement.kind} {statement.policy}", statement.policy
+            )
     if_exists = operator.endswith("IfExists") and operator != "Null"
     base = operator[: -len("IfExists")] if if_exists else operator
     actual = request.context.get(key.lower())
@@ -426,14 +456,16 @@ def _condition(
         return ("true" in wants_absent and not present) or ("false" in wants_absent and present)
     compare = _COMPARE.get(base)
     if compare is None:
-        raise Unreadable(f"unknown condition operator {operator} in the {statement.kind} {statement.policy}")
+        raise Unreadable(
+            f"unknown condition operator {operator} in the {statement.kind} {statement.policy}", statement.policy
+        )
     if not present:
         missing.add(key)
         return if_exists or qualifier == "ForAllValues" or (base in _NEGATED and qualifier != "ForAnyValue")
     got = [_as_text(v) for v in actual] if isinstance(actual, (list, tuple)) else [_as_text(actual)]
     wanted = []
     for value in expected:
-        substituted = _substitute(value, request)
+        substituted = _substitute(value, request) if statement.variables else value
         if substituted is not None:
             wanted.append(substituted)
     negated = base in _NEGATED
