@@ -152,6 +152,23 @@ def authorize(response: Any, iam_request_cls: type, resource: str = "*") -> None
             raise denied_error(service, decision.message(request), is_json(response))
     if service == "sns" and checks[0][0] == "sns:Publish":
         _topic_key_check(enforcer, principal, checks[0][1], account, region, is_json(response))
+    if service == "s3" and checks[0][0] in ("s3:GetObject", "s3:GetObjectVersion"):
+        _missing_key_check(enforcer, principal, checks[0][1], account, region)
+
+
+def _missing_key_check(enforcer: Enforcer, principal: Any, object_arn: str, account: str, region: str) -> None:
+    """S3 answers a missing key with 404 only to who may ``s3:ListBucket`` the bucket; to others with 403."""
+    from moto.s3.models import s3_backends
+
+    bucket_name, _, key = object_arn.removeprefix("arn:aws:s3:::").partition("/")
+    bucket = s3_backends[account]["aws"].buckets.get(bucket_name)
+    if bucket is None or not key or bucket.keys.get(key) is not None:
+        return
+    bucket_arn = f"arn:aws:s3:::{bucket_name}"
+    context = enforcer.base_context(region)
+    decision, request = enforcer.decide(principal, "s3:ListBucket", bucket_arn, account, region, context)
+    if enforcer.refuses(decision):
+        raise denied_error("s3", decision.message(request), False)
 
 
 def _s3_checks(response: Any, resource: str) -> list[tuple[str, str, dict[str, Any]]]:

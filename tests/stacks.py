@@ -247,3 +247,37 @@ def injected_fault(endpoint: str, **rule: Any) -> Iterator[str]:
         yield rule_id
     finally:
         _faults_call(endpoint, "DELETE", f"/{rule_id}")
+
+
+#: The trust policy of a function's execution role: Lambda may assume it (as every real stack's role says).
+LAMBDA_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
+#: The permissions of the test functions' roles, for tests about the executor rather than IAM: everything.
+ALLOW_ALL = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+
+
+def lambda_role(iam: Any, name: str, policy: str = ALLOW_ALL) -> str:
+    """Return the ARN of execution role ``name`` (created when missing, Lambda's trust policy and ``policy``)."""
+    try:
+        return iam.get_role(RoleName=name)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
+        iam.put_role_policy(RoleName=name, PolicyName="test-permissions", PolicyDocument=policy)
+        return arn
+
+
+def allow_s3(lam: Any, function: str, bucket: str) -> None:
+    """Let S3 invoke ``function`` for events of ``bucket`` (what ``aws_lambda_permission`` does in the stack)."""
+    lam.add_permission(
+        FunctionName=function,
+        StatementId=f"s3-{bucket}",
+        Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com",
+        SourceArn=f"arn:aws:s3:::{bucket}",
+    )

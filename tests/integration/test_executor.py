@@ -19,7 +19,7 @@ from xml.etree import ElementTree
 import pytest
 
 from localcloud.runtime import machine_arch
-from tests.stacks import poll
+from tests.stacks import allow_s3, lambda_role, poll
 
 pytestmark = pytest.mark.integration
 
@@ -72,13 +72,7 @@ def zip_bytes(files: dict[str, str]) -> bytes:
 
 @pytest.fixture(scope="module")
 def role_arn(local_cloud) -> str:
-    iam = local_cloud.client("iam")
-    name = "executor-test-role"
-    try:
-        return iam.get_role(RoleName=name)["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        policy = {"Version": "2012-10-17", "Statement": []}
-        return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(policy))["Role"]["Arn"]
+    return lambda_role(local_cloud.client("iam"), "executor-test-role")
 
 
 @pytest.fixture
@@ -141,8 +135,10 @@ def test_sync_invoke_returns_the_result_with_env_and_endpoint(local_cloud, make_
         "AWS_LAMBDA_FUNCTION_NAME": name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
-        "AWS_ACCESS_KEY_ID": "test",
+        # A session of the function's role (temporary keys start with ASIA), not the administrator's "test".
+        "AWS_ACCESS_KEY_ID": body["env"]["AWS_ACCESS_KEY_ID"],
     }
+    assert body["env"]["AWS_ACCESS_KEY_ID"].startswith("ASIA")
     assert body["function_name"] == name
     assert 0 < body["remaining_ms"] <= 10_000
     assert body["request_id"]
@@ -317,6 +313,7 @@ def test_s3_notifications_invoke_the_function_asynchronously(local_cloud, make_f
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": local_cloud.region})
     name = make_function()
     arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    allow_s3(lam, name, source)
     s3.put_bucket_notification_configuration(
         Bucket=source,
         NotificationConfiguration={"LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn,
@@ -614,7 +611,7 @@ def one_worker_cloud(tmp_path_factory):
 def test_a_burst_of_async_invocations_on_one_worker_all_end_in_a_destination(one_worker_cloud):
     cloud = one_worker_cloud
     iam, lam, sqs, s3 = (cloud.client(s) for s in ("iam", "lambda", "sqs", "s3"))
-    role = iam.create_role(RoleName=f"burst-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    role = lambda_role(iam, f"burst-{uuid.uuid4().hex[:8]}")
     name = f"burst-{uuid.uuid4().hex[:8]}"
     lam.create_function(FunctionName=name, Runtime="python3.13", Role=role, Handler="index.handler",
                         Code={"ZipFile": zip_bytes({"index.py": HANDLER})}, Timeout=2, MemorySize=128)  # fmt: skip
@@ -685,7 +682,7 @@ def test_the_server_and_its_workers_stop_when_the_exit_with_process_is_gone(tmp_
     try:
         lam = make_client(handle.endpoint, REGION, "lambda")
         iam = make_client(handle.endpoint, REGION, "iam")
-        role = iam.create_role(RoleName="watched", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        role = lambda_role(iam, "watched")
         lam.create_function(FunctionName="watched", Runtime="python3.13", Role=role, Handler="index.handler",
                             Code={"ZipFile": zip_bytes({"index.py": HANDLER})}, Timeout=10)  # fmt: skip
         worker_pid = json.loads(lam.invoke(FunctionName="watched", Payload=b"{}")["Payload"].read())["pid"]

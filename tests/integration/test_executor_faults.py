@@ -17,7 +17,7 @@ import pytest
 
 from ops import launch
 from tests.integration.test_executor import log_messages, zip_bytes
-from tests.stacks import poll
+from tests.stacks import allow_s3, lambda_role, poll
 
 pytestmark = pytest.mark.integration
 
@@ -40,12 +40,7 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def role_arn(local_cloud) -> str:
-    iam = local_cloud.client("iam")
-    name = "executor-faults-role"
-    try:
-        return iam.get_role(RoleName=name)["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        return iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    return lambda_role(local_cloud.client("iam"), "executor-faults-role")
 
 
 @pytest.fixture
@@ -118,6 +113,7 @@ def test_an_s3_event_for_code_that_cannot_be_unpacked_is_queued_retried_and_sent
     bucket = f"faults-{uuid.uuid4().hex[:10]}"
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": local_cloud.region})
     arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    allow_s3(lam, name, bucket)
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
         NotificationConfiguration={"LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn,
@@ -246,7 +242,7 @@ def test_the_server_says_at_exit_how_many_asynchronous_invocations_it_drops(tmp_
     handle = launch.start_localcloud(port, tmp_path, retry_delays="60", concurrency=1, exit_with=os.getpid())
     try:
         lam, iam = make_client(handle.endpoint, REGION, "lambda"), make_client(handle.endpoint, REGION, "iam")
-        role = iam.create_role(RoleName="dropping", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        role = lambda_role(iam, "dropping")
         lam.create_function(FunctionName="dropping", Runtime="python3.13", Role=role, Handler="index.handler",
                             Code={"ZipFile": zip_bytes({"index.py": FAULT_HANDLER})}, Timeout=60)  # fmt: skip
         for _ in range(3):

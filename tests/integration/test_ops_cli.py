@@ -13,7 +13,7 @@ from localcloud import motopatch, runtime
 from ops import defaults, launch, procs, snapshot, stackfile
 from ops import local as stack
 from ops.launch import run_ops
-from tests.stacks import PROJECT_ROOT, cli_env, write_stack_file
+from tests.stacks import PROJECT_ROOT, cli_env, lambda_role, write_stack_file
 
 
 def test_status_without_a_stack_says_how_to_start_one(tmp_path):
@@ -223,7 +223,7 @@ def test_stopping_the_server_stops_its_lambda_workers(tmp_path):
     try:
         iam = make_client(handle.endpoint, "eu-west-1", "iam")
         lam = make_client(handle.endpoint, "eu-west-1", "lambda")
-        role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        role = lambda_role(iam, "r")
         code = io.BytesIO()
         with zipfile.ZipFile(code, "w") as archive:
             archive.writestr("index.py", "def handler(event, context):\n    return 'ok'\n")

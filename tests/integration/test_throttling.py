@@ -28,7 +28,7 @@ from localcloud import ministackasync
 from ops import launch, procs
 from ops.stack import Policy, Stack
 from tests.integration.test_executor import zip_bytes
-from tests.stacks import REGION, LocalCloud, keys_in, poll
+from tests.stacks import REGION, LocalCloud, keys_in, lambda_role, poll
 
 pytestmark = pytest.mark.integration
 
@@ -86,8 +86,7 @@ class Function:
         s3.create_bucket(Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": cloud.region})
         self.queue_url = sqs.create_queue(QueueName=self.name)["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
-        trust = {"Version": "2012-10-17", "Statement": []}
-        role = iam.create_role(RoleName=self.name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        role = lambda_role(iam, self.name)
         self.lam.create_function(
             FunctionName=self.name,
             Runtime="python3.13",

@@ -1,0 +1,246 @@
+"""Least privilege, proven: every action the function's role grants is needed, and its absence is never silent.
+
+For each action of the deployed role's policy, the test removes it (``PutRolePolicy`` with the statement without
+it: what ``terraform apply`` of the changed policy does), runs the named scenario that needs it on the fault
+suite's embedded stack (IAM enforced, as ``make local-up``), and shows the failure where the user looks: the
+dead-letter record, the failed copy's reason or the failure notification names ``AccessDenied`` and the action.
+The embedded cloud's record (``GET /_localcloud/iam``) holds the denial with principal, action, resource and
+reason. Two grants fail where AWS fails them too, out of the function's sight: the log lines (Lambda writes them
+with the role; without the grant they are lost) and the on-failure destination (Lambda sends the record with the
+role; without the grant it is not delivered); their evidence is the missing lines or record and the denial.
+The policy is restored after each case.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.faults import accounting
+from tests.jpegs import photo_image, photo_jpeg
+from tests.stacks import StackInfo, injected_fault, poll
+
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
+
+
+def png_bytes() -> bytes:
+    buf = io.BytesIO()
+    photo_image(200, 150).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def iam_document(stack: StackInfo) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{stack.endpoint}/_localcloud/iam", timeout=10) as response:
+        return json.load(response)
+
+
+def role_policy(stack: StackInfo) -> tuple[str, str, dict[str, Any]]:
+    """The deployed function's role name, its inline policy's name and document."""
+    lam, iam = stack.client("lambda"), stack.client("iam")
+    role = lam.get_function_configuration(FunctionName=stack.outputs["function_name"])["Role"].split("/")[-1]
+    name = iam.list_role_policies(RoleName=role)["PolicyNames"][0]
+    document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+    return role, name, document if isinstance(document, dict) else json.loads(document)
+
+
+def granted(document: dict[str, Any]) -> set[tuple[str, str]]:
+    """Every (Sid, action) the policy allows."""
+    pairs = set()
+    for statement in document["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        pairs |= {(statement.get("Sid", ""), a) for a in actions}
+    return pairs
+
+
+@contextlib.contextmanager
+def without(stack: StackInfo, sid: str, action: str) -> Iterator[None]:
+    """Deploy the role's policy without ``action`` in statement ``sid``; put the original back after."""
+    iam = stack.client("iam")
+    role, name, original = role_policy(stack)
+    reduced = copy.deepcopy(original)
+    for statement in reduced["Statement"]:
+        if statement.get("Sid") == sid:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert action in actions, f"{sid} does not grant {action}: {statement}"
+            statement["Action"] = [a for a in actions if a != action]
+    reduced["Statement"] = [s for s in reduced["Statement"] if s["Action"]]
+    iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(reduced))
+    try:
+        yield
+    finally:
+        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(original))
+
+
+class Run:
+    """One case's uploads under ``least-privilege/<case>/`` and what the user sees of them."""
+
+    def __init__(self, stack: StackInfo, case: str) -> None:
+        self.stack = stack
+        self.prefix = f"least-privilege/{case}/"
+        self.s3 = stack.client("s3")
+        self.out = stack.outputs
+
+    def put(self, name: str, body: bytes) -> str:
+        key = self.prefix + name
+        self.s3.put_object(Bucket=self.out["source_bucket"], Key=key, Body=body, ContentType="image/jpeg")
+        return key
+
+    def redeliver(self, key: str) -> None:
+        """Deliver the S3 event of ``key``'s current version to the function again (as S3 may, at least once)."""
+        head = self.s3.head_object(Bucket=self.out["source_bucket"], Key=key)
+        record = {
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": self.stack.region,
+            "eventName": "ObjectCreated:Put",
+            "s3": {
+                "bucket": {"name": self.out["source_bucket"]},
+                "object": {"key": key.replace(" ", "+"), "eTag": head["ETag"].strip('"')},
+            },
+        }
+        self.stack.client("lambda").invoke(
+            FunctionName=self.out["function_name"], InvocationType="Event", Payload=json.dumps({"Records": [record]})
+        )
+
+    def evidence(self) -> str:
+        """Everything the user can read about this case's uploads: dead letters, failed copies, notifications."""
+        texts = [
+            body
+            for body in accounting.drain(self.stack, self.out["dlq_url"])
+            + accounting.drain(self.stack, self.out["notifications_queue_url"])
+            if self.prefix.replace("/", "%2F") in body or self.prefix in body
+        ]
+        for item in self.s3.list_objects_v2(Bucket=self.out["failed_bucket"], Prefix=self.prefix).get("Contents", []):
+            head = self.s3.head_object(Bucket=self.out["failed_bucket"], Key=item["Key"])
+            texts.append(json.dumps(head["Metadata"]))
+        return "\n".join(texts)
+
+    def log_text(self) -> str:
+        logs = self.stack.client("logs")
+        events = logs.filter_log_events(logGroupName=self.out["log_group_name"])["events"]
+        return "\n".join(e["message"] for e in events if self.prefix in e["message"])
+
+
+def good(run: Run) -> None:
+    run.put("photo.jpg", photo_jpeg(320, 240, quality=95))
+
+
+def replaced_by_a_bad_upload(run: Run) -> None:
+    """A good upload, then a non-image under the same key: the older output must leave the destination."""
+    key = run.put("replaced.jpg", photo_jpeg(320, 240, quality=95))
+    poll(
+        lambda: accounting.lambda_status(run.stack)["pending_async"] == 0 and _exists(run, key),
+        timeout=120,
+        what="the first version's output",
+    )
+    run.put("replaced.jpg", png_bytes())
+
+
+def _exists(run: Run, key: str) -> bool:
+    try:
+        run.s3.head_object(Bucket=run.out["destination_bucket"], Key=key)
+    except run.s3.exceptions.ClientError:
+        return False
+    return True
+
+
+def delivered_twice(run: Run) -> None:
+    """One upload, processed; then S3 delivers its event again (at-least-once): the retry reads the notified tag."""
+    key = run.put("twice.jpg", photo_jpeg(320, 240, quality=95))
+    poll(lambda: _exists(run, key), timeout=120, what="the output")
+    accounting.wait_idle(run.stack)
+    run.redeliver(key)
+
+
+#: (case, statement Sid, action, scenario). Every (Sid, action) of the deployed role appears once (checked).
+CASES: list[tuple[str, str, str, Callable[[Run], None]]] = [
+    ("read-the-upload", "ReadUploads", "s3:GetObject", good),
+    ("head-the-output", "WriteResults", "s3:GetObject", good),
+    ("write-the-output", "WriteResults", "s3:PutObject", good),
+    ("tag-notified", "WriteResults", "s3:PutObjectTagging", good),
+    ("read-notified-tag-on-redelivery", "WriteResults", "s3:GetObjectTagging", delivered_twice),
+    ("remove-superseded-output", "RemoveSupersededOutputs", "s3:DeleteObject", replaced_by_a_bad_upload),
+    ("missing-key-is-404", "MissingKeysAre404Not403", "s3:ListBucket", good),
+    ("notify", "Notify", "sns:Publish", good),
+]
+#: Grants whose absence AWS does not show the function: the evidence is what is missing, and the denial.
+UNSEEN_BY_THE_FUNCTION = [
+    ("log-lines", "WriteOwnLog", "logs:PutLogEvents"),
+    ("log-stream", "WriteOwnLog", "logs:CreateLogStream"),
+    ("on-failure-destination", "OnFailureDestination", "sqs:SendMessage"),
+]
+
+
+@pytest.fixture
+def clean_record(fault_stack: StackInfo) -> StackInfo:
+    accounting.wait_idle(fault_stack)
+    request = urllib.request.Request(f"{fault_stack.endpoint}/_localcloud/iam", method="DELETE")
+    urllib.request.urlopen(request, timeout=10).close()
+    return fault_stack
+
+
+def denials_of(stack: StackInfo, action: str) -> list[dict[str, Any]]:
+    return [d for d in iam_document(stack)["denials"] if d["action"] == action]
+
+
+def test_every_grant_of_the_role_has_a_case(fault_stack: StackInfo) -> None:
+    _, _, document = role_policy(fault_stack)
+    cases = {(sid, action) for _, sid, action, _ in CASES} | {(sid, a) for _, sid, a in UNSEEN_BY_THE_FUNCTION}
+    assert granted(document) <= cases, f"grants without a case: {granted(document) - cases}"
+
+
+@pytest.mark.parametrize(("case", "sid", "action", "scenario"), CASES, ids=[c[0] for c in CASES])
+def test_without_the_grant_the_scenario_fails_with_access_denied(
+    clean_record: StackInfo, case: str, sid: str, action: str, scenario: Callable[[Run], None]
+) -> None:
+    stack = clean_record
+    run = Run(stack, case)
+    with without(stack, sid, action):
+        scenario(run)
+        seen = poll(
+            lambda: (text := run.evidence()) and f"not authorized to perform: {action}" in text and text,
+            timeout=180,
+            interval=1.0,
+            what=f"the AccessDenied of {action} in a dead letter, failed copy or notification",
+        )
+        accounting.wait_idle(stack)
+    assert "AccessDenied" in seen or "KMSAccessDenied" in seen
+    role = fault_stack_role(stack)
+    denial = denials_of(stack, action)[0]
+    assert f":assumed-role/{role}/{stack.outputs['function_name']}" in denial["principal"]
+    assert denial["resource"].startswith("arn:aws:")
+    assert f"because no identity-based policy allows the {action} action" == denial["reason"]
+
+
+def fault_stack_role(stack: StackInfo) -> str:
+    return role_policy(stack)[0]
+
+
+@pytest.mark.parametrize(("case", "sid", "action"), UNSEEN_BY_THE_FUNCTION, ids=[c[0] for c in UNSEEN_BY_THE_FUNCTION])
+def test_without_the_grant_lambda_loses_what_aws_loses_and_the_denial_says_so(
+    clean_record: StackInfo, case: str, sid: str, action: str
+) -> None:
+    stack = clean_record
+    run = Run(stack, case)
+    with without(stack, sid, action):
+        if action == "sqs:SendMessage":
+            with injected_fault(stack.endpoint, service="sns", operation="Publish", status=503,
+                                code="ServiceUnavailable", times=50):  # fmt: skip
+                run.put("undeliverable.jpg", photo_jpeg(320, 240, quality=95))
+                poll(lambda: denials_of(stack, action), timeout=240, interval=1.0, what="the destination's denial")
+                accounting.wait_idle(stack)
+            assert run.prefix not in json.dumps(accounting.drain(stack, stack.outputs["dlq_url"]))
+        else:
+            run.put("photo.jpg", photo_jpeg(320, 240, quality=95))
+            poll(lambda: denials_of(stack, action), timeout=120, interval=1.0, what=f"the denial of {action}")
+            accounting.wait_idle(stack)
+            assert run.log_text() == ""
+    denial = denials_of(stack, action)[0]
+    assert f"is not authorized to perform: {action} on resource: {denial['resource']}" in denial["message"]
