@@ -37,14 +37,14 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from localcloud import debugger, lambdaenv, lambdalogs, memlimit, protocol, runtime
 from localcloud.codecache import CodeCache
-from localcloud.invocation import FunctionSpec, Invocation, error_document, spec_environment
+from localcloud.invocation import Credentials, FunctionSpec, Invocation, error_document, spec_environment
 from localcloud.lambdalogs import ListLogSink, LogSink, now_ms
 from localcloud.workers import Worker, WorkerDied, WorkerPool
 
@@ -114,6 +114,9 @@ class LocalExecutor:
         allows 10 s; the default :data:`LOCAL_INIT_TIMEOUT_S` leaves room for a busy machine).
     enforce_memory : bool
         Kill a worker whose resident memory goes over its function's ``MemorySize`` (:mod:`localcloud.memlimit`).
+    credentials : Callable[[FunctionSpec], Credentials | None] | None
+        Gives each new worker its credentials (a session of the function's role, :mod:`localcloud.rolesession`);
+        ``None`` (or a ``None`` answer): the administrator's ``test`` keys. An exception fails the invocation.
     """
 
     def __init__(
@@ -125,6 +128,7 @@ class LocalExecutor:
         project_python: str | None = None,
         init_timeout: float = LOCAL_INIT_TIMEOUT_S,
         enforce_memory: bool = True,
+        credentials: Callable[[FunctionSpec], Credentials | None] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -132,6 +136,7 @@ class LocalExecutor:
             raise ValueError(f"init_timeout must be more than 0 seconds, got {init_timeout}")
         self.init_timeout = init_timeout
         self.enforce_memory = enforce_memory
+        self.credentials = credentials
         self.cache = CodeCache(cache_dir)
         self.cache_dir = cache_dir
         self.endpoint_url = endpoint_url
@@ -321,13 +326,15 @@ class LocalExecutor:
         notes = [choice.note] if choice.note else []
         if spec.hot_reload:
             notes.append(f"local executor: hot reload: running the code in {spec.code_dir} as it is now")
+        credentials = self.credentials(spec) if self.credentials is not None else None
         env = lambdaenv.worker_environment(
-            spec, stream, sys_path, notes, self.endpoint_url, self._pycache_dir, protocol.BOOTSTRAP.parent
+            spec, stream, sys_path, notes, self.endpoint_url, self._pycache_dir, protocol.BOOTSTRAP.parent, credentials
         )
         if target is not None:
             env.update(debugger.worker_environment(target, self._debug_packages))
         started = now_ms()
         worker = Worker(spec, choice, env, stream, enforce_memory=self.enforce_memory, debug=target is not None)
+        worker.credentials_expire_at = credentials.expires_at if credentials is not None else None
         pending = [(started, lambdalogs.init_start_line(spec.runtime, choice.python))]
         try:
             worker.wait_ready(self.init_timeout + spec.timeout)

@@ -41,6 +41,9 @@ class FunctionSpec:
         The extracted function zip (``/var/task`` on Lambda).
     layer_dirs : tuple[Path, ...]
         The extracted layer zips in configuration order (each is ``/opt`` on Lambda).
+    role : str
+        The function's execution role (its ARN); the worker runs with a session of it
+        (:mod:`localcloud.rolesession`) while IAM is enforced.
     code_signature : str
         Hot reload only (:mod:`localcloud.hotreload`): ``code_dir`` is a live working directory and this is the
         signature of its files when the spec was made; empty for code extracted from a zip.
@@ -59,6 +62,7 @@ class FunctionSpec:
     code_dir: Path
     layer_dirs: tuple[Path, ...] = ()
     code_signature: str = ""
+    role: str = ""
 
     @property
     def log_group(self) -> str:
@@ -91,9 +95,20 @@ class FunctionSpec:
             json.dumps(self.environment),
             str(self.code_dir),
             self.code_signature,
+            self.role,
             *map(str, self.layer_dirs),
         ]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Temporary credentials a worker runs with (a session of the function's role) and their expiry (epoch s)."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expires_at: float
 
 
 @dataclass(frozen=True, slots=True)

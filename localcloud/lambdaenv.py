@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from localcloud import runtime
-from localcloud.invocation import FunctionSpec
+from localcloud.invocation import Credentials, FunctionSpec
 
 # Variables Lambda sets itself and does not let a function override.
 RESERVED_ENV = frozenset(
@@ -76,10 +76,12 @@ def worker_environment(
     endpoint_url: str,
     pycache_dir: Path,
     runtime_dir: Path,
+    credentials: Credentials | None = None,
 ) -> dict[str, str]:
     """Return the whole environment of a worker of ``spec`` writing to log stream ``stream``.
 
-    The function's variables (reserved names left out) plus what Lambda sets, test credentials, ``AWS_ENDPOINT_URL``
+    The function's variables (reserved names left out) plus what Lambda sets, the credentials (a session of the
+    function's role; without one the administrator's ``test`` keys), ``AWS_ENDPOINT_URL``
     (``endpoint_url``), bytecode in ``pycache_dir``, and the bootstrap's own ``LOCALCLOUD_SYS_PATH`` and
     ``LOCALCLOUD_INIT_NOTES`` (lines written to the log before the handler is imported).
     """
@@ -104,9 +106,9 @@ def worker_environment(
             "AWS_LAMBDA_LOG_STREAM_NAME": stream,
             "AWS_REGION": spec.region,
             "AWS_DEFAULT_REGION": spec.region,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_SESSION_TOKEN": "test",
+            "AWS_ACCESS_KEY_ID": credentials.access_key_id if credentials else "test",
+            "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key if credentials else "test",
+            "AWS_SESSION_TOKEN": credentials.session_token if credentials else "test",
             "AWS_ENDPOINT_URL": endpoint_url,
             # Keep the developer's own AWS profile and credentials away from the function.
             "AWS_CONFIG_FILE": os.devnull,

@@ -60,6 +60,7 @@ from localcloud import hotreload
 from localcloud.asyncinvoke import DEFAULT_RETRY_DELAYS, AsyncInvoker, EventInvokeSettings, runner_failure
 from localcloud.concurrency import RESERVED_LIMIT_REASON, THROTTLE_MESSAGE, ReservedConcurrency
 from localcloud.executor import DEFAULT_CONCURRENCY, LocalExecutor
+from localcloud.iamenforce import Enforcer
 from localcloud.invocation import FunctionRef, FunctionSpec, spec_environment
 
 log = logging.getLogger(__name__)
@@ -106,10 +107,16 @@ def reserved_concurrency(arn: str) -> int | None:
 
 
 class MotoLogSink:
-    """Writes function logs into moto's CloudWatch Logs backend (group and stream are created when missing)."""
+    """Writes function logs into moto's CloudWatch Logs backend (group and stream are created when missing).
 
-    def __init__(self) -> None:
+    With an ``enforcer`` the lines are written as Lambda writes them, with the function's execution role: a role
+    that may not ``logs:CreateLogGroup`` (when the group is missing), ``logs:CreateLogStream`` (a new stream) or
+    ``logs:PutLogEvents`` loses them, as on AWS, and the denial is recorded and logged by the server.
+    """
+
+    def __init__(self, enforcer: Enforcer | None = None) -> None:
         self._lock = threading.Lock()
+        self.enforcer = enforcer
 
     def put(self, account_id: str, region: str, group: str, stream: str, events: list[tuple[int, str]]) -> None:
         """Append ``events`` to ``group``/``stream`` in moto's logs backend of ``account_id``/``region``."""
@@ -117,10 +124,31 @@ class MotoLogSink:
             return
         backend = logs_backends[account_id][region]
         with self._lock:
+            new_group = group not in backend.groups
+            new_stream = new_group or stream not in backend.groups[group].streams
+            if not self._role_may_write(account_id, region, group, stream, new_group, new_stream):
+                return
             backend.ensure_log_group(group)
-            if stream not in backend.groups[group].streams:
+            if new_stream:
                 backend.create_log_stream(group, stream)
             backend.put_log_events(group, stream, [{"timestamp": ts, "message": msg} for ts, msg in events])
+
+    def _role_may_write(
+        self, account_id: str, region: str, group: str, stream: str, new_group: bool, new_stream: bool
+    ) -> bool:
+        enforcer = self.enforcer
+        if enforcer is None or not enforcer.mode.enforce or not group.startswith("/aws/lambda/"):
+            return True
+        name = group.removeprefix("/aws/lambda/")
+        try:
+            role = lambda_models.lambda_backends[account_id][region].get_function(name).role
+        except Exception:  # the function is gone: nothing to write as
+            return True
+        group_arn = f"arn:aws:logs:{region}:{account_id}:log-group:{group}"
+        calls = [("logs:CreateLogGroup", f"{group_arn}:*")] if new_group else []
+        calls += [("logs:CreateLogStream", f"{group_arn}:log-stream:{stream}")] if new_stream else []
+        calls.append(("logs:PutLogEvents", f"{group_arn}:log-stream:{stream}"))
+        return all(enforcer.role_allows(role, name, action, arn, account_id, region) for action, arn in calls)
 
 
 class MotoDestinations:
@@ -139,6 +167,7 @@ class MotoDestinations:
         """
         parts = destination_arn.split(":")
         service, region, account_id, resource = parts[2], parts[3], parts[4], parts[5]
+        self._check_role(record, service, destination_arn, account_id, region)
         body = json.dumps(record)
         if service == "sqs":
             sqs_backends[account_id][region].send_message(resource, body)
@@ -152,6 +181,32 @@ class MotoDestinations:
         else:
             raise ValueError(f"destination {destination_arn} is not supported locally (use SQS, SNS or Lambda)")
 
+    def _check_role(self, record: dict[str, Any], service: str, destination: str, account_id: str, region: str) -> None:
+        """Lambda sends a destination record as the function's execution role: refuse what the role may not do.
+
+        Raises
+        ------
+        PermissionError
+            With AWS's message; the record is not delivered (the server logs it, as AWS counts a failed delivery).
+        """
+        enforcer = self.patch.enforcer
+        if enforcer is None or not enforcer.mode.enforce:
+            return
+        function_arn = str((record.get("requestContext") or {}).get("functionArn") or "")
+        parts = function_arn.split(":")
+        if len(parts) < 7:
+            return
+        try:
+            role = lambda_models.lambda_backends[parts[4]][parts[3]].get_function(parts[6]).role
+        except Exception:  # the function is gone meanwhile: nothing to send as
+            return
+        action = {"sqs": "sqs:SendMessage", "sns": "sns:Publish", "lambda": "lambda:InvokeFunction"}.get(service)
+        if action and not enforcer.role_allows(role, parts[6], action, destination, account_id, region):
+            raise PermissionError(
+                f"the destination record of {parts[6]} was not delivered to {destination}: its execution role "
+                f"may not {action} there (see the denial in GET /_localcloud/iam)"
+            )
+
 
 @dataclass
 class Patch:
@@ -160,6 +215,7 @@ class Patch:
     executor: LocalExecutor
     invoker: AsyncInvoker
     concurrency: ReservedConcurrency | None = None
+    enforcer: Enforcer | None = None
     _original_invoke: Any = None
     _original_s3_invoke: Any = None
     _original_get_permission: Any = None
@@ -200,6 +256,7 @@ class Patch:
             code_dir=code_dir,
             layer_dirs=tuple(layer_dirs),
             code_signature=signature,
+            role=fn.role or "",
         )
 
     def function_spec(self, name: str, region: str) -> FunctionSpec:
@@ -289,10 +346,23 @@ class Patch:
         try:
             backend = lambda_models.lambda_backends[account_id][region_name]
             fn = backend.get_function(fn_arn)
+            if not self._s3_may_invoke(fn, event_body, account_id):
+                return  # AWS cannot deliver it either; the denial is recorded and logged
             self.submit_async(fn, event_body)
         except Exception:
             # As on AWS, an upload never fails because its notification could not be delivered.
             log.exception("could not deliver the S3 event to %s", fn_arn)
+
+    def _s3_may_invoke(self, fn: lambda_models.LambdaFunction, event_body: Any, account_id: str) -> bool:
+        """Decide S3's ``lambda:InvokeFunction`` on ``fn`` by the function's resource policy (bucket, account)."""
+        if self.enforcer is None:
+            return True
+        try:
+            bucket_arn = "arn:aws:s3:::" + event_body["Records"][0]["s3"]["bucket"]["name"]
+        except (KeyError, IndexError, TypeError):
+            bucket_arn = ""
+        arn = make_function_arn(fn.region, fn.account_id, fn.function_name)
+        return self.enforcer.service_allows("s3.amazonaws.com", "lambda:InvokeFunction", arn, bucket_arn, account_id)
 
     def uninstall(self) -> None:
         """Restore every moto function :func:`install` replaced."""
@@ -310,6 +380,7 @@ def install(
     executor: LocalExecutor,
     retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS,
     workers: int = DEFAULT_CONCURRENCY,
+    enforcer: Enforcer | None = None,
 ) -> Patch:
     """Route moto's Lambda invocations to ``executor``; return the :class:`Patch` (call ``uninstall`` to undo).
 
@@ -328,7 +399,7 @@ def install(
     """
     check_moto_version()
     concurrency = ReservedConcurrency(reserved_concurrency)
-    patch = Patch(executor=executor, invoker=None, concurrency=concurrency)  # type: ignore[arg-type]
+    patch = Patch(executor=executor, invoker=None, concurrency=concurrency, enforcer=enforcer)  # type: ignore[arg-type]
     patch.invoker = AsyncInvoker(
         executor, MotoDestinations(patch), retry_delays=retry_delays, threads=workers, concurrency=concurrency
     )

@@ -56,7 +56,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from localcloud import debugger, faults, guard, memlimit, persistence
+from localcloud import debugger, faults, guard, iamenforce, memlimit, persistence
 
 HEALTH_PATH = "/_localcloud/health"
 #: The debugger's switch and state (``localcloud.debugger.DEBUGGER_PATH``, here for the operations layer).
@@ -337,6 +337,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help=f"where POST {PERSIST_PATH} saves the data before a stop (default: persistence is off)",
     )
+    parser.add_argument(
+        "--enforce-iam",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="evaluate every call made with credentials other than the administrator's (default: on, or ENFORCE_IAM)",
+    )
+    parser.add_argument(
+        "--iam-soft-mode",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="log and record each IAM denial, and let the call through (default: off, or IAM_SOFT_MODE)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
     return parser
 
@@ -364,12 +376,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.init_timeout <= 0:
         log.error("--init-timeout must be more than 0 seconds, got %s", args.init_timeout)
         return 2
-    if args.enforce_memory is None:
-        try:
+    try:
+        if args.enforce_memory is None:
             args.enforce_memory = memlimit.enforce_from_env(os.environ)
-        except ValueError as exc:
-            log.error("%s", exc)
-            return 2
+        mode = iamenforce.Mode.from_env(os.environ)
+        secure_transport = iamenforce.flag(os.environ, "LOCALCLOUD_SECURE_TRANSPORT", True)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 2
+    enforcer = iamenforce.Enforcer(
+        iamenforce.Mode(
+            enforce=mode.enforce if args.enforce_iam is None else args.enforce_iam,
+            soft=mode.soft if args.iam_soft_mode is None else args.iam_soft_mode,
+        ),
+        secure_transport=secure_transport,
+    )
 
     os.environ.setdefault("MOTO_PORT", str(args.port))
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
@@ -377,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
+    from localcloud import iamseam, rolesession
     from localcloud.executor import LocalExecutor
 
     endpoint = f"http://{args.host}:{args.port}"
@@ -384,12 +406,15 @@ def main(argv: list[str] | None = None) -> int:
     executor = LocalExecutor(
         cache_dir=args.cache_dir.resolve(),
         endpoint_url=endpoint,
-        log_sink=motopatch.MotoLogSink(),
+        log_sink=motopatch.MotoLogSink(enforcer),
         concurrency=args.concurrency,
         init_timeout=args.init_timeout,
         enforce_memory=args.enforce_memory,
+        credentials=rolesession.RoleSessions(enforcer).issue,
     )
-    patch = motopatch.install(executor, retry_delays=args.retry_delays, workers=args.concurrency)
+    patch = motopatch.install(executor, retry_delays=args.retry_delays, workers=args.concurrency, enforcer=enforcer)
+    iamseam.install(enforcer)
+    log.info("IAM: %s", enforcer.mode.name)
     restored, saved_invocations = restore(args.restore)
     persisted = {"file": str(args.persist_file) if args.persist_file else None, "requeued": 0}
     started = time.time()
@@ -419,6 +444,7 @@ def main(argv: list[str] | None = None) -> int:
             "debugger": executor.debug_state(),
             "snapshot": restored,
             "persistence": persisted,
+            "iam": {"mode": enforcer.mode.name, "denials_total": enforcer.record.denials_total},
         }
 
     policy = guard.OriginPolicy.from_env(os.environ)
@@ -431,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         patch.invoker,
         PERSIST_PATH,
     )
-    app = guard.OriginGuard(HealthMiddleware(gated, info), policy)
+    app = guard.OriginGuard(HealthMiddleware(iamenforce.IamMiddleware(gated, enforcer), info), policy)
     try:
         server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     except OSError as exc:

@@ -28,6 +28,10 @@ from localcloud.invocation import FunctionSpec
 log = logging.getLogger(__name__)
 
 
+#: A warm worker whose credentials expire within this many seconds is replaced before its next invocation.
+RENEW_CREDENTIALS_BEFORE_S = 300.0
+
+
 class WorkerDied(Exception):
     """The worker process exited or stopped answering."""
 
@@ -73,6 +77,8 @@ class Worker:
         #: (monotonic) while a request is stopped by the debugger.
         self.debugger: dict[str, Any] = {}
         self.paused_since: float | None = None
+        #: When the worker's credentials (a session of the function's role) expire, seconds since the epoch.
+        self.credentials_expire_at: float | None = None
         self.proc = subprocess.Popen(
             protocol.worker_command(choice.python, debug=debug),
             stdin=subprocess.PIPE,
@@ -85,6 +91,11 @@ class Worker:
         threading.Thread(target=self._read_replies, name=f"lambda-replies-{self.proc.pid}", daemon=True).start()
         threading.Thread(target=self._read_lines, name=f"lambda-logs-{self.proc.pid}", daemon=True).start()
         self.memory = memlimit.MemoryWatch(self.pid, spec.memory_size, self._over_memory) if enforce_memory else None
+
+    def credentials_expiring(self) -> bool:
+        """True when the worker's credentials expire within :data:`RENEW_CREDENTIALS_BEFORE_S`: replace it."""
+        expires = self.credentials_expire_at
+        return expires is not None and time.time() >= expires - RENEW_CREDENTIALS_BEFORE_S
 
     @property
     def out_of_memory(self) -> bool:
@@ -280,7 +291,7 @@ class WorkerPool:
             while True:
                 while self.idle:
                     worker = self.idle.pop()
-                    if worker.alive():
+                    if worker.alive() and not worker.credentials_expiring():
                         self.busy.add(worker)
                         return worker
                     worker.kill()
