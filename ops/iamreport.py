@@ -30,14 +30,14 @@ from ops.stack import OPERATION, Stack
 #: The stack output that names the function.
 FUNCTION_OUTPUT = "function_name"
 NEEDED_OUTPUTS = (FUNCTION_OUTPUT,)
-#: Actions Lambda itself performs with the function's role, outside the function's code (the embedded cloud writes
-#: the log and delivers failed events itself, so it counts none of them).
-LAMBDA_USES = {
-    "logs:createloggroup": "Lambda itself writes the function's log with it",
-    "logs:createlogstream": "Lambda itself writes the function's log with it",
-    "logs:putlogevents": "Lambda itself writes the function's log with it",
+#: Why a grant may be needed though no call of the role used it: Lambda or S3 uses it on the function's behalf.
+NOTES = {
+    "logs:createloggroup": "Lambda itself uses it to write the function's log",
+    "logs:createlogstream": "Lambda itself uses it to write the function's log",
+    "logs:putlogevents": "Lambda itself uses it to write the function's log",
+    "s3:listbucket": "S3 consults it when a read finds no object (404 rather than 403); it is no call of its own",
 }
-DESTINATION_USE = "Lambda itself sends failed asynchronous events to {arn} with it"
+DESTINATION_USE = "Lambda itself uses it to send an event that failed all its retries to {arn}"
 NEVER_USED = "never used during this run"
 
 
@@ -247,8 +247,8 @@ def build_report(
 
 
 def _note(grant: Grant, lambda_targets: Mapping[str, str]) -> str | None:
-    """Return why an unused grant may still be needed: Lambda itself uses it (the log, a failure destination)."""
-    found = LAMBDA_USES.get(grant.action.lower())
+    """Return why an unused grant may still be needed (:data:`NOTES`; Lambda's failure destinations)."""
+    found = NOTES.get(grant.action.lower())
     if found:
         return found
     for arn, why in lambda_targets.items():
@@ -312,11 +312,11 @@ def render(report: Report) -> str:
         keys = ", ".join(report.unknown_keys)
         lines += ["", f"Condition keys the local cloud cannot know (treated as missing): {keys}"]
     unused = report.unused
-    by_lambda = sum(1 for use in unused if use.note)
+    noted = sum(1 for use in unused if use.note)
     lines += [
         "",
         f"{len(report.grants) - len(unused)} of {len(report.grants)} grants used, {len(unused)} {NEVER_USED}"
-        + (f" ({by_lambda} used by Lambda itself, outside the function's code)" if by_lambda else "")
+        + (f" ({noted} with a note on when it is needed)" if noted else "")
         + f", {len(report.denied)} denied action/resource pair{'' if len(report.denied) == 1 else 's'}.",
     ]
     return "\n".join(lines)
@@ -342,7 +342,7 @@ def _grant_lines(grants: Sequence[GrantUse]) -> list[str]:
             f"  {grant.shown_action:<{width_a}}  {grant.shown_resource:<{width_r}}  {used}{cond}  {sid}".rstrip()
         )
         if use.note:
-            lines.append(f"  {'':<{width_a}}  {'':<{width_r}}  ({use.note}; the local cloud does not count that)")
+            lines.append(f"  {'':<{width_a}}  {'':<{width_r}}  (note: {use.note})")
     return lines
 
 

@@ -362,8 +362,11 @@ def test_unused_grants_are_flagged_and_those_lambda_uses_itself_say_so():
 
     assert ("s3:DeleteObject", f"arn:aws:s3:::{DEST}/*") in unused
     assert unused[("s3:DeleteObject", f"arn:aws:s3:::{DEST}/*")] is None
-    assert unused[("logs:PutLogEvents", f"{LOG_GROUP}:*")] == "Lambda itself writes the function's log with it"
-    assert unused[("sqs:SendMessage", DLQ)] == f"Lambda itself sends failed asynchronous events to {DLQ} with it"
+    assert unused[("logs:PutLogEvents", f"{LOG_GROUP}:*")] == "Lambda itself uses it to write the function's log"
+    assert (
+        unused[("sqs:SendMessage", DLQ)]
+        == f"Lambda itself uses it to send an event that failed all its retries to {DLQ}"
+    )
     assert len(found.unused) == len(found.grants) - 2  # used: GetObject on the source, PutObject on the destination
     assert {use.grant.sid for use in found.grants if use.used} == {"ReadUploads", "WriteResults"}
 
@@ -407,7 +410,7 @@ def test_the_text_report_lists_grants_flags_unused_and_sums_up():
     assert "kms:Decrypt on arn:aws:kms:eu-west-1:000000000000:key/k: 4 calls" in text
     assert "aws:SourceVpc" in text
     assert lines[-1] == (
-        "2 of 14 grants used, 12 never used during this run (3 used by Lambda itself, outside the function's code), "
+        "2 of 14 grants used, 12 never used during this run (3 with a note on when it is needed), "
         "2 denied action/resource pairs."
     )
 
@@ -455,3 +458,25 @@ def test_the_roles_inline_and_attached_policies_and_its_boundary_are_read_from_i
     assert iamreport.policy_document(policies[0][1])["Statement"][0]["Sid"] == "ReadUploads"
     assert iamreport.expand(managed, policies[1][1])[0].action == "xray:PutTraceSegments"
     assert found_boundary == boundary
+
+
+# -- the contract with the embedded cloud ------------------------------------------------------------------------------
+
+
+def test_ops_and_the_embedded_cloud_agree_on_the_iam_path_the_modes_the_flags_and_the_words():
+    from dataclasses import fields
+
+    from localcloud import iamenforce, server
+    from localcloud import iamrecord as cloud_record
+
+    assert iamrecord.IAM_PATH == iamenforce.IAM_PATH  # ops may import localcloud.server only: the path is repeated
+    assert [f.name for f in fields(iamrecord.Denial)] == [f.name for f in fields(cloud_record.Denial)]  # and a denial
+    for settings in (IamSettings(), IamSettings(soft=True), IamSettings(enforce=False)):
+        parsed = server.build_parser().parse_args(settings.server_args())
+        mode = iamenforce.Mode(enforce=parsed.enforce_iam, soft=bool(parsed.iam_soft_mode))
+        assert mode.name == settings.mode
+    assert set(iammode.MODES) == {iamenforce.Mode(True, False).name, iamenforce.Mode(True, True).name, "off"}
+    for word in iammode.ON_WORDS:
+        assert iamenforce.flag({"ENFORCE_IAM": word}, "ENFORCE_IAM", False) is True
+    for word in iammode.OFF_WORDS:
+        assert iamenforce.flag({"ENFORCE_IAM": word}, "ENFORCE_IAM", True) is False
