@@ -22,6 +22,10 @@ PERSIST ?= $(PERSISTENCE)
 # DEBUG=1: local-up makes the function's worker wait for a debugger (debugpy) on 127.0.0.1:$(DEBUG_PORT) (embedded only).
 DEBUG ?=
 DEBUG_PORT ?= 5678
+# ENFORCE_IAM=1 (default) / 0 and IAM_SOFT_MODE=1, LocalStack's names: local-up judges every call the function makes as
+# AWS does / checks nothing / logs each denial and lets the call through. Passed to LocalStack too (its paid tiers).
+ENFORCE_IAM ?=
+IAM_SOFT_MODE ?=
 PYTEST_ARGS ?=
 # make test runs the suite on this many pytest-xdist workers (mostly waiting on stacks, so more than the cores);
 # tests that share a stack or a module's fixture run on one worker (tests/conftest.py, xdist_group).
@@ -46,7 +50,7 @@ export DISABLE_DEPRECATION_NOTICE := 1
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\nTargets:\n"} \
 		/^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@printf "\nVariables: BACKEND=auto|embedded|ministack|localstack  HOT_RELOAD=1 (local-up)  TF_PROVIDER_MIRROR=<dir>\n           PERSIST=1 or PERSISTENCE=1, LocalStack's name (local-up: local-down keeps the data; local-reset forgets it)\n           DEBUG=1 DEBUG_PORT=<port> (local-up: the function waits for a debugger on 127.0.0.1:5678, embedded only)\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n           PREFIX=<p> TARGET=local|aws FORCE=1 DRY_RUN=1 (backfill)  TARGET=local|aws (redrive)  KEYS=<keys> (reprocess)\n           KEY=<key> EVENT=s3|batch TARGET=local|aws (invoke)\n           TEST_WORKERS=<n> (test)  PYTEST_ARGS=<args> (test, check)\n"
+	@printf "\nVariables: BACKEND=auto|embedded|ministack|localstack  HOT_RELOAD=1 (local-up)  TF_PROVIDER_MIRROR=<dir>\n           PERSIST=1 or PERSISTENCE=1, LocalStack's name (local-up: local-down keeps the data; local-reset forgets it)\n           DEBUG=1 DEBUG_PORT=<port> (local-up: the function waits for a debugger on 127.0.0.1:5678, embedded only)\n           ENFORCE_IAM=1|0 IAM_SOFT_MODE=1 (local-up: IAM enforced, the default | off | denials logged, calls let through)\n           LAMBDA_ARCH=x86_64|arm64  BACKEND_CONFIG=<file> (deploy-aws)  AUTO_APPROVE=1 (deploy-aws)\n           PREFIX=<p> TARGET=local|aws FORCE=1 DRY_RUN=1 (backfill)  TARGET=local|aws (redrive)  KEYS=<keys> (reprocess)\n           KEY=<key> EVENT=s3|batch TARGET=local|aws (invoke)  TARGET=local|aws (iam-report)\n           TEST_WORKERS=<n> (test)  PYTEST_ARGS=<args> (test, check)\n"
 
 # The venv is a file target: rebuilt when the dependency list or the lock changes.
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
@@ -115,9 +119,9 @@ layer-docker: $(VENV)/.installed ## Build build/layer.zip the seed's way, in Doc
 	PY=$(PY) bash layer/build-docker.sh
 
 .PHONY: local-up
-local-up: build ## Start the local cloud (BACKEND=auto|embedded|ministack|localstack, HOT_RELOAD=1, PERSIST=1 or PERSISTENCE=1: keep data across local-down, DEBUG=1 DEBUG_PORT=5678), apply the stack, start the dashboard
+local-up: build ## Start the local cloud (BACKEND=auto|embedded|ministack|localstack, HOT_RELOAD=1, PERSIST=1 or PERSISTENCE=1: keep data across local-down, DEBUG=1 DEBUG_PORT=5678, ENFORCE_IAM=0|1, IAM_SOFT_MODE=1), apply the stack, start the dashboard
 	@if [ "$(BACKEND)" = ministack ]; then $(MAKE) --no-print-directory $(MINISTACK_VENV)/.installed; fi
-	$(PY) -m ops up --backend $(BACKEND)$(if $(filter 1 yes true on,$(HOT_RELOAD)), --hot-reload)$(if $(filter 1 yes true on,$(PERSIST)), --persist, --no-persist)$(if $(filter 1 yes true on,$(DEBUG)), --debug --debug-port $(DEBUG_PORT))
+	ENFORCE_IAM="$(ENFORCE_IAM)" IAM_SOFT_MODE="$(IAM_SOFT_MODE)" $(PY) -m ops up --backend $(BACKEND)$(if $(filter 1 yes true on,$(HOT_RELOAD)), --hot-reload)$(if $(filter 1 yes true on,$(PERSIST)), --persist, --no-persist)$(if $(filter 1 yes true on,$(DEBUG)), --debug --debug-port $(DEBUG_PORT))
 
 .PHONY: local-down
 local-down: $(VENV)/.installed ## Stop everything local-up started and forget the local state (keeps the snapshot; with PERSIST=1 on, saves the data first)
@@ -128,7 +132,7 @@ local-reset: $(VENV)/.installed ## local-down without saving, and forget the sna
 	$(PY) -m ops reset
 
 .PHONY: local-status
-local-status: $(VENV)/.installed ## Show what the local cloud is running, the stack outputs, and whether persistence is on and what it stores
+local-status: $(VENV)/.installed ## Show what the local cloud is running, the stack outputs, whether persistence is on and what it stores, the IAM mode and its denials
 	$(PY) -m ops status
 
 .PHONY: dashboard
@@ -162,6 +166,10 @@ reprocess: $(VENV)/.installed ## Run failed images through the function again an
 invoke: $(VENV)/.installed ## Run the function once on an object of the source bucket; show result, REPORT and log (KEY=<key>, EVENT=s3|batch, TARGET=local|aws)
 	@[ -n "$(KEY)" ] || { echo 'error: name the object: make invoke KEY=photos/a.jpg [EVENT=s3|batch] (a key of the source bucket; the dashboard'"'"'s History page lists them)' >&2; exit 2; }
 	$(VENV)/bin/image-compressor invoke --target "$(TARGET)" --event "$(or $(EVENT),s3)" "$(KEY)"
+
+.PHONY: iam-report
+iam-report: $(VENV)/.installed ## What the function's role grants against what it really used during this run on the embedded cloud; flags unused grants, lists denied calls (TARGET=local)
+	$(VENV)/bin/image-compressor iam-report --target "$(TARGET)"
 
 .PHONY: redrive
 redrive: $(VENV)/.installed ## Replay every event in the dead-letter queue through the function (TARGET=local|aws, default local)

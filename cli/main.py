@@ -2,7 +2,8 @@
 
 Not part of the function: this package lives outside ``lambda/`` (it needs rich, which the layer does not ship); it
 imports the function package's core, settings and result record like any other client. The commands that act on a
-deployed stack have a module each (``backfill``, ``redrive``, ``reprocess``, ``invoke``) over the operations layer.
+deployed stack have a module each (``backfill``, ``redrive``, ``reprocess``, ``invoke``, ``iamreport``) over the
+operations layer.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from image_compressor.settings import (
     parse_target_ssim,
 )
 from image_compressor_cli import backfill as backfill_cli
+from image_compressor_cli import iamreport as iamreport_cli
 from image_compressor_cli import invoke as invoke_cli
 from image_compressor_cli import redrive as redrive_cli
 from image_compressor_cli import reprocess as reprocess_cli
@@ -75,8 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``compress`` exit codes: 0 when every input was compressed or kept, 1 when at least one input failed, 2 for a
     usage error (bad option, or an ``--out`` that would overwrite inputs), 130 when interrupted. ``backfill`` runs
     :func:`image_compressor_cli.backfill.run`, ``redrive`` :func:`image_compressor_cli.redrive.run`, ``reprocess``
-    :func:`image_compressor_cli.reprocess.run` and ``invoke`` :func:`image_compressor_cli.invoke.run` (their own exit
-    codes).
+    :func:`image_compressor_cli.reprocess.run`, ``invoke`` :func:`image_compressor_cli.invoke.run` and ``iam-report``
+    :func:`image_compressor_cli.iamreport.run` (their own exit codes).
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -88,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return reprocess_cli.run(args)
     if args.command == "invoke":
         return invoke_cli.run(args)
+    if args.command == "iam-report":
+        return iamreport_cli.run(args)
     if args.keep_gps and not args.keep_metadata:
         parser.error("--keep-gps keeps GPS inside kept metadata: add --keep-metadata, or drop --keep-gps")
     try:
@@ -195,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     redrive_cli.add_parser(commands)
     reprocess_cli.add_parser(commands)
     invoke_cli.add_parser(commands)
+    iamreport_cli.add_parser(commands)
     return parser
 
 

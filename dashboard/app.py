@@ -36,6 +36,7 @@ PAGES = [
     st.Page("views/failed.py", title="Failed", icon=":material/error:", url_path="failed"),
     st.Page("views/backfill.py", title="Backfill", icon=":material/playlist_add_check:", url_path="backfill"),
     st.Page("views/deadletters.py", title="Dead letters", icon=":material/move_to_inbox:", url_path="deadletters"),
+    st.Page("views/permissions.py", title="Permissions", icon=":material/policy:", url_path="permissions"),
 ]
 
 page = st.navigation(PAGES)

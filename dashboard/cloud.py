@@ -2,7 +2,8 @@
 and the operations its pages start, each through the operations layer: uploads (:mod:`ops.upload`), reprocessing
 (:mod:`ops.reprocess`, as ``make reprocess``), running the function again on an object (:mod:`ops.invoke`, as
 ``make invoke``) and replaying the dead-letter queue (:mod:`ops.redrive`, as
-``make redrive``). Nothing here writes to S3, SQS or Lambda itself (``tests/unit/test_architecture.py``).
+``make redrive``); the embedded cloud's IAM record is read and cleared through :mod:`ops.iamrecord`. Nothing here
+writes to S3, SQS or Lambda itself (``tests/unit/test_architecture.py``).
 
 No Streamlit in here. Each result object's metadata is read with :func:`image_compressor.result.read_metadata`, the
 same vocabulary the function writes.
@@ -22,7 +23,7 @@ from image_compressor.result import STATUSES, Status, StoredResult, read_metadat
 
 from dashboard.errors import DashboardError, StackDownError, explain
 from dashboard.text import md
-from ops import invoke, procs, redrive, reprocess
+from ops import iammode, iamrecord, invoke, procs, redrive, reprocess
 from ops import upload as ops_upload
 from ops.stack import INTERACTIVE, Stack, StackError, head_or_none
 
@@ -318,7 +319,7 @@ class Cloud:
         """
         item = reprocess.reprocess(self.stack, [key], wait_s=timeout).items[0]
         if item.error is not None:
-            raise DashboardError(md(item.error[:1].upper() + item.error[1:]) + ".")
+            raise _sentence(item.error)
         return item
 
     def run_again(self, key: str, event: str = "batch") -> invoke.Invocation:
@@ -331,8 +332,7 @@ class Cloud:
         try:
             return invoke.invoke_object(self.stack, key, event=event)
         except invoke.InvokeError as exc:
-            text = str(exc)
-            raise DashboardError(md(text[:1].upper() + text[1:]) + ".") from exc
+            raise _sentence(exc) from exc
 
     # -- the dead-letter queue ----------------------------------------------------------------------------------------
 
@@ -353,3 +353,36 @@ class Cloud:
             return redrive.redrive_stack(self.stack)
         except redrive.RedriveError as exc:
             raise DashboardError(str(exc)) from exc
+
+    # -- IAM --------------------------------------------------------------------------------------------------------
+
+    def iam_mode(self) -> str:
+        """Return the stack's IAM mode in words (:func:`ops.iammode.stack_text`): the embedded cloud's, with denials."""
+        return iammode.stack_text(self.stack)
+
+    def iam_unrecorded(self) -> str | None:
+        """Return why this stack keeps no IAM record, with what to do (:func:`ops.iamrecord.why_unrecorded`)."""
+        return iamrecord.why_unrecorded(self.stack)
+
+    def iam_record(self) -> iamrecord.Record:
+        """Return the embedded cloud's IAM record: mode, denials newest first, counted calls.
+
+        Raises :class:`DashboardError` with what to do when there is none (not embedded, the cloud is down).
+        """
+        try:
+            return iamrecord.fetch(self.stack)
+        except iamrecord.RecordError as exc:
+            raise _sentence(exc) from exc
+
+    def clear_iam_record(self) -> None:
+        """Forget the embedded cloud's IAM record (:func:`ops.iamrecord.clear`), as ``iam-report --clear`` does."""
+        try:
+            iamrecord.clear(self.stack)
+        except iamrecord.RecordError as exc:
+            raise _sentence(exc) from exc
+
+
+def _sentence(problem: BaseException | str) -> DashboardError:
+    """Return a :class:`DashboardError` of an operation's message as one sentence (capitalised, shown as text)."""
+    text = str(problem)
+    return DashboardError(md(text[:1].upper() + text[1:]) + ".")

@@ -18,7 +18,7 @@ from dashboard import cloud as cl
 from dashboard import discovery, images, logs, notifications
 from dashboard.errors import explain
 from dashboard.text import md
-from ops import debugging, redrive
+from ops import debugging, iamrecord, redrive
 from ops.stack import Stack
 
 STATUS_COLOURS = {"compressed": "green", "kept-original": "blue", "failed": "red"}
@@ -68,6 +68,18 @@ def health(stack_json: str) -> list[cl.ServiceHealth]:
 def debugger(stack_json: str) -> str | None:
     """The function's debugger in words (``waiting on 127.0.0.1:5678``, ``attached``), or None when it is off."""
     return debugging.stack_debugger(Stack.from_json(stack_json))
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def iam_mode(stack_json: str) -> str:
+    """The stack's IAM mode in words (``enforced (ENFORCE_IAM=1), 3 denials``; what other backends and AWS do)."""
+    return cloud_for(stack_json).iam_mode()
+
+
+@st.cache_data(ttl=5, show_spinner="Reading the IAM record...")
+def iam_record(stack_json: str) -> iamrecord.Record:
+    """The embedded cloud's IAM record: mode, denials newest first, counted calls."""
+    return cloud_for(stack_json).iam_record()
 
 
 @st.cache_data(ttl=10, show_spinner="Reading results...")
@@ -129,6 +141,8 @@ def clear_listings() -> None:
     failed.clear()
     dead_letters.clear()
     health.clear()
+    iam_mode.clear()
+    iam_record.clear()
 
 
 def notification_store(connection: Connection) -> notifications.NotificationStore:
@@ -199,6 +213,7 @@ def sidebar(found: Connection | str) -> None:
                 _find_stack.clear()
                 health.clear()
                 debugger.clear()
+                iam_mode.clear()
                 st.rerun()
             return
         stack = found.stack
@@ -220,6 +235,12 @@ def sidebar(found: Connection | str) -> None:
                 help="`make local-up DEBUG=1`: the function's worker runs under debugpy; attach with "
                 "`.vscode/launch.json` (Attach to the function). Its timeout stops while it is stopped.",
             )
+        st.markdown(
+            f"**IAM:** {md(iam_mode(found.stack_json))}",
+            help="`make local-up` enforces IAM on the embedded cloud as AWS does (`ENFORCE_IAM=1`); "
+            "`IAM_SOFT_MODE=1` logs each denial and lets the call through; `ENFORCE_IAM=0` checks nothing. "
+            "The **Permissions** page lists the denials.",
+        )
         st.markdown("**Health**")
         lines = []
         for check in health(found.stack_json):
@@ -230,6 +251,7 @@ def sidebar(found: Connection | str) -> None:
         if st.button("Re-check", key="sidebar_recheck", icon=":material/refresh:", type="tertiary"):
             health.clear()
             debugger.clear()
+            iam_mode.clear()
             st.rerun()
         st.markdown("**Resources**")
         st.caption(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ops import datadir, debugging, defaults, launch, stackfile, terraform
+from ops import datadir, debugging, defaults, iammode, launch, stackfile, terraform
 from ops import local as stack
 from ops.procs import LocalCloudError
 from ops.stack import Stack
@@ -77,6 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"port of the debugger with --debug (default {debugging.DEFAULT_DEBUG_PORT}, or DEBUG_PORT)",
     )
     up.add_argument(
+        "--enforce-iam",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="embedded: judge every call made with credentials other than test/test as AWS does (default: on; "
+        "ENFORCE_IAM=0|1, LocalStack's name; make local-up ENFORCE_IAM=0)",
+    )
+    up.add_argument(
+        "--iam-soft-mode",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="embedded: log and record each denial but let the call through (default: IAM_SOFT_MODE, off; make "
+        "local-up IAM_SOFT_MODE=1)",
+    )
+    up.add_argument(
         "--dashboard-port",
         type=int,
         default=int(os.environ.get("DASHBOARD_PORT", stack.DASHBOARD_PORT)),
@@ -122,6 +136,7 @@ def _summary(current: Stack, keep_data: bool) -> None:
     _say(f"  {'hot reload':<24} {_hot_reload_text(current)}")
     if current.backend == "embedded":
         _say(f"  {'debugger':<24} {debugging.stack_debugger(current) or 'off (make local-up DEBUG=1)'}")
+    _say(f"  {'IAM':<24} {iammode.stack_text(current)}")
     if current.hot_reload_dir:
         _say(f"  {'':<24} save a file under it: the next invocation runs it (no `make build`, no apply)")
     kept = "on: `make local-down` keeps the data" if keep_data else "off (`make local-up PERSIST=1` keeps data)"
@@ -182,6 +197,8 @@ def _status(args: argparse.Namespace) -> int:
         running = f"running (pid {found.server_pid})" if found.server_health else "NOT running"
         _say(f"server    {running}")
         _say(f"debugger  {debugging.describe(health.get('debugger')) or 'off (make local-up DEBUG=1)'}")
+        if found.server_health:
+            _say(f"IAM: {iammode.describe(health.get('iam'))}")
         for worker in (health.get("lambda") or {}).get("workers", []):
             how = "with its layers" if worker.get("uses_layers") else "with project packages"
             name = f"{worker['function']} {worker['version']}"
@@ -190,8 +207,10 @@ def _status(args: argparse.Namespace) -> int:
         health = found.server_health or {}
         running = f"running (pid {found.server_pid}), MiniStack {health.get('version')}" if health else "NOT running"
         _say(f"ministack {running}")
+        _say(f"IAM: {iammode.backend_note(current.backend)}")
     else:
         _say(f"LocalStack {'answers' if found.server_health else 'does NOT answer'}")
+        _say(f"IAM: {iammode.backend_note(current.backend)}")
     if current.dashboard:
         running = f"running (pid {found.dashboard_pid})" if found.dashboard_pid else "NOT running"
         _say(f"dashboard {current.dashboard.get('url')} {running}")
@@ -217,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "up":
+            iam = iammode.settings(args.enforce_iam, args.iam_soft_mode)  # a bad value stops here, before anything
             current = stack.up(
                 backend=args.backend,
                 port=args.port,
@@ -227,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                 hot_reload=args.hot_reload,
                 keep_data=args.persist,
                 debug_port=args.debug_port if args.debug else None,
+                iam=iam,
             )
             _summary(current, stack.status(state_dir=args.state_dir).persistence.get("on", False))
             return 0

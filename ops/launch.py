@@ -79,6 +79,7 @@ def start_localcloud(
     snapshot_file: Path | None = None,
     restore: Path | None = None,
     persist_file: Path | None = None,
+    iam_args: Sequence[str] = (),
 ) -> ServerHandle:
     """Start ``python -m localcloud.server`` detached on ``host:port`` and wait until its health check answers.
 
@@ -87,6 +88,7 @@ def start_localcloud(
     caller is killed while waiting. ``snapshot_file`` is where :func:`snapshot_localcloud` makes it save its state;
     ``restore`` a file it starts from (:func:`restored_from`: one it cannot load leaves it empty), ``persist_file``
     where it saves its data when asked (persistence). With ``exit_with`` it stops once that process is gone (tests).
+    ``iam_args`` are its IAM flags (:meth:`ops.iammode.IamSettings.server_args`; none: its own default, from env).
 
     Raises
     ------
@@ -111,6 +113,7 @@ def start_localcloud(
         cmd += ["--restore", str(restore)]
     if persist_file is not None:
         cmd += ["--persist-file", str(persist_file)]
+    cmd += list(iam_args)
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYTHONUNBUFFERED", "1")
     pid = _start(

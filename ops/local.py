@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ops import debugging, defaults, launch, localroot, persist, procs, stackfile, terraform
+from ops import debugging, defaults, iammode, launch, localroot, persist, procs, stackfile, terraform
 from ops import snapshot as snapshots
 from ops.datadir import PERSIST_ENV, describe
 from ops.procs import LocalCloudError
@@ -40,6 +40,7 @@ BACKENDS = ("auto", "embedded", "localstack", "ministack")
 PROCESS_BACKENDS = ("embedded", "ministack")
 DEFAULT_PORT = defaults.LOCAL_PORT
 DASHBOARD_PORT = defaults.DASHBOARD_PORT
+_IAM = iammode.IamSettings()
 
 Say = Callable[[str], None]
 
@@ -83,6 +84,7 @@ def up(
     hot_reload: bool = False,
     keep_data: bool = False,
     debug_port: int | None = None,
+    iam: iammode.IamSettings | None = None,
 ) -> Stack:
     """Start the local cloud, apply the stack, write the state file and start the dashboard; return the state.
 
@@ -96,6 +98,8 @@ def up(
     saves it again.
     With ``debug_port`` (embedded only) the function's worker listens for a debugger on that port of 127.0.0.1
     (:mod:`ops.debugging`); an ``up`` without it switches debugging off.
+    ``iam`` is the IAM mode (:mod:`ops.iammode`; default: ``ENFORCE_IAM``/``IAM_SOFT_MODE`` from the environment,
+    checked before anything starts); a running embedded cloud keeps the mode it was started with.
 
     Raises
     ------
@@ -103,6 +107,7 @@ def up(
         When something the user can fix is in the way (port taken, no build, other backend up, no Docker for
         LocalStack, ...); ``ops.terraform.TerraformError`` when Terraform fails.
     """
+    iam = iammode.settings() if iam is None else iam
     p = paths(root, state_dir)
     with locked(p):
         existing = _load_state(p)
@@ -111,6 +116,7 @@ def up(
         chosen = _choose_backend(p, backend, existing, say)
         if debug_port is not None:
             debugging.check_backend(chosen)
+        iammode.announce(chosen, iam, say)
         check_artifacts(p)
         hot_reload_dir = check_function_dir(p) if hot_reload else None
         terraform_version = terraform.check_terraform()
@@ -134,12 +140,12 @@ def up(
             why_not = p.snapshot.why_not(fingerprint)
             restore = p.snapshot.emulator_file if why_not is None else None
             restore = p.persisted.emulator_file if data is not None else restore
-            endpoint, fresh = _start_embedded(p, port, say, restore=restore, keep_data=keep_data)
+            endpoint, fresh = _start_embedded(p, port, say, restore=restore, keep_data=keep_data, iam=iam)
         elif chosen == "ministack":
             endpoint, fresh = _start_ministack(p, port, region, say, keep_data)
         else:
             say(f"starting LocalStack with {p.compose_file.name} (docker compose up -d --wait) ...")
-            env = {PERSIST_ENV: "1"} if keep_data else None
+            env = iam.localstack_env() | ({PERSIST_ENV: "1"} if keep_data else {})
             endpoint, fresh = launch.start_localstack(p.compose_file, port, env=env), existing is None
         if fresh:
             # A new emulator starts empty: Terraform state from an earlier run describes nothing that exists.
@@ -271,14 +277,16 @@ def _reuse(
 
 
 def _start_embedded(
-    p: Paths, port: int, say: Say, restore: Path | None = None, keep_data: bool = False
+    p: Paths, port: int, say: Say, restore: Path | None = None, keep_data: bool = False, iam: iammode.IamSettings = _IAM
 ) -> tuple[str, bool]:
     """Reuse or start the embedded server; return its endpoint and whether it was started now.
 
-    A server started now can save snapshots (:attr:`Paths.snapshot`), starts from ``restore`` when given, and with
-    ``keep_data`` can save its data (:attr:`Paths.persisted`).
+    A server started now can save snapshots (:attr:`Paths.snapshot`), starts from ``restore`` when given, with
+    ``keep_data`` can save its data (:attr:`Paths.persisted`), and judges calls as ``iam`` says; a reused one keeps
+    its IAM mode (:func:`ops.iammode.check_running`).
     """
     if _reuse(p.server_pid, launch.SERVER_MARKER, launch.localcloud_health, port, "the embedded local cloud", say):
+        iammode.check_running((launch.localcloud_health(port) or {}).get("iam"), iam, say)
         return f"http://127.0.0.1:{port}", False
     health = launch.localcloud_health(port)
     if health is not None:
@@ -291,7 +299,12 @@ def _start_embedded(
     say(f"starting the embedded local cloud (moto + local Lambda executor){restoring} on 127.0.0.1:{port} ...")
     persist_file = p.persisted.emulator_file if keep_data else None
     handle = launch.start_localcloud(
-        port, p.state_dir, snapshot_file=p.snapshot.emulator_file, restore=restore, persist_file=persist_file
+        port,
+        p.state_dir,
+        snapshot_file=p.snapshot.emulator_file,
+        restore=restore,
+        persist_file=persist_file,
+        iam_args=iam.server_args(),
     )
     return handle.endpoint, True
 

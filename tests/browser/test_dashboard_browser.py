@@ -152,6 +152,7 @@ def test_every_page_renders_without_an_error(dashboard_url: str, page: Any, arti
         ("logs", "Logs"),
         ("failed", "Failed"),
         ("deadletters", "Dead letters"),
+        ("permissions", "Permissions"),
     ):
         open_page(page, f"{dashboard_url}/{path}")
         page.get_by_role("heading", name=title).first.wait_for()

@@ -1,6 +1,6 @@
 """Offline for real: no page of the dashboard asks for anything off this machine, and neither does its process.
 
-Chromium records every request and websocket of every page (a page load of each of the seven pages, a walk through
+Chromium records every request and websocket of every page (a page load of each of the eight pages, a walk through
 them by the sidebar, an upload); any whose host is not the dashboard or the stack's local endpoint is refused (as if
 the machine had no network) and the test fails with the offending URLs, page by page. The dashboard's own process
 runs with an audit hook (``tests/browser/netaudit``) that logs every name it looks up and every address it connects
@@ -32,6 +32,7 @@ PAGES = (
     ("failed", "Failed"),
     ("backfill", "Backfill"),
     ("deadletters", "Dead letters"),
+    ("permissions", "Permissions"),
 )
 #: Schemes whose requests never leave the browser.
 IN_BROWSER = {"data", "blob", "about"}

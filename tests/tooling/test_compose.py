@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ops import launch
+from ops import iammode, launch
 from ops.procs import LocalCloudError
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
@@ -32,6 +32,12 @@ def test_the_auth_token_is_passed_through_and_never_committed(service):
 def test_persistence_is_passed_through_off_by_default_into_the_kept_volume(service):
     assert service["environment"]["PERSISTENCE"] == "${PERSISTENCE:-0}"
     assert "localstack-data:/var/lib/localstack" in service["volumes"]
+
+
+def test_iam_enforcement_is_passed_through_on_by_default_as_on_the_embedded_cloud(service):
+    assert service["environment"]["ENFORCE_IAM"] == "${ENFORCE_IAM:-1}"
+    assert service["environment"]["IAM_SOFT_MODE"] == "${IAM_SOFT_MODE:-0}"
+    assert iammode.IamSettings().localstack_env() == {"ENFORCE_IAM": "1", "IAM_SOFT_MODE": "0"}
 
 
 def test_the_services_cover_the_stack(service):
