@@ -70,11 +70,11 @@ KNOWN_KEYS = frozenset(
 )
 
 _TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off", "")
+_FALSE = ("0", "false", "no", "off")
 
 
 def flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    """Read boolean setting ``name`` from ``env`` (``1``/``0``, ``true``/``false``; unset: ``default``).
+    """Read boolean setting ``name`` from ``env`` (``1``/``0``, ``true``/``false``; unset or empty: ``default``).
 
     Raises
     ------
@@ -82,7 +82,7 @@ def flag(env: Mapping[str, str], name: str, default: bool) -> bool:
         When the value is none of those, with what to write instead.
     """
     raw = env.get(name)
-    if raw is None:
+    if raw is None or not raw.strip():
         return default
     value = raw.strip().lower()
     if value in _TRUE:

@@ -1,8 +1,9 @@
 """Where IAM enforcement enters moto 5.2.5: every authorized API call, and SNS's deliveries to queues.
 
 :func:`install` replaces ``ActionAuthenticatorMixin._authenticate_and_authorize_action`` (which every moto service
-calls before an action, S3 with the bucket/object ARN) with :func:`authorize`, and ``Subscription.publish`` with
-one that delivers to an SQS queue only as the queue's policy allows SNS. The decisions are the
+calls before an action, S3 with the bucket/object ARN) with :func:`authorize`, ``Subscription.publish`` with
+one that delivers to an SQS queue only as the queue's policy allows SNS, and neutralizes moto's own bucket-policy
+check while enforcing (the enforcer evaluates bucket policies with the request's values). The decisions are the
 :class:`~localcloud.iamenforce.Enforcer`'s; this module only reads the request: the caller's key, the action, the
 resource ARN of each service, the condition keys.
 """
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from moto.core.authorization import ActionAuthenticatorMixin
+from moto.s3 import models as s3_models
 from moto.sns import models as sns_models
 
 from localcloud.iamenforce import Enforcer, credential_scope, denied_error
@@ -21,27 +23,44 @@ from localcloud.iamenforce import Enforcer, credential_scope, denied_error
 _installed: Enforcer | None = None
 _original_authorize: Any = None
 _original_publish: Any = None
+_original_bucket_permission: Any = None
 
 
 def install(enforcer: Enforcer) -> None:
     """Make moto ask ``enforcer`` about every call; :func:`uninstall` restores moto's own check."""
-    global _installed, _original_authorize, _original_publish
+    global _installed, _original_authorize, _original_publish, _original_bucket_permission
     _installed = enforcer
     if _original_authorize is None:
         _original_authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
         _original_publish = sns_models.Subscription.publish
+        _original_bucket_permission = s3_models.FakeBucket.get_permission
         ActionAuthenticatorMixin._authenticate_and_authorize_action = authorize  # type: ignore[method-assign]
         sns_models.Subscription.publish = _publish  # type: ignore[method-assign]
+        s3_models.FakeBucket.get_permission = _bucket_permission  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
     """Restore moto's functions."""
-    global _installed, _original_authorize, _original_publish
+    global _installed, _original_authorize, _original_publish, _original_bucket_permission
     _installed = None
     if _original_authorize is not None:
         ActionAuthenticatorMixin._authenticate_and_authorize_action = _original_authorize  # type: ignore[method-assign]
         sns_models.Subscription.publish = _original_publish  # type: ignore[method-assign]
-        _original_authorize = _original_publish = None
+        s3_models.FakeBucket.get_permission = _original_bucket_permission  # type: ignore[method-assign]
+        _original_authorize = _original_publish = _original_bucket_permission = None
+
+
+def _bucket_permission(self: Any, action: str, resource: str) -> Any:
+    """Answer for moto's own bucket-policy check, which runs for every caller before :func:`authorize`.
+
+    While IAM is enforced the bucket policy is the enforcer's to evaluate (with the request's values), and the
+    administrator is not subject to it, as on LocalStack; with enforcement off moto's check stays.
+    """
+    from moto.iam.access_control import PermissionResult
+
+    if _installed is not None and _installed.mode.enforce:
+        return PermissionResult.NEUTRAL
+    return _original_bucket_permission(self, action, resource)
 
 
 def _first(value: Any) -> Any:

@@ -42,7 +42,7 @@ def test_iam_enforcement_is_passed_through_on_by_default_as_on_the_embedded_clou
 
 def test_the_services_cover_the_stack(service):
     services = set(service["environment"]["SERVICES"].split(","))
-    assert services == {"s3", "lambda", "sns", "sqs", "iam", "logs", "sts", "cloudwatch"}
+    assert services == {"s3", "lambda", "sns", "sqs", "iam", "logs", "sts", "cloudwatch", "kms"}
 
 
 def test_lambda_runs_in_docker_through_the_socket(service):

@@ -38,6 +38,10 @@ module "pipeline" {
   max_pixels       = var.max_pixels
   max_object_bytes = var.max_object_bytes
 
+  # Production's security locally: the topic under a customer-managed key whose key policy decides, as the AWS root
+  # does (the role's UseEncryptionKeys grant and the key policy are enforced by the embedded cloud, docs/local-cloud.md).
+  create_sns_kms_key = true
+
   # Local stacks come and go with `make local-up` / `make local-down` (no versioning, no e-mail: the module's defaults).
   force_destroy              = true
   create_notifications_queue = true
