@@ -11,8 +11,10 @@ resource ARN of each service, the condition keys.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.s3 import models as s3_models
@@ -24,13 +26,16 @@ _installed: Enforcer | None = None
 _original_authorize: Any = None
 _original_publish: Any = None
 _original_bucket_permission: Any = None
+_original_put_notification: Any = None
 
 
 def install(enforcer: Enforcer) -> None:
     """Make moto ask ``enforcer`` about every call; :func:`uninstall` restores moto's own check."""
-    global _installed, _original_authorize, _original_publish, _original_bucket_permission
+    global _installed, _original_authorize, _original_publish, _original_bucket_permission, _original_put_notification
     _installed = enforcer
     if _original_authorize is None:
+        _original_put_notification = s3_models.S3Backend.put_bucket_notification_configuration
+        s3_models.S3Backend.put_bucket_notification_configuration = _put_notification  # type: ignore[method-assign]
         _original_authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
         _original_publish = sns_models.Subscription.publish
         _original_bucket_permission = s3_models.FakeBucket.get_permission
@@ -41,13 +46,39 @@ def install(enforcer: Enforcer) -> None:
 
 def uninstall() -> None:
     """Restore moto's functions."""
-    global _installed, _original_authorize, _original_publish, _original_bucket_permission
+    global _installed, _original_authorize, _original_publish, _original_bucket_permission, _original_put_notification
     _installed = None
     if _original_authorize is not None:
+        s3_models.S3Backend.put_bucket_notification_configuration = _original_put_notification  # type: ignore[method-assign]
         ActionAuthenticatorMixin._authenticate_and_authorize_action = _original_authorize  # type: ignore[method-assign]
         sns_models.Subscription.publish = _original_publish  # type: ignore[method-assign]
         s3_models.FakeBucket.get_permission = _original_bucket_permission  # type: ignore[method-assign]
         _original_authorize = _original_publish = _original_bucket_permission = None
+
+
+def _put_notification(self: Any, bucket_name: str, notification_config: dict[str, Any]) -> None:
+    """``PutBucketNotificationConfiguration``: as S3, refuse a function destination S3 may not invoke.
+
+    S3 checks the function's resource policy when the configuration is put and answers ``InvalidArgument``
+    ("Unable to validate the following destination configurations"); Terraform's ``depends_on`` from the
+    notification to ``aws_lambda_permission`` exists for this.
+    """
+    enforcer = _installed
+    if enforcer is not None and enforcer.mode.enforce:
+        for config in (notification_config or {}).get("CloudFunctionConfiguration") or []:
+            function_arn = str(config.get("CloudFunction") or config.get("LambdaFunctionArn") or "")
+            source = f"arn:aws:s3:::{bucket_name}"
+            account = function_arn.split(":")[4] if function_arn.count(":") >= 5 else self.account_id
+            if not enforcer.service_allows("s3.amazonaws.com", "lambda:InvokeFunction", function_arn, source, account):
+                from moto.s3.exceptions import InvalidArgumentError
+
+                raise InvalidArgumentError(
+                    f"Unable to validate the following destination configurations: {function_arn} (S3 may not "
+                    "invoke it: add an aws_lambda_permission for s3.amazonaws.com with this bucket as source_arn)",
+                    function_arn,
+                    "not valid",
+                )
+    _original_put_notification(self, bucket_name, notification_config)
 
 
 def _bucket_permission(self: Any, action: str, resource: str) -> Any:
@@ -82,9 +113,25 @@ def params(response: Any) -> dict[str, Any]:
     return found
 
 
-def is_json(response: Any) -> bool:
+#: Services whose API is REST with JSON bodies: their errors are JSON whatever the request's content type.
+REST_JSON = frozenset({"lambda"})
+#: Signing names whose IAM action prefix differs (the credential scope says ``monitoring`` for CloudWatch).
+IAM_PREFIX = {"monitoring": "cloudwatch"}
+#: API operations whose IAM action has another name.
+IAM_ACTION = {"lambda:Invoke": "lambda:InvokeFunction", "lambda:InvokeAsync": "lambda:InvokeFunction"}
+#: Calls that need no permission (AWS answers them for any valid credentials, even under an explicit deny).
+ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity"})
+
+
+def is_json(response: Any, service: str = "") -> bool:
     """True when the request (so its error) uses a JSON protocol."""
-    return "json" in (response.headers.get("Content-Type") or "")
+    return service in REST_JSON or "json" in (response.headers.get("Content-Type") or "")
+
+
+def iam_action(service: str, operation: str) -> str:
+    """The IAM action of API ``operation`` of signing name ``service`` (``monitoring``, ``Invoke``: renamed)."""
+    action = f"{IAM_PREFIX.get(service, service)}:{operation}"
+    return IAM_ACTION.get(action, action)
 
 
 def resource_of(service: str, action: str, given: str, found: Mapping[str, Any], account: str, region: str) -> str:
@@ -112,6 +159,11 @@ def resource_of(service: str, action: str, given: str, found: Mapping[str, Any],
             return f"arn:aws:sqs:{region}:{account}:{str(url).rstrip('/').split('/')[-1]}"
         if found.get("QueueName"):
             return f"arn:aws:sqs:{region}:{account}:{found['QueueName']}"
+    elif service == "lambda":
+        match = re.search(r"/functions/([^/?]+)", str(found.get("__path") or ""))
+        if match:
+            name = unquote(match.group(1))
+            return name if name.startswith("arn:") else f"arn:aws:lambda:{region}:{account}:function:{name}"
     elif service in ("iam", "sts"):
         for name in ("RoleArn", "PolicyArn"):
             if found.get(name):
@@ -152,7 +204,7 @@ def authorize(response: Any, iam_request_cls: type, resource: str = "*") -> None
         principal = enforcer.caller(access_key, token)
     except PermissionError as exc:
         code, message = str(exc).split("|", 1)
-        raise denied_error(service, message, is_json(response), code=code) from None
+        raise denied_error(service, message, is_json(response, service), code=code) from None
     if principal is None:
         return
     account = response.current_account
@@ -162,13 +214,16 @@ def authorize(response: Any, iam_request_cls: type, resource: str = "*") -> None
         service_params: dict[str, Any] = {}
     else:
         service_params = params(response)
-        action = f"{service}:{response._get_action()}"
+        service_params["__path"] = getattr(response, "path", "") or ""
+        action = iam_action(service, response._get_action())
+        if action in ALWAYS_ALLOWED:
+            return
         checks = [(action, resource_of(service, action, resource, service_params, account, region), {})]
     for action, arn, extra in checks:
         context = enforcer.base_context(region) | extra
         decision, request = enforcer.decide(principal, action, arn, account, region, context)
         if enforcer.refuses(decision):
-            raise denied_error(service, decision.message(request), is_json(response))
+            raise denied_error(service, decision.message(request), is_json(response, service))
     if service == "sns" and checks[0][0] == "sns:Publish":
         _topic_key_check(enforcer, principal, checks[0][1], account, region, is_json(response))
     if service == "s3" and checks[0][0] in ("s3:GetObject", "s3:GetObjectVersion"):

@@ -31,6 +31,11 @@ Settings (flags, or environment variables for the defaults):
 - ``/_localcloud/debugger``: ``POST {"function", "port"}`` makes that function's worker listen for a debugger on
   ``127.0.0.1:port`` (one worker, its timeout paused while stopped), ``DELETE`` stops it, ``GET`` and the health
   document's ``debugger`` say ``waiting`` or ``attached`` (:mod:`localcloud.debugger`; ``make local-up DEBUG=1``)
+- ``--enforce-iam`` / ``--no-enforce-iam`` / ``ENFORCE_IAM`` (1) and ``--iam-soft-mode`` / ``IAM_SOFT_MODE`` (0):
+  evaluate every call made with credentials other than the administrator's as AWS does, refuse (or, soft, log and
+  let through) what the policies deny; the function runs as a session of its role (:mod:`localcloud.iamenforce`).
+  ``GET /_localcloud/iam`` answers the decisions, ``DELETE`` clears them; ``LOCALCLOUD_SECURE_TRANSPORT`` (1) is
+  the value of ``aws:SecureTransport``
 - ``--exit-with PID`` / ``LOCALCLOUD_EXIT_WITH_PID``: stop (with every worker) as soon as process ``PID`` is gone.
   Test fixtures pass their own pid, so a test run that is killed leaves no server behind; ``make local-up`` does
   not set it, because its server is meant to outlive the command that started it.

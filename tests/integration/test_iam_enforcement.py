@@ -154,12 +154,21 @@ def test_each_service_refuses_in_its_own_shape_with_awss_message(local_cloud, us
             user_client(local_cloud, keys, "logs").create_log_stream(logGroupName=resources["group"], logStreamName="s")
         ),
     }
+    function = "arn:aws:lambda:eu-west-1:123456789012:function:nobody-may"
+    calls[("lambda", "lambda:InvokeFunction", function, 403, "AccessDeniedException")] = lambda: user_client(
+        local_cloud, keys, "lambda"
+    ).invoke(FunctionName="nobody-may", Payload=b"{}")
+    calls[("cloudwatch", "cloudwatch:DescribeAlarms", "*", 403, "AccessDenied")] = lambda: user_client(
+        local_cloud, keys, "cloudwatch"
+    ).describe_alarms()
     for (service, action, resource, status, code), call in calls.items():
         error = attempt(call)
         assert (error.get("status"), error.get("code")) == (status, code), (service, error)
         assert error["message"] == expected_message(principal, action, resource), service
     denied = {(d["action"], d["resource"]) for d in iam_document(local_cloud)["denials"] if d["principal"] == principal}
     assert denied == {(action, resource) for (_, action, resource, _, _) in calls}
+    # Who am I needs no permission, as on AWS.
+    assert user_client(local_cloud, keys, "sts").get_caller_identity()["Arn"] == principal
 
 
 def test_a_grant_scoped_to_one_topic_allows_that_topic_only(local_cloud, user, resources) -> None:
@@ -231,14 +240,15 @@ def test_s3_invokes_the_function_only_as_its_resource_policy_allows(local_cloud)
                         Handler="index.handler", Code={"ZipFile": zip_bytes({"index.py": WHOAMI})})  # fmt: skip
     arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
     allow_s3(lam, name, allowed)  # the permission names the allowed bucket as its source ARN
-    for bucket in (allowed, other):
-        configuration = [{"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}]
-        s3.put_bucket_notification_configuration(
-            Bucket=bucket, NotificationConfiguration={"LambdaFunctionConfigurations": configuration}
-        )
+    configuration = {"LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}]}
 
-    s3.put_object(Bucket=other, Key="refused.jpg", Body=b"x")
-    s3.put_object(Bucket=allowed, Key="delivered.jpg", Body=b"x")
+    s3.put_bucket_notification_configuration(Bucket=allowed, NotificationConfiguration=configuration)
+    refused = attempt(
+        lambda: s3.put_bucket_notification_configuration(Bucket=other, NotificationConfiguration=configuration)
+    )
+
+    assert refused["code"] == "InvalidArgument"
+    assert refused["message"].startswith("Unable to validate the following destination configurations")
 
     logs = local_cloud.client("logs")
 
@@ -248,12 +258,20 @@ def test_s3_invokes_the_function_only_as_its_resource_policy_allows(local_cloud)
         except logs.exceptions.ResourceNotFoundException:
             return []
 
+    s3.put_object(Bucket=allowed, Key="delivered.jpg", Body=b"x")
     poll(reports, what="the allowed bucket's invocation")
-    denial = poll(lambda: [d for d in iam_document(local_cloud)["denials"] if d["resource"] == arn])[0]
-    assert denial["principal"] == "s3.amazonaws.com"
-    assert denial["action"] == "lambda:InvokeFunction"
+    # The permission goes away after the configuration was accepted: S3 can no longer deliver the event.
+    lam.remove_permission(FunctionName=name, StatementId=f"s3-{allowed}")
+    s3.put_object(Bucket=allowed, Key="refused.jpg", Body=b"x")
+
+    def delivery_denials() -> list[dict[str, Any]]:
+        return [d for d in iam_document(local_cloud)["denials"] if d["resource"] == arn]
+
+    assert len(poll(delivery_denials, what="the refused delivery")) == 2  # the configuration, then the event
+    denial = delivery_denials()[0]
+    assert (denial["principal"], denial["action"]) == ("s3.amazonaws.com", "lambda:InvokeFunction")
     assert denial["reason"] == "because no resource-based policy allows the lambda:InvokeFunction action"
-    assert len(reports()) == 1  # the allowed bucket's event only
+    assert len(reports()) == 1  # the first upload's event only
 
 
 def test_a_malformed_policy_is_refused_when_it_is_put_as_on_aws(local_cloud) -> None:
