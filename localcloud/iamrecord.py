@@ -15,6 +15,8 @@ from typing import Any
 
 #: Denials kept for the document (``denials_total`` counts them all).
 KEPT_DENIALS = 200
+#: Distinct (principal, action, resource) counts kept; calls beyond are counted in ``used_not_kept`` only.
+KEPT_USED = 50_000
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,16 @@ class DecisionRecord:
         self._denials_total = 0
         self._used: Counter[tuple[str, str, str, bool]] = Counter()
         self._unknown_keys: set[str] = set()
+        self._used_not_kept = 0
 
     def add(self, principal: str, action: str, resource: str, allowed: bool, denial: Denial | None = None) -> None:
         """Count one evaluated call by ``principal`` (a role session is counted under its role); keep its denial."""
         with self._lock:
-            self._used[(principal, action, resource, allowed)] += 1
+            key = (principal, action, resource, allowed)
+            if key in self._used or len(self._used) < KEPT_USED:
+                self._used[key] += 1
+            else:
+                self._used_not_kept += 1
             if denial is not None:
                 self._denials.append(denial)
                 self._denials_total += 1
@@ -69,6 +76,7 @@ class DecisionRecord:
             self._denials.clear()
             self._denials_total = 0
             self._used.clear()
+            self._used_not_kept = 0
 
     @property
     def denials_total(self) -> int:
@@ -88,5 +96,6 @@ class DecisionRecord:
                     {"principal": p, "action": a, "resource": r, "count": n, "allowed": ok}
                     for (p, a, r, ok), n in sorted(self._used.items())
                 ],
+                "used_not_kept": self._used_not_kept,
                 "unknown_keys": sorted(self._unknown_keys),
             }
