@@ -151,7 +151,11 @@ def process_object(
     try:
         source = aws.head_object(ref.bucket, ref.key)
     except aws.AwsError as exc:
-        return unplaced(ref, f"cannot read the source object ({exc}); check the function's s3:GetObject permission")
+        return unplaced(
+            ref,
+            f"cannot read the source object ({exc}); check the function's s3:GetObject permission on it and "
+            "s3:ListBucket on its bucket (without ListBucket S3 answers 403 for an object that no longer exists)",
+        )
     if source is None:
         logger.warning("the source object no longer exists; nothing to do")
         return Outcome(ref.bucket, ref.key, MISSING, reason="source object no longer exists")
