@@ -5,7 +5,8 @@
 For each backend it brings the real stack up (:func:`ops.launch.stack_up`, timed: the local-up time), then measures
 with the pipeline function and with a tiny probe function it deploys next to it (no layer; sleeps, allocates memory
 or copies its event into a bucket on request): cold and warm start, timeout and memory-limit enforcement, the S3
-object key in the event, IAM enforcement (the probe's role allows nothing), the SNS → SQS envelope, the function's
+object key in the event, IAM enforcement (:func:`_iam_probe`: the probe, whose role has no policy, writes to a bucket;
+then again with a grant of that bucket only), the SNS → SQS envelope, the function's
 log lines and START/END/REPORT in CloudWatch Logs, async retries and the on-failure destination, the answers to a
 foreign ``Host`` and ``Origin``, and a burst of uploads. Prints one JSON document per backend and writes them to
 ``bench/results/fidelity.json``. Wall-clock numbers are this machine's (2 shared cores), not a target's promise.
@@ -43,9 +44,18 @@ def handler(event, context):
     if event.get("alloc_mb"):
         block = bytearray(event["alloc_mb"] * 1024 * 1024)
         block[::4096] = b"x" * len(block[::4096])
-    if "Records" in event:
+    if "Records" in event or event.get("copy"):
         import boto3
-        boto3.client("s3").put_object(Bucket=os.environ["COPY_BUCKET"], Key="event.json", Body=json.dumps(event))
+        try:
+            boto3.client("s3").put_object(
+                Bucket=os.environ["COPY_BUCKET"], Key=event.get("copy", "event.json"), Body=json.dumps(event)
+            )
+            copied = "allowed"
+        except Exception as exc:
+            copied = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+        if event.get("copy"):
+            key_id = os.environ.get("AWS_ACCESS_KEY_ID", "")
+            return {"copy": copied, "key_id": key_id, "session_token": bool(os.environ.get("AWS_SESSION_TOKEN"))}
     print("probe log line")
     return {"ok": True, "pid": os.getpid()}
 """
@@ -150,7 +160,10 @@ def _measure(stack: Stack, port: int, burst: int) -> dict[str, Any]:
     r["timeout_2s_sleep_4s"] = timed_out
     r["memory_128mb_alloc_400mb"] = invoke({"alloc_mb": 400})[1]
 
-    # S3 event key and IAM: the probe (role without any policy) copies its S3 event into a bucket.
+    r["iam"] = _iam_probe(lam, iam, copy_bucket)
+    r["iam_enforced"] = r["iam"]["enforced"]
+
+    # S3 event key: the probe (now allowed to write to the copy bucket) copies its S3 event into it.
     lam.add_permission(
         FunctionName="fidelity-probe", StatementId="s3", Action="lambda:InvokeFunction", Principal="s3.amazonaws.com"
     )
@@ -167,10 +180,8 @@ def _measure(stack: Stack, port: int, burst: int) -> dict[str, Any]:
     if copied:
         raw_key = json.loads(copied)["Records"][0]["s3"]["object"]["key"]
         r["s3_event_key"] = {"uploaded": key, "in_event": raw_key, "unquote_plus": urllib.parse.unquote_plus(raw_key)}
-        r["iam_enforced"] = False  # a role with no policy could write to S3
     else:
         r["s3_event_key"] = None
-        r["iam_enforced"] = "no copy (denied or no event)"
 
     # The pipeline: first upload (cold), a second one (warm), logs, envelope, then a burst.
     source, destination = out["source_bucket"], out["destination_bucket"]
@@ -242,6 +253,37 @@ def _measure(stack: Stack, port: int, burst: int) -> dict[str, Any]:
         else None
     )
     return r
+
+
+def _iam_probe(lam: Any, iam: Any, bucket: str) -> dict[str, Any]:
+    """Ask the probe (role ``fidelity-probe``, no policy) to write to ``bucket``; grant that bucket only, ask again.
+
+    Each answer is the probe's own: ``allowed`` or the error code its ``PutObject`` got, with the access key id the
+    function sees and whether it has a session token (a session of its role, as on Lambda, or the account's keys).
+    ``enforced`` is ``True`` when the write without a policy was refused and the scoped grant let it through,
+    ``False`` when the write without a policy went through, otherwise a sentence saying what happened.
+    """
+
+    def copy(key: str) -> dict[str, Any]:
+        response = lam.invoke(FunctionName="fidelity-probe", Payload=json.dumps({"copy": key}).encode())
+        body = json.loads(response["Payload"].read() or b"null")
+        return body if isinstance(body, dict) and "copy" in body else {"copy": f"no answer: {body}"}
+
+    result: dict[str, Any] = {"no_policy": copy("iam/no-policy.json")}
+    grant = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/*"}],
+    }
+    iam.put_role_policy(RoleName="fidelity-probe", PolicyName="copy-bucket-only", PolicyDocument=json.dumps(grant))
+    result["scoped_grant"] = copy("iam/scoped-grant.json")
+    refused, granted = result["no_policy"]["copy"] != "allowed", result["scoped_grant"]["copy"] == "allowed"
+    if not refused:
+        result["enforced"] = False
+    elif granted:
+        result["enforced"] = True
+    else:
+        result["enforced"] = "refused without a policy and with a grant of the bucket: look at the answers"
+    return result
 
 
 def _get(s3: Any, bucket: str, key: str) -> bytes | None:
