@@ -227,6 +227,12 @@ def test_the_pure_core_imports_no_aws_sdk_and_no_aws_glue():
     assert found == []
 
 
+def test_the_policy_evaluator_is_pure():
+    path = ROOT / "localcloud" / "policyeval.py"
+    found = [name for name in _imports(path, "localcloud") if name.split(".")[0] not in sys.stdlib_module_names]
+    assert found == [], "localcloud/policyeval.py decides from policies and a request only (no moto, boto3, server)"
+
+
 def test_the_dashboard_writes_nothing_itself():
     found = [
         f"{path.relative_to(ROOT)}:{line} calls {name}"
