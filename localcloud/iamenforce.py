@@ -35,6 +35,7 @@ import logging
 import re
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -143,12 +144,7 @@ def denied_error(service: str, message: str, json_protocol: bool, code: str | No
     if service == "s3":
         from moto.s3.exceptions import S3ClientError
 
-        class S3Denied(S3ClientError):
-            pass
-
-        error = S3Denied(code, message)
-        error.code = code
-        return error
+        return S3ClientError(code, message)
     if json_protocol:
         return Denied(status, json.dumps({"__type": code, "message": message}), "application/x-amz-json-1.1")
     body = (
@@ -164,8 +160,6 @@ def _xml(text: str) -> str:
 
 
 def _request_id() -> str:
-    import uuid
-
     return str(uuid.uuid4())
 
 

@@ -66,6 +66,8 @@ from localcloud import debugger, faults, guard, iamenforce, memlimit, persistenc
 HEALTH_PATH = "/_localcloud/health"
 #: The debugger's switch and state (``localcloud.debugger.DEBUGGER_PATH``, here for the operations layer).
 DEBUGGER_PATH = debugger.DEBUGGER_PATH
+#: IAM's decisions (``localcloud.iamenforce.IAM_PATH``, for the operations layer): ``GET`` reads, ``DELETE`` clears.
+IAM_PATH = iamenforce.IAM_PATH
 #: ``POST`` here saves the AWS state to the ``--snapshot-file`` (the operations layer calls it after an apply).
 SNAPSHOT_PATH = "/_localcloud/snapshot"
 #: ``POST`` here saves the data before a stop (persistence; ``local-down`` calls it), see ``--persist-file``.

@@ -14,12 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from localcloud.server import IAM_PATH
 from ops import defaults, procs
 from ops.procs import LocalCloudError
 from ops.stack import Stack
-
-#: The embedded cloud's IAM record (``localcloud.server``'s endpoint).
-IAM_PATH = "/_localcloud/iam"
 
 
 class RecordError(RuntimeError):

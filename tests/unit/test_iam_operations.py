@@ -469,7 +469,7 @@ def test_ops_and_the_embedded_cloud_agree_on_the_iam_path_the_modes_the_flags_an
     from localcloud import iamenforce, server
     from localcloud import iamrecord as cloud_record
 
-    assert iamrecord.IAM_PATH == iamenforce.IAM_PATH  # ops may import localcloud.server only: the path is repeated
+    assert iamrecord.IAM_PATH == iamenforce.IAM_PATH  # ops reads it through localcloud.server
     assert [f.name for f in fields(iamrecord.Denial)] == [f.name for f in fields(cloud_record.Denial)]  # and a denial
     for settings in (IamSettings(), IamSettings(soft=True), IamSettings(enforce=False)):
         parsed = server.build_parser().parse_args(settings.server_args())
