@@ -396,7 +396,7 @@ class Enforcer:
             )
             deciding = f" (policy: {decision.policy}, statement: {decision.sid})" if decision.policy else ""
             log.warning("%s%s%s", "IAM soft mode, let through: " if self.mode.soft else "", message, deciding)
-        self.record.add(who, action, resource, decision.allowed, denial)
+        self.record.add(who, action, resource, decision.allowed, denial, decision.policy, decision.sid)
         return decision, request
 
     def refuses(self, decision: Decision) -> bool:

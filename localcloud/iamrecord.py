@@ -46,14 +46,26 @@ class DecisionRecord:
         self._lock = threading.Lock()
         self._denials: deque[Denial] = deque(maxlen=KEPT_DENIALS)
         self._denials_total = 0
-        self._used: Counter[tuple[str, str, str, bool]] = Counter()
+        self._used: Counter[tuple[str, str, str, bool, str | None, str | None]] = Counter()
         self._unknown_keys: set[str] = set()
         self._used_not_kept = 0
 
-    def add(self, principal: str, action: str, resource: str, allowed: bool, denial: Denial | None = None) -> None:
-        """Count one evaluated call by ``principal`` (a role session is counted under its role); keep its denial."""
+    def add(
+        self,
+        principal: str,
+        action: str,
+        resource: str,
+        allowed: bool,
+        denial: Denial | None = None,
+        policy: str | None = None,
+        sid: str | None = None,
+    ) -> None:
+        """Count one evaluated call by ``principal`` under its decision, deciding policy and statement; keep a denial.
+
+        A role session is counted under its role's ARN.
+        """
         with self._lock:
-            key = (principal, action, resource, allowed)
+            key = (principal, action, resource, allowed, policy, sid)
             if key in self._used or len(self._used) < KEPT_USED:
                 self._used[key] += 1
             else:
@@ -93,8 +105,8 @@ class DecisionRecord:
                 "denials_total": self._denials_total,
                 "denials": [asdict(d) for d in reversed(self._denials)],
                 "used": [
-                    {"principal": p, "action": a, "resource": r, "count": n, "allowed": ok}
-                    for (p, a, r, ok), n in sorted(self._used.items())
+                    {"principal": p, "action": a, "resource": r, "count": n, "allowed": ok, "policy": pol, "sid": sid}
+                    for (p, a, r, ok, pol, sid), n in sorted(self._used.items(), key=lambda item: str(item[0]))
                 ],
                 "used_not_kept": self._used_not_kept,
                 "unknown_keys": sorted(self._unknown_keys),

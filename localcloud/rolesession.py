@@ -71,7 +71,9 @@ class RoleSessions:
         )
         trust = Policy(f"trust policy of role {role.name}", role.assume_role_policy_document)
         decision = evaluate(request, (), trust)
-        self.enforcer.record.add("lambda.amazonaws.com", "sts:AssumeRole", spec.role, decision.allowed)
+        self.enforcer.record.add(
+            "lambda.amazonaws.com", "sts:AssumeRole", spec.role, decision.allowed, None, decision.policy, decision.sid
+        )
         if not decision.allowed and not self.enforcer.mode.soft:
             raise RoleNotAssumable(
                 f"The role defined for the function cannot be assumed by Lambda: the trust policy of {role.name} "

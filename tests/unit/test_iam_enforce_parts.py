@@ -114,7 +114,15 @@ def test_the_record_lists_denials_newest_first_keeps_the_latest_and_counts_them_
     document = record.document("enforce", True)
     assert document["denials_total"] == 5
     assert [d["action"] for d in document["denials"]] == ["s3:A4", "s3:A3", "s3:A2"]
-    assert {"principal": "p", "action": "s3:GetObject", "resource": "r", "count": 1, "allowed": True} in document[
+    assert {
+        "principal": "p",
+        "action": "s3:GetObject",
+        "resource": "r",
+        "count": 1,
+        "allowed": True,
+        "policy": None,
+        "sid": None,
+    } in document[
         "used"
     ]
     record.clear()
