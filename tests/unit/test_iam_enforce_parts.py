@@ -122,9 +122,7 @@ def test_the_record_lists_denials_newest_first_keeps_the_latest_and_counts_them_
         "allowed": True,
         "policy": None,
         "sid": None,
-    } in document[
-        "used"
-    ]
+    } in document["used"]
     record.clear()
     assert record.document("enforce", True)["denials"] == []
     assert record.denials_total == 0
