@@ -125,10 +125,11 @@ class _Pickler(pickle.Pickler):
         return self._names.get(id(obj))
 
     def reducer_override(self, obj: Any) -> Any:
-        """Rebuild locks, conditions, weak dictionaries and in-place ``defaultdict`` factories; the rest as usual.
+        """Rebuild locks, conditions, weak dictionaries, in-place ``defaultdict`` factories and private keys.
 
         Locks and conditions come back new and unheld, weak dictionaries from their items, a ``defaultdict`` whose
-        factory was written in place (``lambda: {}``) with an equivalent factory.
+        factory was written in place (``lambda: {}``) with an equivalent factory, a ``cryptography`` private key (a
+        KMS key's material) from its PEM.
 
         The values of a weak dictionary (moto's Lambda functions by ARN) are held elsewhere in the same pickle too,
         so they stay alive after loading.
@@ -145,7 +146,37 @@ class _Pickler(pickle.Pickler):
             return _new_rlock, ()
         if isinstance(obj, _LOCK_TYPES[0]):
             return _new_lock, ()
+        if isinstance(obj, _private_key_types()):
+            return _private_key, (_private_key_pem(obj),)
         return NotImplemented
+
+
+def _private_key_types() -> tuple[type, ...]:
+    """The key classes of ``cryptography`` (moto's KMS keys hold one each); Rust objects pickle will not take."""
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
+    return (
+        rsa.RSAPrivateKey,
+        ec.EllipticCurvePrivateKey,
+        ed25519.Ed25519PrivateKey,
+        ed448.Ed448PrivateKey,
+        dsa.DSAPrivateKey,
+    )
+
+
+def _private_key_pem(key: Any) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _private_key(pem: bytes) -> Any:
+    """Rebuild a private key from its PKCS #8 PEM (the reducer of :meth:`_Pickler.reducer_override`)."""
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization.load_pem_private_key(pem, password=None)
 
 
 class _Unpickler(pickle.Unpickler):

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 from xml.etree import ElementTree
 
+import boto3
 import pytest
 
 from localcloud.runtime import machine_arch
@@ -479,13 +480,25 @@ def test_bucket_policy_conditions_do_not_lock_out_the_http_endpoint(local_cloud)
     deny_put = {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": f"{arn}/locked/*"}
     policy = {"Version": "2012-10-17", "Statement": [https_only, deny_put]}
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    # The function's own role (what the stack's buckets see): any S3 call allowed by its identity policy.
+    iam, sts = local_cloud.client("iam"), local_cloud.client("sts")
+    keys = sts.assume_role(RoleArn=lambda_role(iam, "bucket-policy-role"), RoleSessionName="fn")["Credentials"]
+    role_s3 = boto3.client(
+        "s3",
+        endpoint_url=local_cloud.endpoint,
+        region_name=local_cloud.region,
+        aws_access_key_id=keys["AccessKeyId"],
+        aws_secret_access_key=keys["SecretAccessKey"],
+        aws_session_token=keys["SessionToken"],
+    )
 
-    s3.put_object(Bucket=bucket, Key="open/photo.jpg", Body=b"x")
-    with pytest.raises(s3.exceptions.ClientError) as denied:
-        s3.put_object(Bucket=bucket, Key="locked/photo.jpg", Body=b"x")
+    role_s3.put_object(Bucket=bucket, Key="open/photo.jpg", Body=b"x")
+    with pytest.raises(role_s3.exceptions.ClientError) as denied:
+        role_s3.put_object(Bucket=bucket, Key="locked/photo.jpg", Body=b"x")
 
-    assert s3.get_object(Bucket=bucket, Key="open/photo.jpg")["Body"].read() == b"x"
+    assert role_s3.get_object(Bucket=bucket, Key="open/photo.jpg")["Body"].read() == b"x"
     assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert denied.value.response["Error"]["Message"].endswith("with an explicit deny in a resource-based policy")
 
 
 def test_list_object_versions_honours_url_encoding(local_cloud):

@@ -42,7 +42,8 @@ def make_stack() -> dict[str, str]:
     s3.put_object(Bucket="src", Key="a b.jpg", Body=b"jpeg bytes", Metadata={"k": "v"})
     queue_url = sqs.create_queue(QueueName="notes", Attributes={"VisibilityTimeout": "45"})["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    topic_arn = sns.create_topic(Name="topic")["TopicArn"]
+    key_arn = client("kms").create_key(Description="topic key")["KeyMetadata"]["Arn"]
+    topic_arn = sns.create_topic(Name="topic", Attributes={"KmsMasterKeyId": key_arn})["TopicArn"]
     subscription = sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)["SubscriptionArn"]
     role = iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}))
     lam.create_function(
@@ -57,6 +58,7 @@ def make_stack() -> dict[str, str]:
     return {
         "queue_url": queue_url,
         "topic_arn": topic_arn,
+        "key_arn": key_arn,
         "subscription": subscription,
         "role_id": role["Role"]["RoleId"],
         "function": {
@@ -69,7 +71,7 @@ def make_stack() -> dict[str, str]:
 def test_a_saved_state_comes_back_with_the_same_ids_and_links(tmp_path: Path) -> None:
     made = make_stack()
     summary = snapshot.dump(tmp_path / "state.pickle")
-    assert {"s3", "sqs", "sns", "iam", "lambda", "logs"} <= set(summary["services"])
+    assert {"s3", "sqs", "sns", "iam", "lambda", "logs", "kms"} <= set(summary["services"])
     assert summary["bytes"] == (tmp_path / "state.pickle").stat().st_size
 
     BackendDict.reset()  # what a new server starts with: nothing
@@ -87,6 +89,11 @@ def test_a_saved_state_comes_back_with_the_same_ids_and_links(tmp_path: Path) ->
     assert lam.get_function(FunctionName=function["FunctionArn"])["Configuration"]["FunctionName"] == "fn"
     subscriptions = sns.list_subscriptions_by_topic(TopicArn=made["topic_arn"])["Subscriptions"]
     assert [sub["SubscriptionArn"] for sub in subscriptions] == [made["subscription"]]
+    # A KMS key (its key material is a cryptography object) comes back and still encrypts and decrypts.
+    kms = client("kms")
+    assert kms.describe_key(KeyId=made["key_arn"])["KeyMetadata"]["Description"] == "topic key"
+    sealed = kms.encrypt(KeyId=made["key_arn"], Plaintext=b"secret")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=sealed)["Plaintext"] == b"secret"
     attributes = sqs.get_queue_attributes(QueueUrl=made["queue_url"], AttributeNames=["VisibilityTimeout"])
     assert attributes["Attributes"]["VisibilityTimeout"] == "45"
 
