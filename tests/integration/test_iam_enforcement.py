@@ -346,3 +346,54 @@ def test_credentials_near_their_expiry_are_renewed_before_the_next_invocation(tm
 
     assert tokens == ["token-0", "token-1", "token-1"]
     assert len(issued) == 2
+
+
+def test_sns_delivers_to_a_queue_only_as_the_queue_policy_allows(local_cloud: LocalCloud) -> None:
+    sns, sqs = local_cloud.client("sns"), local_cloud.client("sqs")
+    tag = uuid.uuid4().hex[:8]
+    topic = sns.create_topic(Name=f"deliver-{tag}")["TopicArn"]
+    open_url, closed_url = (sqs.create_queue(QueueName=f"{kind}-{tag}")["QueueUrl"] for kind in ("open", "closed"))
+    arns = {}
+    for url in (open_url, closed_url):
+        arns[url] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arns[url])
+    allow_topic = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "TopicMaySend", "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+        "Action": "sqs:SendMessage", "Resource": arns[open_url],
+        "Condition": {"ArnEquals": {"aws:SourceArn": topic}}}]}  # fmt: skip
+    sqs.set_queue_attributes(QueueUrl=open_url, Attributes={"Policy": json.dumps(allow_topic)})
+
+    sns.publish(TopicArn=topic, Message="hello")
+
+    assert poll(lambda: sqs.receive_message(QueueUrl=open_url, WaitTimeSeconds=1).get("Messages"))
+    assert "Messages" not in sqs.receive_message(QueueUrl=closed_url, WaitTimeSeconds=1)
+    denial = next(d for d in iam_document(local_cloud)["denials"] if d["resource"] == arns[closed_url])
+    assert (denial["principal"], denial["action"]) == ("sns.amazonaws.com", "sqs:SendMessage")
+
+
+def test_a_kms_key_policy_that_does_not_delegate_to_the_account_refuses_even_an_identity_grant(
+    local_cloud, user, resources
+) -> None:
+    name, keys = user
+    principal = f"arn:aws:iam::123456789012:user/{name}"
+    kms = local_cloud.client("kms")
+    use_keys = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*"}]}  # fmt: skip
+    local_cloud.client("iam").put_user_policy(UserName=name, PolicyName="keys", PolicyDocument=json.dumps(use_keys))
+    # The default key policy lets the account root delegate to IAM: the identity grant is enough.
+    delegating = resources["key"]
+    # This key's policy names another principal only: IAM policies do not count for it.
+    admin = "arn:aws:iam::123456789012:role/key-admin"
+    own = {"Version": "2012-10-17", "Statement": [{"Sid": "OnlyTheAdmin", "Effect": "Allow",
+           "Principal": {"AWS": admin}, "Action": "kms:*", "Resource": "*"}]}  # fmt: skip
+    closed = kms.create_key(Policy=json.dumps(own), BypassPolicyLockoutSafetyCheck=True)["KeyMetadata"]["Arn"]
+    dev = user_client(local_cloud, keys, "kms")
+
+    assert attempt(lambda: dev.encrypt(KeyId=delegating, Plaintext=b"x")) == {}
+    error = attempt(lambda: dev.encrypt(KeyId=closed, Plaintext=b"x"))
+
+    assert (error["status"], error["code"]) == (400, "AccessDeniedException")
+    assert error["message"] == (
+        f"User: {principal} is not authorized to perform: kms:Encrypt on resource: {closed} "
+        "because no resource-based policy allows the kms:Encrypt action"
+    )
