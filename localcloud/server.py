@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
-    from localcloud import iamseam, rolesession
+    from localcloud import iamseam, rolesession, sqssend
     from localcloud.dispatch import CachedDispatcher
     from localcloud.executor import LocalExecutor
 
@@ -422,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     patch = motopatch.install(executor, retry_delays=args.retry_delays, workers=args.concurrency, enforcer=enforcer)
     iamseam.install(enforcer)
+    sqssend.install()
     log.info("IAM: %s", enforcer.mode.name)
     restored, saved_invocations = restore(args.restore)
     persisted = {"file": str(args.persist_file) if args.persist_file else None, "requeued": 0}
