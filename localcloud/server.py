@@ -402,10 +402,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MOTO_PORT", str(args.port))
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
-    from localcloud import iamseam, rolesession
+    from localcloud import iamseam, rolesession, sqssend
+    from localcloud.dispatch import CachedDispatcher
     from localcloud.executor import LocalExecutor
 
     endpoint = f"http://{args.host}:{args.port}"
@@ -421,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     patch = motopatch.install(executor, retry_delays=args.retry_delays, workers=args.concurrency, enforcer=enforcer)
     iamseam.install(enforcer)
+    sqssend.install()
     log.info("IAM: %s", enforcer.mode.name)
     restored, saved_invocations = restore(args.restore)
     persisted = {"file": str(args.persist_file) if args.persist_file else None, "requeued": 0}
@@ -456,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
 
     policy = guard.OriginPolicy.from_env(os.environ)
     injector = faults.FaultInjector() if args.faults else None
-    moto_app = faults.FaultMiddleware(DomainDispatcherApplication(create_backend_app), injector)
+    moto_app = faults.FaultMiddleware(CachedDispatcher(create_backend_app), injector)
     control = debugger.Control(executor, patch.function_spec, args.host)
     gated = persistence.PersistMiddleware(
         SnapshotMiddleware(debugger.DebuggerMiddleware(moto_app, control, region), args.snapshot_file),
