@@ -14,11 +14,15 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import boto3
+from botocore.config import Config
 
 from localcloud import faults
 from ops import defaults, procs, stackfile, statedir
@@ -281,3 +285,34 @@ def allow_s3(lam: Any, function: str, bucket: str) -> None:
         Principal="s3.amazonaws.com",
         SourceArn=f"arn:aws:s3:::{bucket}",
     )
+
+
+def client_as(endpoint: str, region: str, service: str, keys: dict[str, str]) -> Any:
+    """A boto3 client for ``service`` signing with ``keys`` (an IAM user's access key or STS ``Credentials``): a
+    caller the embedded cloud evaluates, unlike the administrator's ``test`` keys of :func:`make_client`."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=keys["AccessKeyId"],
+        aws_secret_access_key=keys["SecretAccessKey"],
+        aws_session_token=keys.get("SessionToken"),
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+
+
+def s3_put_event(region: str, bucket: str, key: str, etag: str, sequencer: str | None = None) -> dict[str, Any]:
+    """The S3 ``ObjectCreated:Put`` event of one object version, as S3 would deliver it (again)."""
+    record: dict[str, Any] = {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": region,
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "bucket": {"name": bucket},
+            "object": {"key": urllib.parse.quote_plus(key, safe="/"), "eTag": etag.strip('"')},
+        },
+    }
+    if sequencer is not None:
+        record["s3"]["object"]["sequencer"] = sequencer
+    return {"Records": [record]}

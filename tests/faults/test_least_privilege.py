@@ -25,7 +25,7 @@ import pytest
 
 from tests.faults import accounting
 from tests.jpegs import photo_image, photo_jpeg
-from tests.stacks import StackInfo, injected_fault, poll
+from tests.stacks import StackInfo, injected_fault, poll, s3_put_event
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -97,18 +97,9 @@ class Run:
         """Deliver the S3 event of ``key`` (its current version, or the one with ``etag``) to the function again."""
         if etag is None:
             etag = self.s3.head_object(Bucket=self.out["source_bucket"], Key=key)["ETag"]
-        record = {
-            "eventVersion": "2.1",
-            "eventSource": "aws:s3",
-            "awsRegion": self.stack.region,
-            "eventName": "ObjectCreated:Put",
-            "s3": {
-                "bucket": {"name": self.out["source_bucket"]},
-                "object": {"key": key.replace(" ", "+"), "eTag": etag.strip('"')},
-            },
-        }
+        event = s3_put_event(self.stack.region, self.out["source_bucket"], key, etag)
         self.stack.client("lambda").invoke(
-            FunctionName=self.out["function_name"], InvocationType="Event", Payload=json.dumps({"Records": [record]})
+            FunctionName=self.out["function_name"], InvocationType="Event", Payload=json.dumps(event)
         )
 
     def evidence(self) -> str:

@@ -17,7 +17,6 @@ import io
 import json
 import os
 import signal
-import urllib.parse
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -29,7 +28,7 @@ from PIL import Image
 from ops import redrive
 from tests.faults import accounting
 from tests.jpegs import photo_image, photo_jpeg
-from tests.stacks import StackInfo, fault_rules, injected_fault, poll
+from tests.stacks import StackInfo, fault_rules, injected_fault, poll, s3_put_event
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -88,24 +87,16 @@ class Scenario:
     def redeliver(self, key: str, head: dict[str, Any]) -> None:
         """Deliver the S3 event of the source version ``head`` describes to the function again, as S3 may."""
         meta = head["Metadata"]
-        record = {
-            "eventVersion": "2.1",
-            "eventSource": "aws:s3",
-            "awsRegion": self.stack.region,
-            "eventName": "ObjectCreated:Put",
-            "s3": {
-                "bucket": {"name": self.stack.outputs["source_bucket"]},
-                "object": {"key": urllib.parse.quote_plus(key, safe="/"), "eTag": meta[MetadataKey.SOURCE_ETAG.value]},
-            },
-        }
         # moto's S3 events carry no sequencer; the output records the one of the event when there was one.
-        if MetadataKey.SOURCE_SEQUENCER.value in meta:
-            record["s3"]["object"]["sequencer"] = meta[MetadataKey.SOURCE_SEQUENCER.value]
+        sequencer = meta.get(MetadataKey.SOURCE_SEQUENCER.value)
+        event = s3_put_event(
+            self.stack.region, self.stack.outputs["source_bucket"], key, meta[MetadataKey.SOURCE_ETAG.value], sequencer
+        )
         lam = self.stack.client("lambda")
         lam.invoke(
             FunctionName=self.stack.outputs["function_name"],
             InvocationType="Event",
-            Payload=json.dumps({"Records": [record]}).encode(),
+            Payload=json.dumps(event).encode(),
         )
 
     def log_lines(self) -> str:

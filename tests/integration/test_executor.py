@@ -16,11 +16,10 @@ from collections.abc import Callable
 from typing import Any
 from xml.etree import ElementTree
 
-import boto3
 import pytest
 
 from localcloud.runtime import machine_arch
-from tests.stacks import allow_s3, lambda_role, poll
+from tests.stacks import allow_s3, client_as, lambda_role, poll
 
 pytestmark = pytest.mark.integration
 
@@ -483,14 +482,7 @@ def test_bucket_policy_conditions_do_not_lock_out_the_http_endpoint(local_cloud)
     # The function's own role (what the stack's buckets see): any S3 call allowed by its identity policy.
     iam, sts = local_cloud.client("iam"), local_cloud.client("sts")
     keys = sts.assume_role(RoleArn=lambda_role(iam, "bucket-policy-role"), RoleSessionName="fn")["Credentials"]
-    role_s3 = boto3.client(
-        "s3",
-        endpoint_url=local_cloud.endpoint,
-        region_name=local_cloud.region,
-        aws_access_key_id=keys["AccessKeyId"],
-        aws_secret_access_key=keys["SecretAccessKey"],
-        aws_session_token=keys["SessionToken"],
-    )
+    role_s3 = client_as(local_cloud.endpoint, local_cloud.region, "s3", keys)
 
     role_s3.put_object(Bucket=bucket, Key="open/photo.jpg", Body=b"x")
     with pytest.raises(role_s3.exceptions.ClientError) as denied:

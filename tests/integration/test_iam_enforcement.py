@@ -16,14 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from localcloud.executor import ListLogSink, LocalExecutor
 from localcloud.invocation import Credentials, FunctionSpec
 from tests.integration.test_executor import zip_bytes
-from tests.stacks import REGION, LocalCloud, allow_s3, lambda_role, poll
+from tests.stacks import REGION, LocalCloud, allow_s3, client_as, lambda_role, poll
 
 WHOAMI = """
 import os
@@ -42,14 +41,8 @@ def iam_document(cloud: LocalCloud) -> dict[str, Any]:
 
 
 def user_client(cloud: LocalCloud, keys: dict[str, str], service: str) -> Any:
-    """A client signing with an IAM user's access key (not the administrator's ``test``)."""
-    return boto3.client(
-        service,
-        endpoint_url=cloud.endpoint,
-        region_name=cloud.region,
-        aws_access_key_id=keys["AccessKeyId"],
-        aws_secret_access_key=keys["SecretAccessKey"],
-    )
+    """A client signing with an IAM user's (or a session's) keys, not the administrator's ``test``."""
+    return client_as(cloud.endpoint, cloud.region, service, keys)
 
 
 @pytest.fixture
@@ -215,10 +208,7 @@ def test_a_permissions_boundary_limits_what_the_identity_policy_grants(local_clo
     role = lambda_role(iam, name)  # its own policy allows everything
     iam.put_role_permissions_boundary(RoleName=name, PermissionsBoundary=boundary)
     keys = sts.assume_role(RoleArn=role, RoleSessionName="bounded")["Credentials"]
-    session = {"aws_access_key_id": keys["AccessKeyId"], "aws_secret_access_key": keys["SecretAccessKey"],
-               "aws_session_token": keys["SessionToken"], "endpoint_url": local_cloud.endpoint,
-               "region_name": local_cloud.region}  # fmt: skip
-    s3, sns = boto3.client("s3", **session), boto3.client("sns", **session)
+    s3, sns = user_client(local_cloud, keys, "s3"), user_client(local_cloud, keys, "sns")
 
     put = attempt(lambda: s3.put_object(Bucket=resources["bucket"], Key="b", Body=b""))
     publish = attempt(lambda: sns.publish(TopicArn=resources["topic"], Message="m"))

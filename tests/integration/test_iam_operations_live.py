@@ -16,10 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import streamlit as st
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from streamlit.testing.v1 import AppTest
 
@@ -28,7 +26,7 @@ from ops import defaults, iamrecord, procs, stackfile
 from ops.launch import run_ops
 from ops.stack import read_stack_file
 from tests.jpegs import photo_jpeg
-from tests.stacks import StackInfo, cli_env, keys_in, poll, write_stack_file
+from tests.stacks import StackInfo, cli_env, client_as, keys_in, poll, write_stack_file
 
 pytestmark = [pytest.mark.integration]
 
@@ -114,15 +112,7 @@ def stranger(embedded_stack: StackInfo) -> Iterator[tuple[Any, str]]:
     iam.create_user(UserName=name)
     key = iam.create_access_key(UserName=name)["AccessKey"]
     try:
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=embedded_stack.endpoint,
-            region_name=embedded_stack.region,
-            aws_access_key_id=key["AccessKeyId"],
-            aws_secret_access_key=key["SecretAccessKey"],
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-        )
-        yield s3, name
+        yield client_as(embedded_stack.endpoint, embedded_stack.region, "s3", key), name
     finally:
         iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
         iam.delete_user(UserName=name)
