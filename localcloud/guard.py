@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from localcloud.switches import ON_WORDS
+
 #: Environment variable moto reads at import: ``true`` keeps flask-cors (``*`` for every origin) off its app.
 MOTO_CORS_ENV = "MOTO_DISABLE_GLOBAL_CORS"
 #: More origins allowed cross-origin, comma-separated (``https://app.example.com,http://devbox:3000``).
@@ -98,7 +100,7 @@ class OriginPolicy:
     def from_env(cls, env: Mapping[str, str]) -> OriginPolicy:
         """Read ``EXTRA_CORS_ALLOWED_ORIGINS`` and ``DISABLE_CORS_CHECKS`` from ``env``."""
         extra = frozenset(_normalise_origin(item) for item in env.get(EXTRA_ORIGINS_ENV, "").split(",") if item.strip())
-        disabled = env.get(DISABLE_CORS_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+        disabled = env.get(DISABLE_CORS_ENV, "").strip().lower() in ON_WORDS
         return cls(extra_origins=extra, checks_enabled=not disabled)
 
     def allows(self, origin: str) -> bool:

@@ -44,6 +44,7 @@ from werkzeug.exceptions import HTTPException
 
 from localcloud.iamrecord import DecisionRecord, Denial, now_text
 from localcloud.policyeval import Decision, Policy, Principal, Request, evaluate
+from localcloud.switches import flag
 
 log = logging.getLogger(__name__)
 
@@ -69,28 +70,6 @@ KNOWN_KEYS = frozenset(
         "s3:prefix",
     )
 )
-
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-
-
-def flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    """Read boolean setting ``name`` from ``env`` (``1``/``0``, ``true``/``false``; unset or empty: ``default``).
-
-    Raises
-    ------
-    ValueError
-        When the value is none of those, with what to write instead.
-    """
-    raw = env.get(name)
-    if raw is None or not raw.strip():
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ValueError(f"{name}={raw!r} is not a switch: use {name}=1 (on) or {name}=0 (off)")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 
+from localcloud.switches import flag
+
 log = logging.getLogger(__name__)
 
 #: The environment variable that switches enforcement off (``0``) or on (``1``, the default).
@@ -31,9 +33,6 @@ ENFORCE_ENV = "LOCALCLOUD_ENFORCE_MEMORY"
 SAMPLE_INTERVAL_S = 0.05
 #: The error type Lambda reports for a function killed over its memory limit.
 OUT_OF_MEMORY = "Runtime.OutOfMemory"
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 
 def enforce_from_env(environ: Mapping[str, str]) -> bool:
@@ -44,12 +43,13 @@ def enforce_from_env(environ: Mapping[str, str]) -> bool:
     ValueError
         When the value is not one of 1/0, true/false, yes/no, on/off.
     """
-    value = environ.get(ENFORCE_ENV, "").strip().lower()
-    if not value or value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ValueError(f"{ENFORCE_ENV} must be 1 (enforce the functions' MemorySize) or 0 (do not); got {value!r}")
+    try:
+        return flag(environ, ENFORCE_ENV, True)
+    except ValueError:
+        value = environ[ENFORCE_ENV].strip().lower()
+        raise ValueError(
+            f"{ENFORCE_ENV} must be 1 (enforce the functions' MemorySize) or 0 (do not); got {value!r}"
+        ) from None
 
 
 def rss_mb(pid: int) -> float | None:

@@ -61,7 +61,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from localcloud import debugger, faults, guard, iamenforce, memlimit, persistence
+from localcloud import debugger, faults, guard, iamenforce, memlimit, persistence, switches
 
 HEALTH_PATH = "/_localcloud/health"
 #: The debugger's switch and state (``localcloud.debugger.DEBUGGER_PATH``, here for the operations layer).
@@ -387,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.enforce_memory is None:
             args.enforce_memory = memlimit.enforce_from_env(os.environ)
         mode = iamenforce.Mode.from_env(os.environ)
-        secure_transport = iamenforce.flag(os.environ, "LOCALCLOUD_SECURE_TRANSPORT", True)
+        secure_transport = switches.flag(os.environ, "LOCALCLOUD_SECURE_TRANSPORT", True)
     except ValueError as exc:
         log.error("%s", exc)
         return 2

@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ops import defaults
 from ops import snapshot as snapshots
 
 #: LocalStack's name for the setting; ``make local-up PERSIST=1`` and ``PERSISTENCE=1`` both turn it on.
 PERSIST_ENV = "PERSISTENCE"
-ON_WORDS = ("1", "true", "yes", "on")
 FORMAT = 1
 SESSION_FILE = "session.json"
 META_FILE = "persisted.json"
@@ -49,7 +49,7 @@ DRAIN_ENV = "LOCALCLOUD_PERSIST_DRAIN_S"
 
 def enabled(env: Mapping[str, str] | None = None) -> bool:
     """Return True when ``PERSISTENCE`` in ``env`` (default ``os.environ``) is one of ``1 true yes on``."""
-    return (os.environ if env is None else env).get(PERSIST_ENV, "").strip().lower() in ON_WORDS
+    return (os.environ if env is None else env).get(PERSIST_ENV, "").strip().lower() in defaults.ON_WORDS
 
 
 def drain_seconds(env: Mapping[str, str] | None = None) -> float:

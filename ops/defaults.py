@@ -42,3 +42,8 @@ MINISTACK_PYTHON = MINISTACK_VENV / "bin" / "python"
 #: The dashboard's environment: which stack file to show, and where it keeps its own state (notifications).
 DASHBOARD_STACK_FILE_ENV = "DASHBOARD_STACK_FILE"
 DASHBOARD_STATE_DIR_ENV = "DASHBOARD_STATE_DIR"
+
+#: The words an on/off setting takes, in any case (``ENFORCE_IAM``, ``PERSISTENCE``, ``AUTO_APPROVE``, ...); the
+#: local clouds read theirs with the same words (``localcloud.switches``, pinned equal by a test).
+ON_WORDS = ("1", "true", "yes", "on")
+OFF_WORDS = ("0", "false", "no", "off")

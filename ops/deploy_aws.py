@@ -368,7 +368,7 @@ def _rel(path: Path) -> str:
 
 
 def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+    return (value or "").strip().lower() in defaults.ON_WORDS
 
 
 def main(argv: Sequence[str] | None = None) -> int:

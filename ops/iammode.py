@@ -19,15 +19,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ops import launch
+from ops import defaults, launch
 from ops.procs import LocalCloudError
 from ops.stack import Stack
 
 ENFORCE_ENV = "ENFORCE_IAM"
 SOFT_ENV = "IAM_SOFT_MODE"
 #: The words a switch accepts (any case); an empty or unset variable is the default.
-ON_WORDS = ("1", "true", "yes", "on")
-OFF_WORDS = ("0", "false", "no", "off")
+ON_WORDS, OFF_WORDS = defaults.ON_WORDS, defaults.OFF_WORDS
 #: The modes the embedded cloud reports, and :meth:`IamSettings.mode`.
 ENFORCE, SOFT, OFF = "enforce", "soft", "off"
 MODES = (ENFORCE, SOFT, OFF)

@@ -14,7 +14,7 @@ from image_compressor.outputs import output_metadata
 from image_compressor.result import STATUSES, MetadataKey, Result, Status, read_metadata
 from image_compressor.settings import OFF_WORDS, parse_target_ssim
 
-from localcloud import asyncinvoke, guard, ministack, ministackasync, server
+from localcloud import asyncinvoke, guard, ministack, ministackasync, server, switches
 from ops import backfill, batchjob, defaults, launch, stackfile
 from tests import hcl
 from tests.stacks import write_stack_file
@@ -90,6 +90,7 @@ def test_the_default_region_and_ports_match_terraform_compose_and_the_emulator()
     assert compose["services"]["localstack"]["ports"] == [f"127.0.0.1:${{LOCALSTACK_PORT:-{defaults.LOCAL_PORT}}}:4566"]
     assert server.DEFAULT_PORT == defaults.LOCAL_PORT
     assert guard.LOOPBACK_HOST == defaults.LOCAL_HOST
+    assert (switches.ON_WORDS, switches.OFF_WORDS) == (defaults.ON_WORDS, defaults.OFF_WORDS)
     assert (
         server.build_parser().parse_args([]).host == ministack.build_parser().parse_args([]).host == guard.LOOPBACK_HOST
     )

@@ -7,9 +7,10 @@ import json
 import pytest
 
 from localcloud import iamrecord
-from localcloud.iamenforce import Denied, Mode, credential_scope, denied_error, flag
+from localcloud.iamenforce import Denied, Mode, credential_scope, denied_error
 from localcloud.iamrecord import DecisionRecord, Denial
 from localcloud.iamseam import iam_action, resource_of
+from localcloud.switches import flag
 
 
 @pytest.mark.parametrize(

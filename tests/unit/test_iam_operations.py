@@ -466,7 +466,7 @@ def test_the_roles_inline_and_attached_policies_and_its_boundary_are_read_from_i
 def test_ops_and_the_embedded_cloud_agree_on_the_iam_path_the_modes_the_flags_and_the_words():
     from dataclasses import fields
 
-    from localcloud import iamenforce, server
+    from localcloud import iamenforce, server, switches
     from localcloud import iamrecord as cloud_record
 
     assert iamrecord.IAM_PATH == iamenforce.IAM_PATH  # ops reads it through localcloud.server
@@ -477,6 +477,6 @@ def test_ops_and_the_embedded_cloud_agree_on_the_iam_path_the_modes_the_flags_an
         assert mode.name == settings.mode
     assert set(iammode.MODES) == {iamenforce.Mode(True, False).name, iamenforce.Mode(True, True).name, "off"}
     for word in iammode.ON_WORDS:
-        assert iamenforce.flag({"ENFORCE_IAM": word}, "ENFORCE_IAM", False) is True
+        assert switches.flag({"ENFORCE_IAM": word}, "ENFORCE_IAM", False) is True
     for word in iammode.OFF_WORDS:
-        assert iamenforce.flag({"ENFORCE_IAM": word}, "ENFORCE_IAM", True) is False
+        assert switches.flag({"ENFORCE_IAM": word}, "ENFORCE_IAM", True) is False
