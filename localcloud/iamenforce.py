@@ -198,12 +198,7 @@ class Enforcer:
                 raise PermissionError("InvalidClientTokenId|The security token included in the request is invalid.")
             if session.expiration <= datetime.datetime.now(datetime.UTC).replace(tzinfo=None):
                 raise PermissionError("ExpiredToken|The security token included in the request is expired")
-            role_name = session.role_arn.split("/")[-1]
-            return Principal(
-                f"arn:aws:sts::{session.account_id}:assumed-role/{role_name}/{session.session_name}",
-                session.account_id,
-                role_arn=session.role_arn,
-            )
+            return session_principal(session.role_arn, session.session_name, session.account_id)
         user = self._user(access_key)
         if user is not None:
             return Principal(user.arn, user.account_id)
@@ -250,7 +245,10 @@ class Enforcer:
         backend = iam_backends[principal.account]["aws"]
         if principal.role_arn is not None:
             name = principal.role_arn.split("/")[-1]
-            entity = backend.roles.get(_role_id(backend, name))
+            try:
+                entity = backend.get_role_by_arn(principal.role_arn)
+            except Exception:  # the role is gone: its sessions have no policy left
+                entity = None
             kind = "role"
         else:
             name = principal.arn.split("/")[-1]
@@ -399,17 +397,15 @@ class Enforcer:
         """Decide a call Lambda makes as the function's execution role (logs, destinations); True to go on."""
         if not self.mode.enforce:
             return True
-        role_name = role_arn.split("/")[-1]
-        principal = Principal(f"arn:aws:sts::{account}:assumed-role/{role_name}/{session}", account, role_arn=role_arn)
+        principal = session_principal(role_arn, session, account)
         decision, _ = self.decide(principal, action, resource, account, region, self.base_context(region))
         return not self.refuses(decision)
 
 
-def _role_id(backend: Any, name: str) -> str | None:
-    for role_id, role in backend.roles.items():
-        if role.name == name:
-            return role_id
-    return None
+def session_principal(role_arn: str, session: str, account: str) -> Principal:
+    """Return the principal of a session of ``role_arn``, ``arn:aws:sts::<account>:assumed-role/<role>/<session>``."""
+    role_name = role_arn.split("/")[-1]
+    return Principal(f"arn:aws:sts::{account}:assumed-role/{role_name}/{session}", account, role_arn=role_arn)
 
 
 def _managed_policy(backend: Any, arn: str) -> Any:

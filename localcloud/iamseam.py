@@ -134,8 +134,13 @@ def iam_action(service: str, operation: str) -> str:
     return IAM_ACTION.get(action, action)
 
 
-def resource_of(service: str, action: str, given: str, found: Mapping[str, Any], account: str, region: str) -> str:
-    """Return the ARN a call acts on (moto passes ``*`` for most services): topic, queue, key, log group, role."""
+def resource_of(
+    service: str, action: str, given: str, found: Mapping[str, Any], account: str, region: str, path: str = ""
+) -> str:
+    """Return the ARN a call acts on (moto passes ``*`` for most services).
+
+    Topic, queue, key, log group or stream, role from the request's parameters; a function from its ``path``.
+    """
     if given and given != "*":
         return given
     if service == "sns":
@@ -160,7 +165,7 @@ def resource_of(service: str, action: str, given: str, found: Mapping[str, Any],
         if found.get("QueueName"):
             return f"arn:aws:sqs:{region}:{account}:{found['QueueName']}"
     elif service == "lambda":
-        match = re.search(r"/functions/([^/?]+)", str(found.get("__path") or ""))
+        match = re.search(r"/functions/([^/?]+)", path)
         if match:
             name = unquote(match.group(1))
             return name if name.startswith("arn:") else f"arn:aws:lambda:{region}:{account}:function:{name}"
@@ -205,27 +210,26 @@ def authorize(response: Any, iam_request_cls: type, resource: str = "*") -> None
     except PermissionError as exc:
         code, message = str(exc).split("|", 1)
         raise denied_error(service, message, is_json(response, service), code=code) from None
+    json_protocol = is_json(response, service)
     if principal is None:
         return
     account = response.current_account
     region = getattr(response, "region", None) or region
     if service == "s3":
         checks = _s3_checks(response, resource)
-        service_params: dict[str, Any] = {}
     else:
-        service_params = params(response)
-        service_params["__path"] = getattr(response, "path", "") or ""
         action = iam_action(service, response._get_action())
         if action in ALWAYS_ALLOWED:
             return
-        checks = [(action, resource_of(service, action, resource, service_params, account, region), {})]
+        path = getattr(response, "path", "") or ""
+        checks = [(action, resource_of(service, action, resource, params(response), account, region, path), {})]
     for action, arn, extra in checks:
         context = enforcer.base_context(region) | extra
         decision, request = enforcer.decide(principal, action, arn, account, region, context)
         if enforcer.refuses(decision):
-            raise denied_error(service, decision.message(request), is_json(response, service))
+            raise denied_error(service, decision.message(request), json_protocol)
     if service == "sns" and checks[0][0] == "sns:Publish":
-        _topic_key_check(enforcer, principal, checks[0][1], account, region, is_json(response))
+        _topic_key_check(enforcer, principal, checks[0][1], account, region, json_protocol)
     if service == "s3" and checks[0][0] in ("s3:GetObject", "s3:GetObjectVersion"):
         _missing_key_check(enforcer, principal, checks[0][1], account, region)
 

@@ -95,14 +95,19 @@ class TooManyRequestsException(LambdaClientError):
         )
 
 
+def moto_function(account_id: str, region: str, name: str) -> lambda_models.LambdaFunction | None:
+    """Return moto's function ``name`` (``$LATEST``), or ``None`` when it is gone (deleted meanwhile)."""
+    try:
+        return lambda_models.lambda_backends[account_id][region].get_function(name)
+    except Exception:
+        return None
+
+
 def reserved_concurrency(arn: str) -> int | None:
     """Return the reserved concurrency of the moto function with unqualified ``arn`` (``None``: unreserved, or gone)."""
     parts = arn.split(":")
-    try:
-        fn = lambda_models.lambda_backends[parts[4]][parts[3]].get_function(parts[6])
-    except Exception:  # deleted meanwhile: its attempt fails on its own (no spec), it is not throttled
-        return None
-    value = getattr(fn, "reserved_concurrency", None)
+    # A function deleted meanwhile fails its attempt on its own (no spec): it is not throttled.
+    value = getattr(moto_function(parts[4], parts[3], parts[6]), "reserved_concurrency", None)
     return None if value is None else int(value)
 
 
@@ -140,10 +145,10 @@ class MotoLogSink:
         if enforcer is None or not enforcer.mode.enforce or not group.startswith("/aws/lambda/"):
             return True
         name = group.removeprefix("/aws/lambda/")
-        try:
-            role = lambda_models.lambda_backends[account_id][region].get_function(name).role
-        except Exception:  # the function is gone: nothing to write as
+        fn = moto_function(account_id, region, name)
+        if fn is None:  # the function is gone: nothing to write as
             return True
+        role = fn.role
         group_arn = f"arn:aws:logs:{region}:{account_id}:log-group:{group}"
         calls = [("logs:CreateLogGroup", f"{group_arn}:*")] if new_group else []
         calls += [("logs:CreateLogStream", f"{group_arn}:log-stream:{stream}")] if new_stream else []
@@ -196,10 +201,10 @@ class MotoDestinations:
         parts = function_arn.split(":")
         if len(parts) < 7:
             return
-        try:
-            role = lambda_models.lambda_backends[parts[4]][parts[3]].get_function(parts[6]).role
-        except Exception:  # the function is gone meanwhile: nothing to send as
+        fn = moto_function(parts[4], parts[3], parts[6])
+        if fn is None:  # the function is gone meanwhile: nothing to send as
             return
+        role = fn.role
         action = {"sqs": "sqs:SendMessage", "sns": "sns:Publish", "lambda": "lambda:InvokeFunction"}.get(service)
         if action and not enforcer.role_allows(role, parts[6], action, destination, account_id, region):
             raise PermissionError(

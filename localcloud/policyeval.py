@@ -32,6 +32,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import eq, ge, gt, le, lt
 from typing import Any
 
 ContextValue = str | bool | int | float | Sequence[str] | None
@@ -495,14 +496,6 @@ def _number(text: str) -> float | None:
         return None
 
 
-def _numeric(test: Callable[[float, float], bool]) -> Callable[[str, str], bool]:
-    def compare(actual: str, wanted: str) -> bool:
-        a, w = _number(actual), _number(wanted)
-        return a is not None and w is not None and test(a, w)
-
-    return compare
-
-
 def _date(text: str) -> float | None:
     number = _number(text)
     if number is not None:
@@ -514,14 +507,6 @@ def _date(text: str) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.UTC)
     return moment.timestamp()
-
-
-def _dates(test: Callable[[float, float], bool]) -> Callable[[str, str], bool]:
-    def compare(actual: str, wanted: str) -> bool:
-        a, w = _date(actual), _date(wanted)
-        return a is not None and w is not None and test(a, w)
-
-    return compare
 
 
 def _arn_like(actual: str, wanted: str) -> bool:
@@ -536,9 +521,25 @@ def _ip(actual: str, wanted: str) -> bool:
         return False
 
 
-def _eq(a: float, b: float) -> bool:
-    return a == b
+def _ordered(parse: Callable[[str], float | None], test: Callable[[float, float], bool]) -> Callable[[str, str], bool]:
+    """Compare two values as numbers read by ``parse`` (a value it cannot read matches nothing)."""
 
+    def compare(actual: str, wanted: str) -> bool:
+        a, w = parse(actual), parse(wanted)
+        return a is not None and w is not None and test(a, w)
+
+    return compare
+
+
+#: The comparisons of the Numeric and Date operators (a ``Not`` operator negates its match in :func:`_condition`).
+_ORDER: dict[str, Callable[[float, float], bool]] = {
+    "Equals": eq,
+    "NotEquals": eq,
+    "LessThan": lt,
+    "LessThanEquals": le,
+    "GreaterThan": gt,
+    "GreaterThanEquals": ge,
+}
 
 _COMPARE: dict[str, Callable[[str, str], bool]] = {
     "StringEquals": lambda a, w: a == w,
@@ -547,18 +548,8 @@ _COMPARE: dict[str, Callable[[str, str], bool]] = {
     "StringNotEqualsIgnoreCase": lambda a, w: a.lower() == w.lower(),
     "StringLike": lambda a, w: _glob(w, ignore_case=False)(a),
     "StringNotLike": lambda a, w: _glob(w, ignore_case=False)(a),
-    "NumericEquals": _numeric(_eq),
-    "NumericNotEquals": _numeric(_eq),
-    "NumericLessThan": _numeric(lambda a, w: a < w),
-    "NumericLessThanEquals": _numeric(lambda a, w: a <= w),
-    "NumericGreaterThan": _numeric(lambda a, w: a > w),
-    "NumericGreaterThanEquals": _numeric(lambda a, w: a >= w),
-    "DateEquals": _dates(_eq),
-    "DateNotEquals": _dates(_eq),
-    "DateLessThan": _dates(lambda a, w: a < w),
-    "DateLessThanEquals": _dates(lambda a, w: a <= w),
-    "DateGreaterThan": _dates(lambda a, w: a > w),
-    "DateGreaterThanEquals": _dates(lambda a, w: a >= w),
+    **{f"Numeric{name}": _ordered(_number, test) for name, test in _ORDER.items()},
+    **{f"Date{name}": _ordered(_date, test) for name, test in _ORDER.items()},
     "Bool": lambda a, w: a.lower() == w.lower(),
     "BinaryEquals": lambda a, w: a == w,
     "ArnEquals": _arn_like,

@@ -21,6 +21,7 @@ the format, the moto version and the Python version; a file from another is refu
 
 from __future__ import annotations
 
+import functools
 import importlib
 import io
 import os
@@ -151,6 +152,7 @@ class _Pickler(pickle.Pickler):
         return NotImplemented
 
 
+@functools.cache
 def _private_key_types() -> tuple[type, ...]:
     """The key classes of ``cryptography`` (moto's KMS keys hold one each); Rust objects pickle will not take."""
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa

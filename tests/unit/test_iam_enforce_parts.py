@@ -93,13 +93,14 @@ def test_api_operations_get_their_iam_action_names(service, operation, action):
             "arn:aws:logs:eu-west-1:1:log-group:/aws/lambda/f:log-stream:s",
         ),
         ("logs", {"logGroupName": "/g"}, "arn:aws:logs:eu-west-1:1:log-group:/g:*"),
-        ("lambda", {"__path": "/2015-03-31/functions/f/invocations"}, "arn:aws:lambda:eu-west-1:1:function:f"),
+        ("lambda", {}, "arn:aws:lambda:eu-west-1:1:function:f"),
         ("iam", {"RoleName": "r"}, "arn:aws:iam::1:role/r"),
         ("cloudwatch", {}, "*"),
     ],
 )
 def test_each_service_names_the_resource_a_call_acts_on(service, found, arn):
-    assert resource_of(service, f"{service}:X", "*", found, "1", "eu-west-1") == arn
+    path = "/2015-03-31/functions/f/invocations" if service == "lambda" else "/"
+    assert resource_of(service, f"{service}:X", "*", found, "1", "eu-west-1", path) == arn
 
 
 def denial(n: int) -> Denial:
