@@ -131,6 +131,16 @@ def compress(
     unsupported = layout.unsupported()
     if unsupported:
         return failed(unsupported, width, height)
+    if layout.end is None:
+        # Decided from the structure, not left to the decoder: whether libjpeg notices a missing end-of-image marker
+        # depends on how many bytes of look-ahead the last entropy-coded bits leave, so the same kind of cut file
+        # would sometimes fail and sometimes compress.
+        return failed(
+            f"truncated JPEG: no end-of-image marker after the image data ({size} bytes), so the file was cut short; "
+            "upload the complete file again",
+            width,
+            height,
+        )
     if layout.scans > options.max_scans:
         return failed(
             f"too many scans: the file has {layout.scans} progressive scans, over the limit of {options.max_scans} "
@@ -168,7 +178,7 @@ def compress(
             height,
         )
     except Exception as exc:  # noqa: BLE001 - any decoder error on bad input must become a failed result
-        return failed(_decode_reason(exc, layout), width, height)
+        return failed(_decode_reason(exc), width, height)
 
     # Choose the output. Re-encoding is required to apply orientation or downscaling; the lossless copy (original
     # compressed data, metadata policy applied) is the fallback that keeps the output from growing.
@@ -405,7 +415,7 @@ def _dpi(value: object) -> tuple[int, int] | None:
     return (x, y) if 0 < x < 65536 and 0 < y < 65536 else None
 
 
-def _decode_reason(exc: Exception, layout: JpegLayout) -> str:
+def _decode_reason(exc: Exception) -> str:
     """Turn a Pillow/libjpeg error into a failure reason that says what is wrong and what to do next."""
     text = str(exc) or type(exc).__name__
     if isinstance(exc, Image.DecompressionBombError):
@@ -414,11 +424,6 @@ def _decode_reason(exc: Exception, layout: JpegLayout) -> str:
         return f"truncated JPEG: the image data ends early ({text}); upload the complete file again"
     if isinstance(exc, UnidentifiedImageError):
         text = "the decoder cannot read its header"
-    if layout.end is None:
-        return (
-            f"truncated or corrupt JPEG: no end-of-image marker and the decoder failed ({text}); "
-            "upload the complete file again"
-        )
     return f"corrupt JPEG: the decoder failed ({text}); export the image again and re-upload it"
 
 
