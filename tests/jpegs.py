@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 
@@ -19,7 +20,11 @@ def photo_image(width: int = 640, height: int = 480, mode: str = "RGB", seed: in
     for i in range(0, max(width, height), step):
         colour = ((i * 37 + seed * 11) % 255, (i * 91 + seed * 7) % 255, (i * 53) % 255)
         draw.ellipse((i % width, (i * 3) % height, i % width + step, (i * 3) % height + step), fill=colour)
-    noise = Image.effect_noise((width, height), 24 + seed % 5).convert("RGB")
+    # Seeded, so every call with the same arguments gives the same bytes (Pillow's effect_noise draws from C's rand(),
+    # whose state depends on what ran before in the process, which made outcomes depend on test order).
+    sigma = 24 + seed % 5
+    grey = np.random.default_rng(seed).normal(128.0, sigma, (height, width)).clip(0, 255).astype(np.uint8)
+    noise = Image.fromarray(grey, "L").convert("RGB")
     img = Image.blend(img, noise, 0.12).filter(ImageFilter.GaussianBlur(0.6))
     return img.convert(mode) if mode != "RGB" else img
 
