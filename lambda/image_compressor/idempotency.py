@@ -8,6 +8,10 @@ re-used for a new upload (its record rewritten server-side, no re-encode).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
+
 from image_compressor import aws
 from image_compressor.identity import Identity, ObjectRef, compare
 from image_compressor.notify import notify_once, written
@@ -21,34 +25,60 @@ from image_compressor.settings import Settings
 _REUSABLE = (Status.COMPRESSED.value, Status.KEPT_ORIGINAL.value)
 
 
-def read_records(key: str, settings: Settings) -> dict[str, aws.ObjectInfo | None]:
-    """HeadObject the destination object and the failed copy of ``key``.
+#: Threads that HeadObject the destination object and the failed copy while the handler reads the source: made on
+#: first use and kept for the container's lifetime (boto3 clients are thread-safe).
+_LOOKUPS = 2
+_pool: ThreadPoolExecutor | None = None
 
-    A permanent error (e.g. access denied) is logged and read as "no record".
 
-    Returns
-    -------
-    dict[str, aws.ObjectInfo | None]
-        The destination and failed bucket names to what they hold under ``key`` (``None`` where nothing).
+def _lookups() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=_LOOKUPS, thread_name_prefix="records")
+    return _pool
 
-    Raises
+
+@contextmanager
+def reading_records(key: str, settings: Settings) -> Iterator[Callable[[], dict[str, aws.ObjectInfo | None]]]:
+    """HeadObject the destination object and the failed copy of ``key`` in two threads while the block runs.
+
+    The three lookups an event starts with (source, destination, failed copy) then cost one round trip instead of
+    three. Leaving the block waits for both lookups, so none outlives the event, whatever the block returns.
+
+    Yields
     ------
-    aws.AwsError
-        A transient error (the caller leaves the object unplaced, so the event is retried).
+    Callable[[], dict[str, aws.ObjectInfo | None]]
+        Returns the destination and failed bucket names to what they hold under ``key`` (``None`` where nothing).
+        A permanent error (e.g. access denied) is logged and read as "no record"; a transient one is raised as
+        :class:`aws.AwsError` (the caller leaves the object unplaced, so the event is retried).
     """
-    records: dict[str, aws.ObjectInfo | None] = {}
-    for bucket in (settings.dest_bucket, settings.failed_bucket):
-        try:
-            records[bucket] = aws.head_object(bucket, key)
-        except aws.AwsError as exc:
-            if exc.transient:
-                raise
-            logger.warning(
-                f"cannot check s3://{bucket}/{key} for an earlier outcome ({exc}); processing anyway. Grant the "
-                "function s3:GetObject and s3:ListBucket on that bucket to make retries idempotent"
-            )
-            records[bucket] = None
-    return records
+    aws.client("s3")  # made once, here, not raced for by the two threads
+    pool = _lookups()
+    buckets = (settings.dest_bucket, settings.failed_bucket)
+    futures = {bucket: pool.submit(_read_record, bucket, key) for bucket in buckets}
+
+    def records() -> dict[str, aws.ObjectInfo | None]:
+        wait(futures.values())
+        return {bucket: future.result() for bucket, future in futures.items()}
+
+    try:
+        yield records
+    finally:
+        wait(futures.values())
+
+
+def _read_record(bucket: str, key: str) -> aws.ObjectInfo | None:
+    """HeadObject ``bucket``/``key``; ``None`` when absent or not readable (logged); raise a transient error."""
+    try:
+        return aws.head_object(bucket, key)
+    except aws.AwsError as exc:
+        if exc.transient:
+            raise
+        logger.warning(
+            f"cannot check s3://{bucket}/{key} for an earlier outcome ({exc}); processing anyway. Grant the "
+            "function s3:GetObject and s3:ListBucket on that bucket to make retries idempotent"
+        )
+        return None
 
 
 def recorded_outcome(

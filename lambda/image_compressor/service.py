@@ -135,7 +135,8 @@ def process_object(
     result record written to the object metadata and the message carries the milliseconds from then until the
     outcome write, and so does the returned outcome's ``ms``. ``limits`` feeds the deadline and memory guards.
 
-    Steps: recursion and deadline guards; HeadObject the source (gone: ``missing``; an event whose eTag or version
+    Steps: recursion and deadline guards; HeadObject the source, and meanwhile the destination object and the failed
+    copy (:func:`idempotency.reading_records`) (source gone: ``missing``; an event whose eTag or version
     is no longer the source's: ``superseded``); identify the event; the outcome already recorded for the key decides
     a duplicate, ``superseded`` or a re-used output (``idempotency.recorded_outcome``); over ``MAX_OBJECT_BYTES``
     fails without downloading; download; compress and place the result (:func:`_compress_and_place`).
@@ -148,14 +149,15 @@ def process_object(
     stopped = _recursion_guard(ref, settings) or _deadline_guard(ref, limits)
     if stopped is not None:
         return stopped
-    try:
-        source = aws.head_object(ref.bucket, ref.key)
-    except aws.AwsError as exc:
-        return unplaced(
-            ref,
-            f"cannot read the source object ({exc}); check the function's s3:GetObject permission on it and "
-            "s3:ListBucket on its bucket (without ListBucket S3 answers 403 for an object that no longer exists)",
-        )
+    with idempotency.reading_records(ref.key, settings) as read_records:
+        try:
+            source = aws.head_object(ref.bucket, ref.key)
+        except aws.AwsError as exc:
+            return unplaced(
+                ref,
+                f"cannot read the source object ({exc}); check the function's s3:GetObject permission on it and "
+                "s3:ListBucket on its bucket (without ListBucket S3 answers 403 for an object that no longer exists)",
+            )
     if source is None:
         logger.warning("the source object no longer exists; nothing to do")
         return Outcome(ref.bucket, ref.key, MISSING, reason="source object no longer exists")
@@ -165,7 +167,7 @@ def process_object(
     identity = identify(ref, source)
     logger.append_keys(event_id=identity.event_id)
     try:
-        records = idempotency.read_records(ref.key, settings)
+        records = read_records()
     except aws.AwsError as exc:
         return unplaced(ref, f"cannot read the earlier outcome of this key ({exc})", event_id=identity.event_id)
     decided = idempotency.recorded_outcome(ref, source, identity, settings, records, started)

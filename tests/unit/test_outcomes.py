@@ -7,6 +7,7 @@ error response, ``after-call`` raises a timeout after the call happened): nothin
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,13 +16,13 @@ from urllib.parse import quote_plus
 import index
 import pytest
 from botocore.exceptions import ReadTimeoutError
-from image_compressor import aws, budget, service
+from image_compressor import aws, budget, idempotency, service
 from image_compressor.notification import parse_message
 from image_compressor.result import NOTIFIED_TAG
 from image_compressor.service import UnprocessedObjectsError
 
 from tests.jpegs import photo_jpeg
-from tests.mocked import DESTINATION, FAILED, Cloud, LambdaContext, load_event
+from tests.mocked import DESTINATION, FAILED, SOURCE, Cloud, LambdaContext, load_event
 
 KEY = "fotos/über uns+mehr.jpg"
 
@@ -118,6 +119,53 @@ def read_timeout() -> ReadTimeoutError:
 
 
 # --- 1. idempotency per event ------------------------------------------------------------------------------------
+
+
+def test_the_source_and_the_two_earlier_outcomes_are_looked_up_at_once(
+    cloud: Cloud, lambda_context: LambdaContext
+) -> None:
+    # HeadObject of the source in the handler's thread, of the destination object and the failed copy in two
+    # lookup threads meanwhile: one round trip instead of three before the download.
+    seen: list[tuple[str, str]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        seen.append((params["Bucket"], threading.current_thread().name))
+
+    cloud.put_source(KEY, photo_jpeg(320, 240))
+    client = aws.client("s3")
+    client.meta.events.register("provide-client-params.s3.HeadObject", record)
+    try:
+        [result] = index.handler(upload_event(cloud, KEY, "01"), lambda_context)["results"]
+    finally:
+        client.meta.events.unregister("provide-client-params.s3.HeadObject", record)
+    assert result["status"] == "compressed"
+    first_three = dict(seen[:3])
+    assert first_three.keys() == {SOURCE, DESTINATION, FAILED}
+    assert first_three[SOURCE] == threading.current_thread().name
+    assert {first_three[DESTINATION], first_three[FAILED]} <= {f"records_{i}" for i in range(idempotency._LOOKUPS)}
+
+
+def test_a_transient_error_looking_up_an_earlier_outcome_leaves_the_event_for_a_retry(
+    cloud: Cloud, lambda_context: LambdaContext
+) -> None:
+    def unavailable(params: dict[str, Any], **_: Any) -> Any:
+        if FAILED not in params["url"]:  # before-call sees the serialised request: the bucket is in its URL
+            return None
+        response = {"Error": {"Code": "SlowDown", "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": 503}}
+        return _Http(503), response
+
+    cloud.put_source(KEY, photo_jpeg(320, 240))
+    client = aws.client("s3")
+    client.meta.events.register("before-call.s3.HeadObject", unavailable)
+    try:
+        with pytest.raises(UnprocessedObjectsError, match="earlier outcome"):
+            index.handler(upload_event(cloud, KEY, "01"), lambda_context)
+    finally:
+        client.meta.events.unregister("before-call.s3.HeadObject", unavailable)
+    assert cloud.keys(DESTINATION) == [] and cloud.keys(FAILED) == []
+    # The retry, with S3 answering again, processes it.
+    [result] = index.handler(upload_event(cloud, KEY, "01"), lambda_context)["results"]
+    assert result["status"] == "compressed"
 
 
 def test_new_upload_of_the_same_bytes_is_notified_and_reuses_the_output(
