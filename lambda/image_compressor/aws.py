@@ -187,21 +187,54 @@ def head_object(bucket: str, key: str) -> ObjectInfo | None:
     return _info(response)
 
 
-def get_object(bucket: str, key: str) -> tuple[bytes, ObjectInfo]:
-    """Download ``s3://bucket/key`` fully into memory and return its bytes and what S3 said about it.
+@dataclass(slots=True)
+class OpenedObject:
+    """A GetObject answered: what S3 said about the object, with the body not read yet.
+
+    Reading the head of the GET instead of a HeadObject first saves a round trip; the body is read (:meth:`read`)
+    only once the caller has decided it needs it, and :meth:`close` drops it unread otherwise.
+    """
+
+    bucket: str
+    key: str
+    info: ObjectInfo
+    body: Any
+
+    def read(self) -> bytes:
+        """Read the whole body into memory.
+
+        Raises
+        ------
+        AwsError
+            When the transfer fails (a dropped connection, a read timeout: transient).
+        """
+        try:
+            return self.body.read()
+        except (ClientError, BotoCoreError) as exc:
+            raise _wrap("GetObject", f"s3://{self.bucket}/{self.key}", exc) from exc
+
+    def close(self) -> None:
+        """Drop the body, read or not (its connection is closed when unread)."""
+        self.body.close()
+
+
+def open_object(bucket: str, key: str) -> OpenedObject | None:
+    """GetObject ``s3://bucket/key``; return what S3 said and the unread body, or ``None`` if it does not exist.
 
     Raises
     ------
     AwsError
-        When the object cannot be read.
+        For any other failure (``403`` included: without ``s3:ListBucket`` S3 answers 403 for a missing key too).
     """
-    target = f"s3://{bucket}/{key}"
     try:
         response = client("s3").get_object(Bucket=bucket, Key=key)
-        data = response["Body"].read()
-    except (ClientError, BotoCoreError) as exc:
-        raise _wrap("GetObject", target, exc) from exc
-    return data, _info(response)
+    except ClientError as exc:
+        if _http_status(exc) == 404:
+            return None
+        raise _wrap("GetObject", f"s3://{bucket}/{key}", exc) from exc
+    except BotoCoreError as exc:
+        raise _wrap("GetObject", f"s3://{bucket}/{key}", exc) from exc
+    return OpenedObject(bucket, key, _info(response), response["Body"])
 
 
 def put_object(

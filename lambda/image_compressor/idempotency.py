@@ -25,7 +25,7 @@ from image_compressor.settings import Settings
 _REUSABLE = (Status.COMPRESSED.value, Status.KEPT_ORIGINAL.value)
 
 
-#: Threads that HeadObject the destination object and the failed copy while the handler reads the source: made on
+#: Threads that HeadObject the destination object and the failed copy while the handler opens the source: made on
 #: first use and kept for the container's lifetime (boto3 clients are thread-safe).
 _LOOKUPS = 2
 _pool: ThreadPoolExecutor | None = None
@@ -42,8 +42,8 @@ def _lookups() -> ThreadPoolExecutor:
 def reading_records(key: str, settings: Settings) -> Iterator[Callable[[], dict[str, aws.ObjectInfo | None]]]:
     """HeadObject the destination object and the failed copy of ``key`` in two threads while the block runs.
 
-    The three lookups an event starts with (source, destination, failed copy) then cost one round trip instead of
-    three. Leaving the block waits for both lookups, so none outlives the event, whatever the block returns.
+    The three requests an event starts with (the source's GetObject, these two lookups) then cost one round trip
+    instead of three. Leaving the block waits for both lookups, so none outlives the event, whatever the block returns.
 
     Yields
     ------

@@ -135,11 +135,12 @@ def process_object(
     result record written to the object metadata and the message carries the milliseconds from then until the
     outcome write, and so does the returned outcome's ``ms``. ``limits`` feeds the deadline and memory guards.
 
-    Steps: recursion and deadline guards; HeadObject the source, and meanwhile the destination object and the failed
-    copy (:func:`idempotency.reading_records`) (source gone: ``missing``; an event whose eTag or version
-    is no longer the source's: ``superseded``); identify the event; the outcome already recorded for the key decides
-    a duplicate, ``superseded`` or a re-used output (``idempotency.recorded_outcome``); over ``MAX_OBJECT_BYTES``
-    fails without downloading; download; compress and place the result (:func:`_compress_and_place`).
+    Steps: recursion and deadline guards; GetObject the source, and meanwhile HeadObject the destination object and
+    the failed copy (:func:`idempotency.reading_records`); from the GET's head alone (its body not read yet): source
+    gone: ``missing``; an event whose eTag or version is no longer the source's: ``superseded``; identify the event;
+    the outcome already recorded for the key decides a duplicate, ``superseded`` or a re-used output
+    (``idempotency.recorded_outcome``); over ``MAX_OBJECT_BYTES`` fails without downloading. Then read the body,
+    compress and place the result (:func:`_compress_and_place`).
 
     Per-object problems become the returned outcome; nothing is raised for them. Transient AWS errors give an
     ``error`` outcome (the event is retried).
@@ -151,38 +152,40 @@ def process_object(
         return stopped
     with idempotency.reading_records(ref.key, settings) as read_records:
         try:
-            source = aws.head_object(ref.bucket, ref.key)
+            opened = aws.open_object(ref.bucket, ref.key)
         except aws.AwsError as exc:
             return unplaced(
                 ref,
                 f"cannot read the source object ({exc}); check the function's s3:GetObject permission on it and "
                 "s3:ListBucket on its bucket (without ListBucket S3 answers 403 for an object that no longer exists)",
             )
-    if source is None:
+    if opened is None:
         logger.warning("the source object no longer exists; nothing to do")
         return Outcome(ref.bucket, ref.key, MISSING, reason="source object no longer exists")
-    if why := replaced(ref, source):
-        return superseded(ref, why)
+    source = opened.info
+    try:  # the body is read only when the object is to be compressed, and dropped unread otherwise
+        if why := replaced(ref, source):
+            return superseded(ref, why)
 
-    identity = identify(ref, source)
-    logger.append_keys(event_id=identity.event_id)
-    try:
-        records = read_records()
-    except aws.AwsError as exc:
-        return unplaced(ref, f"cannot read the earlier outcome of this key ({exc})", event_id=identity.event_id)
-    decided = idempotency.recorded_outcome(ref, source, identity, settings, records, started)
-    if decided is not None:
-        return decided
+        identity = identify(ref, source)
+        logger.append_keys(event_id=identity.event_id)
+        try:
+            records = read_records()
+        except aws.AwsError as exc:
+            return unplaced(ref, f"cannot read the earlier outcome of this key ({exc})", event_id=identity.event_id)
+        decided = idempotency.recorded_outcome(ref, source, identity, settings, records, started)
+        if decided is not None:
+            return decided
 
-    if source.size > settings.max_object_bytes:
-        return fail(ref, source, identity, _too_large(source.size, settings), settings, started, records)
-    try:
-        data, got = aws.get_object(ref.bucket, ref.key)
-    except aws.AwsError as exc:
-        return unplaced(ref, f"cannot download the source object ({exc})", event_id=identity.event_id)
-    if got.etag != source.etag:
-        return superseded(ref, "the source object was replaced while it was being read", identity.event_id)
-    return _compress_and_place(ref, got, data, identity, settings, limits, started, records)
+        if source.size > settings.max_object_bytes:
+            return fail(ref, source, identity, _too_large(source.size, settings), settings, started, records)
+        try:
+            data = opened.read()
+        except aws.AwsError as exc:
+            return unplaced(ref, f"cannot download the source object ({exc})", event_id=identity.event_id)
+    finally:
+        opened.close()
+    return _compress_and_place(ref, source, data, identity, settings, limits, started, records)
 
 
 def _compress_and_place(

@@ -121,28 +121,50 @@ def read_timeout() -> ReadTimeoutError:
 # --- 1. idempotency per event ------------------------------------------------------------------------------------
 
 
-def test_the_source_and_the_two_earlier_outcomes_are_looked_up_at_once(
+def test_the_source_and_the_two_earlier_outcomes_are_requested_at_once(
     cloud: Cloud, lambda_context: LambdaContext
 ) -> None:
-    # HeadObject of the source in the handler's thread, of the destination object and the failed copy in two
-    # lookup threads meanwhile: one round trip instead of three before the download.
-    seen: list[tuple[str, str]] = []
+    # GetObject of the source in the handler's thread, HeadObject of the destination object and the failed copy in
+    # two lookup threads meanwhile: one round trip instead of three before the body is read.
+    seen: list[tuple[str, str, str]] = []
 
-    def record(params: dict[str, Any], **_: Any) -> None:
-        seen.append((params["Bucket"], threading.current_thread().name))
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        seen.append((model.name, params["Bucket"], threading.current_thread().name))
 
     cloud.put_source(KEY, photo_jpeg(320, 240))
     client = aws.client("s3")
-    client.meta.events.register("provide-client-params.s3.HeadObject", record)
+    client.meta.events.register("provide-client-params.s3", record)
     try:
         [result] = index.handler(upload_event(cloud, KEY, "01"), lambda_context)["results"]
     finally:
-        client.meta.events.unregister("provide-client-params.s3.HeadObject", record)
+        client.meta.events.unregister("provide-client-params.s3", record)
     assert result["status"] == "compressed"
-    first_three = dict(seen[:3])
-    assert first_three.keys() == {SOURCE, DESTINATION, FAILED}
-    assert first_three[SOURCE] == threading.current_thread().name
-    assert {first_three[DESTINATION], first_three[FAILED]} <= {f"records_{i}" for i in range(idempotency._LOOKUPS)}
+    first_three = {(operation, bucket): thread for operation, bucket, thread in seen[:3]}
+    assert first_three.keys() == {("GetObject", SOURCE), ("HeadObject", DESTINATION), ("HeadObject", FAILED)}
+    assert first_three["GetObject", SOURCE] == threading.current_thread().name
+    lookups = {f"records_{i}" for i in range(idempotency._LOOKUPS)}
+    assert {first_three["HeadObject", DESTINATION], first_three["HeadObject", FAILED]} <= lookups
+    assert [operation for operation, bucket, _ in seen].count("GetObject") == 1  # no second read of the source
+
+
+def test_a_duplicate_drops_the_source_body_unread(cloud: Cloud, lambda_context: LambdaContext) -> None:
+    cloud.put_source(KEY, photo_jpeg(320, 240))
+    event = upload_event(cloud, KEY, "01")
+    index.handler(event, lambda_context)
+    bodies: list[Any] = []
+
+    def keep(parsed: dict[str, Any], **_: Any) -> None:
+        bodies.append(parsed["Body"])
+
+    client = aws.client("s3")
+    client.meta.events.register("after-call.s3.GetObject", keep)
+    try:
+        [again] = index.handler(event, lambda_context)["results"]
+    finally:
+        client.meta.events.unregister("after-call.s3.GetObject", keep)
+    assert again["duplicate"] is True
+    [body] = bodies
+    assert body._amount_read == 0 and body._raw_stream.closed  # dropped unread, not downloaded
 
 
 def test_a_transient_error_looking_up_an_earlier_outcome_leaves_the_event_for_a_retry(
