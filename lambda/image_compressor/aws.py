@@ -14,6 +14,7 @@ read, so a stalled call cannot eat the function's timeout), and botocore's ``sta
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,15 +177,22 @@ def head_object(bucket: str, key: str) -> ObjectInfo | None:
     AwsError
         For any other failure (``403`` included: without ``s3:ListBucket`` S3 answers 403 for a missing key too).
     """
+    response = _unless_missing("HeadObject", client("s3").head_object, bucket, key)
+    return None if response is None else _info(response)
+
+
+def _unless_missing(
+    operation: str, call: Callable[..., dict[str, Any]], bucket: str, key: str
+) -> dict[str, Any] | None:
+    """Return ``call(Bucket=bucket, Key=key)``'s response, ``None`` on a 404; raise :class:`AwsError` otherwise."""
     try:
-        response = client("s3").head_object(Bucket=bucket, Key=key)
+        return call(Bucket=bucket, Key=key)
     except ClientError as exc:
         if _http_status(exc) == 404:
             return None
-        raise _wrap("HeadObject", f"s3://{bucket}/{key}", exc) from exc
+        raise _wrap(operation, f"s3://{bucket}/{key}", exc) from exc
     except BotoCoreError as exc:
-        raise _wrap("HeadObject", f"s3://{bucket}/{key}", exc) from exc
-    return _info(response)
+        raise _wrap(operation, f"s3://{bucket}/{key}", exc) from exc
 
 
 @dataclass(slots=True)
@@ -226,15 +234,8 @@ def open_object(bucket: str, key: str) -> OpenedObject | None:
     AwsError
         For any other failure (``403`` included: without ``s3:ListBucket`` S3 answers 403 for a missing key too).
     """
-    try:
-        response = client("s3").get_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if _http_status(exc) == 404:
-            return None
-        raise _wrap("GetObject", f"s3://{bucket}/{key}", exc) from exc
-    except BotoCoreError as exc:
-        raise _wrap("GetObject", f"s3://{bucket}/{key}", exc) from exc
-    return OpenedObject(bucket, key, _info(response), response["Body"])
+    response = _unless_missing("GetObject", client("s3").get_object, bucket, key)
+    return None if response is None else OpenedObject(bucket, key, _info(response), response["Body"])
 
 
 def put_object(
