@@ -8,7 +8,8 @@ The administrator is whoever signs with an access key the embedded IAM and STS d
 the developer's own): as on LocalStack it is the account's root and is not evaluated. Keys of IAM users and role
 sessions (the function's own, :mod:`localcloud.rolesession`, or any ``sts:AssumeRole``) are evaluated by
 :func:`localcloud.policyeval.evaluate` against the principal's identity-based policies and permissions boundary and
-the resource's policy (bucket, topic, queue, function, key), with the request's real values for the condition keys.
+the resource's policy (bucket, topic, queue, function, key; a role's trust policy for ``sts:AssumeRole``), with the
+request's real values for the condition keys.
 
 What is checked where:
 
@@ -47,6 +48,9 @@ from localcloud.policyeval import Decision, Policy, Principal, Request, evaluate
 from localcloud.switches import flag
 
 log = logging.getLogger(__name__)
+
+#: Actions a role's trust policy decides (with the caller's identity-based policies when it names the account).
+TRUST_ACTIONS = frozenset({"sts:AssumeRole", "sts:AssumeRoleWithWebIdentity", "sts:AssumeRoleWithSAML"})
 
 #: Condition keys the embedded cloud fills from the request; any other key a policy asks for is absent.
 KNOWN_KEYS = frozenset(
@@ -277,14 +281,27 @@ class Enforcer:
         return policies, boundary
 
     @staticmethod
-    def resource_policy(resource: str, account: str, region: str) -> tuple[Policy | None, bool]:
-        """Return the policy of ``resource`` (bucket, topic, queue, function, key) and whether it is required (KMS)."""
+    def resource_policy(resource: str, account: str, region: str, action: str = "") -> tuple[Policy | None, bool]:
+        """Return the policy of ``resource`` for ``action`` and whether it is required (a key policy, a trust policy).
+
+        Buckets, topics, queues, functions and keys have their resource policy; a role has its trust policy, which
+        applies to assuming it (:data:`TRUST_ACTIONS`) and, like a key policy, must allow: an identity-based policy
+        counts only when the trust policy names the account.
+        """
         parts = resource.split(":", 5)
         if len(parts) < 6:
             return None, False
         service = parts[2]
         region = parts[3] or region
         account = parts[4] or account
+        if service == "iam" and action in TRUST_ACTIONS:
+            from moto.iam.models import iam_backends
+
+            try:
+                role = iam_backends[account]["aws"].get_role_by_arn(resource)
+            except Exception:  # no such role: the call fails on its own as not found
+                return None, False
+            return Policy(f"trust policy of role {role.name}", role.assume_role_policy_document), True
         try:
             if service == "s3":
                 from moto.s3.models import s3_backends
@@ -347,7 +364,7 @@ class Enforcer:
         """Evaluate one call, record it (and log a denial); return the decision and the request it was made for."""
         request = Request(principal, action, resource, account, dict(context))
         identity, boundary = self.identity_policies(principal)
-        resource_policy, required = self.resource_policy(resource, account, region)
+        resource_policy, required = self.resource_policy(resource, account, region, action)
         decision = evaluate(request, identity, resource_policy, boundary, resource_policy_required=required)
         for key in decision.missing_keys:
             if key.lower() not in KNOWN_KEYS and self.record.unknown_key(key):

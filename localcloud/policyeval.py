@@ -10,8 +10,11 @@ The order is IAM's (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_p
    ``*``) allows; one that names the role ARN allows only within the permissions boundary; one that names the
    account root only delegates to the account's identity-based policies.
 3. Otherwise an identity-based policy must allow, and the permissions boundary, when set, too.
-4. A KMS key policy is required (``resource_policy_required``): identity-based policies count only when the key
-   policy allows the account root (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-overview.html).
+4. A KMS key policy, or a role's trust policy for ``sts:AssumeRole``, is required (``resource_policy_required``):
+   identity-based policies count only when it allows the account root
+   (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-overview.html; for roles, IAM's evaluation
+   logic: "IAM role trust policies and KMS key policies are exceptions to this logic, because they must explicitly
+   allow access for principals").
 5. Across accounts both the identity-based policy and the resource-based policy must allow.
 
 The account's root user needs no policy (but a KMS key policy must still allow it, and an explicit deny applies).

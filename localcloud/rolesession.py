@@ -15,7 +15,7 @@ import datetime
 
 from localcloud.iamenforce import Enforcer
 from localcloud.invocation import Credentials, FunctionSpec
-from localcloud.policyeval import Policy, Principal, Request, evaluate
+from localcloud.policyeval import Principal
 
 #: Seconds a function's session lasts (the role's default maximum, one hour, as Lambda's sessions are short-lived).
 SESSION_S = 3600
@@ -62,19 +62,13 @@ class RoleSessions:
                 f"The role defined for the function cannot be assumed by Lambda: {spec.role} does not exist; "
                 "create it (terraform apply) or point the function at an existing role"
             ) from None
-        request = Request(
-            Principal("lambda.amazonaws.com", None, service=True),
-            "sts:AssumeRole",
-            spec.role,
-            account,
-            {"aws:SourceAccount": spec.account_id, "aws:SourceArn": spec.arn},
-        )
-        trust = Policy(f"trust policy of role {role.name}", role.assume_role_policy_document)
-        decision = evaluate(request, (), trust)
-        self.enforcer.record.add(
-            "lambda.amazonaws.com", "sts:AssumeRole", spec.role, decision.allowed, None, decision.policy, decision.sid
-        )
-        if not decision.allowed and not self.enforcer.mode.soft:
+        context = self.enforcer.base_context(spec.region) | {
+            "aws:SourceAccount": spec.account_id,
+            "aws:SourceArn": spec.arn,
+        }
+        lambda_service = Principal("lambda.amazonaws.com", None, service=True)
+        decision, _ = self.enforcer.decide(lambda_service, "sts:AssumeRole", spec.role, account, spec.region, context)
+        if self.enforcer.refuses(decision):
             raise RoleNotAssumable(
                 f"The role defined for the function cannot be assumed by Lambda: the trust policy of {role.name} "
                 f"does not let lambda.amazonaws.com call sts:AssumeRole ({decision.reason})"

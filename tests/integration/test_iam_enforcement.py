@@ -200,6 +200,43 @@ def test_a_bucket_policy_alone_grants_and_an_explicit_deny_in_it_wins(local_clou
     assert (denial["policy"], denial["sid"]) == (f"bucket policy of {bucket}", "NoUploadsToLocked")
 
 
+def test_a_role_is_assumed_only_as_its_trust_policy_allows(local_cloud, user) -> None:
+    iam = local_cloud.client("iam")
+    name, keys = user
+    user_arn = f"arn:aws:iam::123456789012:user/{name}"
+    role_name = f"trusting-{uuid.uuid4().hex[:8]}"
+    role = lambda_role(iam, role_name)  # trusts lambda.amazonaws.com only
+    grant = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role}
+    iam.put_user_policy(
+        UserName=name, PolicyName="assume", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [grant]})
+    )
+    sts = user_client(local_cloud, keys, "sts")
+
+    def assume() -> dict[str, Any]:
+        return attempt(lambda: sts.assume_role(RoleArn=role, RoleSessionName="dev"))
+
+    refused = assume()  # the identity policy allows, but the trust policy does not name the user or the account
+    assert (refused["status"], refused["code"]) == (403, "AccessDenied")
+    assert refused["message"] == (
+        f"User: {user_arn} is not authorized to perform: sts:AssumeRole on resource: {role} "
+        "because no resource-based policy allows the sts:AssumeRole action"
+    )
+    denial = next(d for d in iam_document(local_cloud)["denials"] if d["resource"] == role)
+    assert (denial["principal"], denial["action"]) == (user_arn, "sts:AssumeRole")
+
+    def trust(principal: str) -> None:
+        statement = {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}
+        document = {"Version": "2012-10-17", "Statement": [statement]}
+        iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(document))
+
+    trust("arn:aws:iam::123456789012:root")  # the account: the user's identity policy decides
+    assert assume() == {}
+    iam.delete_user_policy(UserName=name, PolicyName="assume")
+    assert assume()["code"] == "AccessDenied"
+    trust(user_arn)  # the user itself: the trust policy alone allows
+    assert assume() == {}
+
+
 def test_a_permissions_boundary_limits_what_the_identity_policy_grants(local_cloud, resources) -> None:
     iam, sts = local_cloud.client("iam"), local_cloud.client("sts")
     name = f"bounded-{uuid.uuid4().hex[:8]}"

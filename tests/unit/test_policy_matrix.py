@@ -101,7 +101,8 @@ class Case:
     identity: tuple[Policy, ...] = ()
     resource_policy: Policy | None = None
     boundary: Policy | None = None
-    kms: bool = False
+    #: The resource policy must allow (a KMS key policy, a role's trust policy for sts:AssumeRole).
+    required: bool = False
     reason: str | None = None
     decided_by: tuple[str, str | None] | None = None
 
@@ -114,7 +115,7 @@ class Case:
             self.identity,
             self.resource_policy,
             self.boundary,
-            resource_policy_required=self.kms,
+            resource_policy_required=self.required,
         )
 
 
@@ -899,7 +900,7 @@ KMS_ROWS = [
         ),
         identity=(DECRYPT_KEY,),
         resource_policy=KEY_ADMIN_ONLY,
-        kms=True,
+        required=True,
         reason=NO_RESOURCE,
     ),
     Case(
@@ -913,7 +914,7 @@ KMS_ROWS = [
         ),
         identity=(DECRYPT_KEY,),
         resource_policy=DEFAULT_KEY_POLICY,
-        kms=True,
+        required=True,
         decided_by=("app-kms", "Decrypt"),
     ),
     Case(
@@ -927,7 +928,7 @@ KMS_ROWS = [
             "give any IAM users or roles permission to use the KMS key.",
         ),
         resource_policy=DEFAULT_KEY_POLICY,
-        kms=True,
+        required=True,
         reason=NO_IDENTITY,
     ),
     Case(
@@ -941,7 +942,7 @@ KMS_ROWS = [
             "is defined in a single document (the key policy).",
         ),
         resource_policy=policy("key-policy", allow("kms:Decrypt", "*", Sid="AppDecrypts", Principal=aws(ROLE_ARN))),
-        kms=True,
+        required=True,
         decided_by=("key-policy", "AppDecrypts"),
     ),
     Case(
@@ -955,7 +956,7 @@ KMS_ROWS = [
         ),
         identity=(policy("no-decrypt", deny("kms:Decrypt", "*", Sid="NoDecrypt")),),
         resource_policy=policy("key-policy", allow("kms:Decrypt", "*", Principal=aws(ROLE_ARN))),
-        kms=True,
+        required=True,
         reason=EXPLICIT_IDENTITY,
         decided_by=("no-decrypt", "NoDecrypt"),
     ),
@@ -971,7 +972,7 @@ KMS_ROWS = [
         ),
         principal=ROOT,
         resource_policy=KEY_ADMIN_ONLY,
-        kms=True,
+        required=True,
         reason=NO_RESOURCE,
     ),
     Case(
@@ -982,7 +983,7 @@ KMS_ROWS = [
         Source(KEY_POLICY_DEFAULT, "It gives the AWS account that owns the KMS key full access to the KMS key."),
         principal=ROOT,
         resource_policy=DEFAULT_KEY_POLICY,
-        kms=True,
+        required=True,
     ),
     Case(
         "kms-via-service-matches",
@@ -996,7 +997,7 @@ KMS_ROWS = [
         ),
         context={"kms:ViaService": SNS_VIA},
         resource_policy=VIA_SNS_KEY_POLICY,
-        kms=True,
+        required=True,
         decided_by=("key-policy", "ViaSns"),
     ),
     Case(
@@ -1011,7 +1012,7 @@ KMS_ROWS = [
         ),
         context={"kms:ViaService": "lambda.eu-west-1.amazonaws.com"},
         resource_policy=VIA_SNS_KEY_POLICY,
-        kms=True,
+        required=True,
     ),
     Case(
         "kms-via-service-direct-call",
@@ -1024,7 +1025,7 @@ KMS_ROWS = [
             "not match and the condition is false.",
         ),
         resource_policy=VIA_SNS_KEY_POLICY,
-        kms=True,
+        required=True,
     ),
 ]
 
@@ -1041,7 +1042,7 @@ CONDITIONS = [
         ),
         context={"kms:ViaService": "sqs.eu-west-1.amazonaws.com"},
         resource_policy=VIA_SNS_KEY_POLICY,
-        kms=True,
+        required=True,
     ),
     Case(
         "condition-keys-anded",
@@ -1545,7 +1546,76 @@ UNREADABLE = [
     ),
 ]
 
+ASSUME_APP = policy("app-assume", allow("sts:AssumeRole", ROLE_ARN, Sid="AssumeApp"))
+LAMBDA_TRUST = policy(
+    "trust policy of role app",  # the name the enforcer gives it
+    allow("sts:AssumeRole", None, Sid="Lambda", Principal={"Service": "lambda.amazonaws.com"}),
+)
+TRUST = "trust policy of role app"
+ACCOUNT_TRUST = policy(TRUST, allow("sts:AssumeRole", None, Sid="Account", Principal=aws(ROOT_ARN)))
+ALICE_TRUST = policy(TRUST, allow("sts:AssumeRole", None, Sid="Alice", Principal=aws(USER_ARN)))
+TRUST_EXCEPTION = (
+    "For most resources, you only need an explicit allow for the principal in either an identity-based policy or a "
+    "resource-based policy to grant access. IAM role trust policies and KMS key policies are exceptions to this "
+    "logic, because they must explicitly allow access for principals."
+)
+
+TRUST_ROWS = [
+    Case(
+        "trust-policy-not-naming-the-caller-refuses-an-identity-grant",
+        "sts:AssumeRole",
+        ROLE_ARN,
+        False,
+        Source(EVALUATION, TRUST_EXCEPTION),
+        principal=USER,
+        identity=(ASSUME_APP,),
+        resource_policy=LAMBDA_TRUST,
+        required=True,
+        reason=NO_RESOURCE,
+    ),
+    Case(
+        "trust-policy-naming-the-account-delegates-to-the-identity-grant",
+        "sts:AssumeRole",
+        ROLE_ARN,
+        True,
+        Source(EVALUATION, TRUST_EXCEPTION),
+        principal=USER,
+        identity=(ASSUME_APP,),
+        resource_policy=ACCOUNT_TRUST,
+        required=True,
+        decided_by=("app-assume", "AssumeApp"),
+    ),
+    Case(
+        "trust-policy-naming-the-account-without-an-identity-grant",
+        "sts:AssumeRole",
+        ROLE_ARN,
+        False,
+        Source(EVALUATION, TRUST_EXCEPTION),
+        principal=USER,
+        resource_policy=ACCOUNT_TRUST,
+        required=True,
+        reason=NO_IDENTITY,
+    ),
+    Case(
+        "trust-policy-naming-the-user-allows-alone",
+        "sts:AssumeRole",
+        ROLE_ARN,
+        True,
+        Source(
+            EVALUATION,
+            "If a resource-based policy grants permission directly to the IAM user or the session principal that is "
+            "making the request, then an implicit deny in an identity-based policy, a permissions boundary, or a "
+            "session policy does not impact the final decision.",
+        ),
+        principal=USER,
+        resource_policy=ALICE_TRUST,
+        required=True,
+        decided_by=(TRUST, "Alice"),
+    ),
+]
+
 MATRIX = GRANTS + NOT_ELEMENTS + EXPLICIT_DENIES + RESOURCE_GRANTS + SERVICE_PRINCIPAL + BOUNDARY_ROWS + KMS_ROWS
+MATRIX += TRUST_ROWS
 MATRIX += CONDITIONS + MORE_CONDITIONS + VARIABLE_ROWS + UNREADABLE
 
 
