@@ -210,9 +210,9 @@ def authorize(response: Any, iam_request_cls: type, resource: str = "*") -> None
     except PermissionError as exc:
         code, message = str(exc).split("|", 1)
         raise denied_error(service, message, is_json(response, service), code=code) from None
-    json_protocol = is_json(response, service)
     if principal is None:
         return
+    json_protocol = is_json(response, service)
     account = response.current_account
     region = getattr(response, "region", None) or region
     if service == "s3":

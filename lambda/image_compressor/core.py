@@ -298,8 +298,6 @@ def _lossless_copy(
     data: bytes, layout: JpegLayout, meta: metadata.SourceMetadata, options: CompressionOptions
 ) -> bytes | None:
     """Return the original with the metadata policy applied losslessly, or None when there is nothing to remove."""
-    if layout.end is None:
-        return None
     for keep_metadata in (options.keep_metadata, False) if options.keep_metadata else (False,):
         edit = metadata.strip_edit(
             data, layout, meta, keep_metadata=keep_metadata, keep_gps=keep_metadata and _keep_gps(options)

@@ -58,7 +58,6 @@ def reading_records(key: str, settings: Settings) -> Iterator[Callable[[], dict[
     futures = {bucket: pool.submit(_read_record, bucket, key) for bucket in buckets}
 
     def records() -> dict[str, aws.ObjectInfo | None]:
-        wait(futures.values())
         return {bucket: future.result() for bucket, future in futures.items()}
 
     try:

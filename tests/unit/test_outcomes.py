@@ -58,11 +58,19 @@ class Faults:
 
     hooks: list[tuple[Any, str, Any]]
 
-    def error(self, service: str, operation: str, code: str, status: int, times: int | None = None) -> None:
-        """Make ``operation`` answer with AWS error ``code``/HTTP ``status`` (``times`` calls, or every call)."""
+    def error(
+        self, service: str, operation: str, code: str, status: int, times: int | None = None, bucket: str | None = None
+    ) -> None:
+        """Make ``operation`` answer with AWS error ``code``/HTTP ``status`` (``times`` calls, or every call).
+
+        ``bucket`` limits it to S3 requests on that bucket (``before-call`` sees the serialised request: the bucket
+        is in its URL).
+        """
         left = [times]
 
-        def answer(**_: Any) -> Any:
+        def answer(params: dict[str, Any], **_: Any) -> Any:
+            if bucket is not None and bucket not in params["url"]:
+                return None
             if left[0] is not None:
                 if left[0] <= 0:
                     return None
@@ -71,7 +79,7 @@ class Faults:
             response["ResponseMetadata"]["HTTPStatusCode"] = status
             return _Http(status), response
 
-        self._register(service, f"before-call.{service}.{operation}", answer)
+        self.hook(service, f"before-call.{service}.{operation}", answer)
 
     def raise_before(self, service: str, operation: str, exc: BaseException) -> None:
         """Raise ``exc`` instead of calling ``operation`` (the call never reaches the service)."""
@@ -79,7 +87,7 @@ class Faults:
         def boom(**_: Any) -> None:
             raise exc
 
-        self._register(service, f"before-call.{service}.{operation}", boom)
+        self.hook(service, f"before-call.{service}.{operation}", boom)
 
     def raise_after(self, service: str, operation: str, exc: BaseException) -> None:
         """Raise ``exc`` after ``operation`` took effect (a timeout on the response)."""
@@ -87,14 +95,15 @@ class Faults:
         def boom(**_: Any) -> None:
             raise exc
 
-        self._register(service, f"after-call.{service}.{operation}", boom)
+        self.hook(service, f"after-call.{service}.{operation}", boom)
 
     def clear(self) -> None:
         for client, event, handler in self.hooks:
             client.meta.events.unregister(event, handler)
         self.hooks.clear()
 
-    def _register(self, service: str, event: str, handler: Any) -> None:
+    def hook(self, service: str, event: str, handler: Any) -> None:
+        """Register ``handler`` for botocore ``event`` on the function's ``service`` client until :meth:`clear`."""
         client = aws.client(service)
         client.meta.events.register(event, handler)
         self.hooks.append((client, event, handler))
@@ -122,7 +131,7 @@ def read_timeout() -> ReadTimeoutError:
 
 
 def test_the_source_and_the_two_earlier_outcomes_are_requested_at_once(
-    cloud: Cloud, lambda_context: LambdaContext
+    cloud: Cloud, lambda_context: LambdaContext, faults: Faults
 ) -> None:
     # GetObject of the source in the handler's thread, HeadObject of the destination object and the failed copy in
     # two lookup threads meanwhile: one round trip instead of three before the body is read.
@@ -132,12 +141,8 @@ def test_the_source_and_the_two_earlier_outcomes_are_requested_at_once(
         seen.append((model.name, params["Bucket"], threading.current_thread().name))
 
     cloud.put_source(KEY, photo_jpeg(320, 240))
-    client = aws.client("s3")
-    client.meta.events.register("provide-client-params.s3", record)
-    try:
-        [result] = index.handler(upload_event(cloud, KEY, "01"), lambda_context)["results"]
-    finally:
-        client.meta.events.unregister("provide-client-params.s3", record)
+    faults.hook("s3", "provide-client-params.s3", record)
+    [result] = index.handler(upload_event(cloud, KEY, "01"), lambda_context)["results"]
     assert result["status"] == "compressed"
     first_three = {(operation, bucket): thread for operation, bucket, thread in seen[:3]}
     assert first_three.keys() == {("GetObject", SOURCE), ("HeadObject", DESTINATION), ("HeadObject", FAILED)}
@@ -147,7 +152,7 @@ def test_the_source_and_the_two_earlier_outcomes_are_requested_at_once(
     assert [operation for operation, bucket, _ in seen].count("GetObject") == 1  # no second read of the source
 
 
-def test_a_duplicate_drops_the_source_body_unread(cloud: Cloud, lambda_context: LambdaContext) -> None:
+def test_a_duplicate_drops_the_source_body_unread(cloud: Cloud, lambda_context: LambdaContext, faults: Faults) -> None:
     cloud.put_source(KEY, photo_jpeg(320, 240))
     event = upload_event(cloud, KEY, "01")
     index.handler(event, lambda_context)
@@ -156,34 +161,21 @@ def test_a_duplicate_drops_the_source_body_unread(cloud: Cloud, lambda_context: 
     def keep(parsed: dict[str, Any], **_: Any) -> None:
         bodies.append(parsed["Body"])
 
-    client = aws.client("s3")
-    client.meta.events.register("after-call.s3.GetObject", keep)
-    try:
-        [again] = index.handler(event, lambda_context)["results"]
-    finally:
-        client.meta.events.unregister("after-call.s3.GetObject", keep)
+    faults.hook("s3", "after-call.s3.GetObject", keep)
+    [again] = index.handler(event, lambda_context)["results"]
     assert again["duplicate"] is True
     [body] = bodies
     assert body._amount_read == 0 and body._raw_stream.closed  # dropped unread, not downloaded
 
 
 def test_a_transient_error_looking_up_an_earlier_outcome_leaves_the_event_for_a_retry(
-    cloud: Cloud, lambda_context: LambdaContext
+    cloud: Cloud, lambda_context: LambdaContext, faults: Faults
 ) -> None:
-    def unavailable(params: dict[str, Any], **_: Any) -> Any:
-        if FAILED not in params["url"]:  # before-call sees the serialised request: the bucket is in its URL
-            return None
-        response = {"Error": {"Code": "SlowDown", "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": 503}}
-        return _Http(503), response
-
     cloud.put_source(KEY, photo_jpeg(320, 240))
-    client = aws.client("s3")
-    client.meta.events.register("before-call.s3.HeadObject", unavailable)
-    try:
-        with pytest.raises(UnprocessedObjectsError, match="earlier outcome"):
-            index.handler(upload_event(cloud, KEY, "01"), lambda_context)
-    finally:
-        client.meta.events.unregister("before-call.s3.HeadObject", unavailable)
+    faults.error("s3", "HeadObject", "SlowDown", 503, bucket=FAILED)
+    with pytest.raises(UnprocessedObjectsError, match="earlier outcome"):
+        index.handler(upload_event(cloud, KEY, "01"), lambda_context)
+    faults.clear()
     assert cloud.keys(DESTINATION) == [] and cloud.keys(FAILED) == []
     # The retry, with S3 answering again, processes it.
     [result] = index.handler(upload_event(cloud, KEY, "01"), lambda_context)["results"]
